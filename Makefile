@@ -1,0 +1,124 @@
+# vex_net — build, test and benchmark every backend this OS supports.
+#   make                      every available backend into build/<backend>/
+#   make BACKEND=io_uring     one backend
+#   make SANITIZE=1           ASan+UBSan build into build/<backend>-san/
+#   make test                 deps, then every test on every available backend
+#   make bench [BACKEND=..] [PROFILE=..] [DURATION=..] [TRIALS=..] [CONNECTIONS=..] [PEERS=..] [OUT=..]
+#   make plot [RUN=results/latest]   make gate [BASE=ref]   make deps   make clean
+.DEFAULT_GOAL := all
+SHELL := /bin/bash
+PY := /usr/bin/python3
+
+UNAME := $(shell uname -s)
+ifeq ($(UNAME),Linux)
+  HAVE_URING := $(shell printf '\043include <liburing.h>\nint main(void){return 0;}' | $(or $(CC),cc) -x c - -o /dev/null -luring 2>/dev/null && echo yes)
+  AVAILABLE := epoll $(if $(HAVE_URING),io_uring) poll
+else
+  AVAILABLE := kqueue poll
+endif
+ALL_BACKENDS := epoll io_uring kqueue poll
+
+CC ?= cc
+WERROR ?= 1
+OPT ?= -O2
+CFLAGS_BASE := -std=c11 $(OPT) -g -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) \
+               -D_GNU_SOURCE -Iinclude -Isrc -MMD -MP
+ifeq ($(SANITIZE),1)
+  SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  SUFFIX := -san
+endif
+# BENCH_SLOWDOWN=N adds N units of fixed work per request (gate validation only).
+ifneq ($(BENCH_SLOWDOWN),)
+  EXTRA_DEFS += -DVEX_BENCH_SLOWDOWN=$(BENCH_SLOWDOWN)
+  SUFFIX := $(SUFFIX)-slow$(BENCH_SLOWDOWN)
+endif
+CFLAGS_ALL = $(CFLAGS_BASE) $(SAN_FLAGS) $(EXTRA_DEFS) $(CFLAGS)
+LDFLAGS_ALL = $(SAN_FLAGS) $(LDFLAGS)
+LIBS := -lpthread
+
+CORE_SRC := src/loop.c src/timer.c src/buf.c src/sockopt.c
+READINESS_SRC := src/backends/readiness.c
+BACKEND_SRC_epoll    := $(READINESS_SRC) src/backends/epoll.c
+BACKEND_SRC_kqueue   := $(READINESS_SRC) src/backends/kqueue.c
+BACKEND_SRC_poll     := $(READINESS_SRC) src/backends/poll.c
+BACKEND_SRC_io_uring := src/backends/io_uring.c
+BACKEND_LIBS_io_uring := -luring
+
+HTTP_SRC   := $(wildcard src/http/*.c)
+SERVER_SRC := $(wildcard src/server/*.c)
+
+ifdef BACKEND
+# ---------------------------------------------------------------- one backend
+ifeq ($(filter $(BACKEND),$(ALL_BACKENDS)),)
+  $(error unknown BACKEND '$(BACKEND)'; choose one of: $(ALL_BACKENDS))
+endif
+B := build/$(BACKEND)$(SUFFIX)
+LIB := $(B)/libvex_net.a
+LIB_SRC := $(CORE_SRC) $(BACKEND_SRC_$(BACKEND))
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
+HTTP_OBJ := $(HTTP_SRC:%.c=$(B)/obj/%.o)
+SERVER_OBJ := $(SERVER_SRC:%.c=$(B)/obj/%.o)
+ALL_LIBS := $(BACKEND_LIBS_$(BACKEND)) $(LIBS)
+
+PROGRAMS := $(B)/test_conformance $(B)/echo_bench
+ifneq ($(SERVER_SRC),)
+  PROGRAMS += $(B)/production_server
+endif
+ifneq ($(HTTP_SRC),)
+  PROGRAMS += $(B)/test_http_parser
+endif
+
+.PHONY: all backend
+all backend: $(LIB) $(PROGRAMS)
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -DVEX_BACKEND_$(BACKEND) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	$(AR) rcs $@ $^
+
+$(B)/test_conformance: $(wildcard tests/conformance/*.c) $(LIB)
+	$(CC) $(CFLAGS_ALL) $(filter %.c,$^) $(LIB) -o $@ $(LDFLAGS_ALL) -lcmocka $(ALL_LIBS)
+
+$(B)/test_http_parser: tests/unit/test_http_parser.c $(HTTP_OBJ)
+	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LDFLAGS_ALL) -lcmocka
+
+$(B)/echo_bench: bench/echo_bench.c $(LIB)
+	$(CC) $(CFLAGS_ALL) $< $(LIB) -o $@ $(LDFLAGS_ALL) $(ALL_LIBS)
+
+$(B)/production_server: $(SERVER_OBJ) $(HTTP_OBJ) $(LIB)
+	$(CC) $^ -o $@ $(LDFLAGS_ALL) $(ALL_LIBS)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+else
+# ------------------------------------------------------- every backend here
+.PHONY: all
+all:
+	@set -e; for b in $(AVAILABLE); do $(MAKE) --no-print-directory BACKEND=$$b; done
+endif
+
+.PHONY: deps test test-c test-san test-python bench plot gate clean fuzz
+deps:
+	@./scripts/deps.sh
+
+TEST_BACKENDS := $(if $(BACKEND),$(BACKEND),$(AVAILABLE))
+test: deps
+	@./scripts/run_tests.sh $(TEST_BACKENDS)
+
+bench: deps
+	@set -e; for b in $(if $(BACKEND),$(BACKEND),$(AVAILABLE)); do $(MAKE) --no-print-directory BACKEND=$$b; done
+	$(PY) scripts/bench.py $(if $(BACKEND),--backend $(BACKEND)) $(if $(PROFILE),--profile $(PROFILE)) \
+	  $(if $(DURATION),--duration $(DURATION)) $(if $(TRIALS),--trials $(TRIALS)) \
+	  $(if $(CONNECTIONS),--connections $(CONNECTIONS)) $(if $(PEERS),--peers $(PEERS)) $(if $(OUT),--out $(OUT))
+
+RUN ?= results/latest
+plot:
+	$(PY) scripts/plot.py $(RUN)
+
+gate: deps
+	$(PY) ci/gate.py $(if $(BASE),--base $(BASE)) $(if $(BACKEND),--backend $(BACKEND))
+
+clean:
+	rm -rf build

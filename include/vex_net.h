@@ -1,0 +1,232 @@
+/*
+ * vex_net.h — the one public header of vex_net, a small event loop for
+ * TCP servers with interchangeable backends (epoll, io_uring, kqueue, poll).
+ *
+ * The backend is chosen when the library is built; this API is the same for
+ * all of them. It is shaped so that a completion backend (io_uring) runs
+ * natively — multishot accept, multishot recv into a shared provided-buffer
+ * ring, many sends per io_uring_enter — while readiness backends (epoll,
+ * kqueue, poll) perform the same operations with non-blocking syscalls when
+ * the kernel says the socket is ready:
+ *
+ *   - The loop reads for you and hands you the bytes (vex_data_cb). The data
+ *     lives in a loop-owned buffer that is valid only during the callback, so
+ *     an idle connection holds no receive buffer at all.
+ *   - vex_write() copies into the socket's output queue; the loop flushes all
+ *     queued output once per turn (one send per socket, all of them in one
+ *     io_uring_enter on io_uring).
+ *   - Sockets are named by their fd, as in Redis's ae: every call that takes
+ *     an fd checks it, so misuse (an fd that is not registered, a double close,
+ *     an fd out of range) returns -1 with errno EBADF instead of crashing.
+ *
+ * Conventions: functions returning int or ssize_t return -1 and set errno on
+ * failure (never print). A loop is used from one thread only; the single
+ * exception is vex_loop_wake(), which any thread or signal handler may call.
+ */
+#ifndef VEX_NET_H
+#define VEX_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VEX_NET_VERSION "0.1.0"
+
+typedef struct vex_loop vex_loop;
+
+/* ---- callbacks ---------------------------------------------------------- */
+
+/* Bytes arrived on fd: n > 0 bytes at data (valid only during the call);
+ * n == 0 the peer closed its side (EOF); n < 0 an error, -n is the errno
+ * (ECONNRESET, ETIMEDOUT, ...). After EOF or an error no more data arrives;
+ * the socket stays registered until vex_close(). */
+typedef void (*vex_data_cb)(vex_loop *loop, int fd, const char *data,
+                            ssize_t n, void *udata);
+
+/* The socket's output queue has been fully written to the kernel. Called
+ * only after a vex_write() returned -1/EAGAIN or vex_write_pending() > 0 was
+ * observed and vex_want_drain() asked for it. */
+typedef void (*vex_drain_cb)(vex_loop *loop, int fd, void *udata);
+
+/* A connection was accepted on listen_fd: client_fd >= 0 is a new
+ * non-blocking, close-on-exec socket the callback now owns. client_fd < 0
+ * reports an accept error, -client_fd is the errno; on EMFILE/ENFILE/ENOBUFS
+ * /ENOMEM the loop backs off by itself for VEX_ACCEPT_BACKOFF_MS rather than
+ * spinning. */
+typedef void (*vex_accept_cb)(vex_loop *loop, int listen_fd, int client_fd,
+                              void *udata);
+
+typedef struct vex_timer vex_timer;
+typedef void (*vex_timer_cb)(vex_loop *loop, vex_timer *timer);
+
+/* Called in the loop's thread after vex_loop_wake() from anywhere. Several
+ * wake-ups before the loop runs may be folded into one call. */
+typedef void (*vex_wake_cb)(vex_loop *loop, void *udata);
+
+#define VEX_ACCEPT_BACKOFF_MS 100
+
+/* ---- loop --------------------------------------------------------------- */
+
+typedef struct vex_loop_config {
+    unsigned max_fds;        /* size of the fd table; 0: RLIMIT_NOFILE     */
+    unsigned recv_buf_size;  /* bytes per receive buffer; 0: 16384          */
+    unsigned recv_buf_count; /* io_uring provided buffers (power of 2); 0: 1024 */
+    size_t   write_high_water; /* vex_write() says EAGAIN above this; 0: 1 MiB */
+    unsigned ring_entries;   /* io_uring SQ size; 0: 4096                   */
+    vex_wake_cb on_wake;
+    void *wake_udata;
+} vex_loop_config;
+
+/* Name of the backend this library was built with: "epoll", "io_uring",
+ * "kqueue" or "poll". */
+const char *vex_backend_name(void);
+
+/* Can this backend run here? Returns 1, or 0 with a one-line reason in why
+ * (for example "io_uring is disabled by /proc/sys/kernel/io_uring_disabled=2"
+ * or "io_uring_setup: Operation not permitted (seccomp?)"). */
+int vex_backend_available(char *why, size_t why_len);
+
+/* Create a loop. cfg may be NULL for defaults. On failure returns NULL, sets
+ * errno (EPERM/ENOSYS/EOPNOTSUPP when the kernel or a sandbox refuses the
+ * backend) and writes a one-line message into err if err is not NULL. */
+vex_loop *vex_loop_new(const vex_loop_config *cfg, char *err, size_t err_len);
+
+/* Run until vex_loop_stop(). Returns 0, or -1 with errno on a fatal error. */
+int vex_loop_run(vex_loop *loop);
+
+/* Run one turn: flush output, wait up to timeout_ms (-1: until an event or
+ * the next timer, 0: do not block), dispatch. Returns the number of
+ * callbacks run, or -1 with errno. */
+int vex_loop_run_once(vex_loop *loop, int timeout_ms);
+
+/* Make vex_loop_run() return after the current turn (loop thread only). */
+void vex_loop_stop(vex_loop *loop);
+
+/* Wake the loop from any thread or from a signal handler (async-signal-safe:
+ * one write(2) to an eventfd or pipe). Returns 0 or -1 with errno. */
+int vex_loop_wake(vex_loop *loop);
+
+/* Close every registered socket and free the loop. Timers are dropped. */
+void vex_loop_free(vex_loop *loop);
+
+/* Milliseconds of CLOCK_MONOTONIC, cached once per loop turn. */
+uint64_t vex_now_ms(const vex_loop *loop);
+
+/* Syscalls the loop itself has made (waits, reads, writes, accepts, closes,
+ * io_uring_enter). With a request count this gives syscalls per request. */
+uint64_t vex_loop_syscalls(const vex_loop *loop);
+
+/* ---- listening sockets -------------------------------------------------- */
+
+/* Accept connections on listen_fd (already bound and listening, e.g. by
+ * vex_tcp_listen). io_uring keeps one multishot accept armed; readiness
+ * backends accept up to VEX_ACCEPT_BATCH sockets per readiness event. */
+#define VEX_ACCEPT_BATCH 32
+int vex_listen_start(vex_loop *loop, int listen_fd, vex_accept_cb cb,
+                     void *udata);
+/* Stop or resume accepting (for a connection limit). Connections the kernel
+ * completed before a pause took effect may still be delivered. */
+int vex_listen_pause(vex_loop *loop, int listen_fd);
+int vex_listen_resume(vex_loop *loop, int listen_fd);
+/* Stop accepting and forget listen_fd; the caller still owns and closes it. */
+int vex_listen_stop(vex_loop *loop, int listen_fd);
+
+/* ---- connected sockets -------------------------------------------------- */
+
+typedef struct vex_sock_cbs {
+    vex_data_cb  on_data;   /* required */
+    vex_drain_cb on_drain;  /* optional */
+} vex_sock_cbs;
+
+/* Register a connected socket; it is made non-blocking and reading starts.
+ * Errors: EBADF (not an open fd, or out of the table's range), EEXIST
+ * (already registered), EINVAL (cbs or on_data missing). */
+int vex_sock_add(vex_loop *loop, int fd, const vex_sock_cbs *cbs, void *udata);
+
+/* Stop delivering data (backpressure) and start again. Data the kernel
+ * already completed is kept and delivered after resume, in order. */
+int vex_read_pause(vex_loop *loop, int fd);
+int vex_read_resume(vex_loop *loop, int fd);
+
+/* Queue len bytes for sending; the loop writes them at the end of this turn.
+ * Returns len, or -1 with errno: EAGAIN when the queue is already above
+ * write_high_water (nothing queued: wait for on_drain), EPIPE after
+ * vex_shutdown_write() or when the peer is gone, ECONNRESET after a reset,
+ * EBADF for an fd that is not registered. */
+ssize_t vex_write(vex_loop *loop, int fd, const void *data, size_t len);
+
+/* Bytes queued on fd and not yet written to the kernel (0 for bad fds). */
+size_t vex_write_pending(const vex_loop *loop, int fd);
+
+/* Ask for one on_drain call when fd's queue is (or becomes) empty. */
+int vex_want_drain(vex_loop *loop, int fd);
+
+/* Half-close: once the queue is flushed, shutdown(fd, SHUT_WR). Reading goes
+ * on, so a lingering close can wait for the peer's EOF. */
+int vex_shutdown_write(vex_loop *loop, int fd);
+
+/* Unregister fd without closing it: no more callbacks, queued output is
+ * discarded, operations in flight are cancelled. The caller owns fd again. */
+int vex_sock_remove(vex_loop *loop, int fd);
+
+/* Unregister and close fd. Queued output is discarded (use on_drain or
+ * vex_shutdown_write first for an orderly close). In-flight operations are
+ * cancelled; a later socket that reuses the fd number never sees their
+ * completions. A second close of the same fd returns -1/EBADF. */
+int vex_close(vex_loop *loop, int fd);
+
+/* Is fd registered with the loop as a connection? */
+int vex_sock_registered(const vex_loop *loop, int fd);
+
+/* ---- timers ------------------------------------------------------------- */
+
+/* Caller-owned storage; fields are private. Zero-initialise before first use
+ * (or use VEX_TIMER_INIT). */
+struct vex_timer {
+    uint64_t due_ms, period_ms, seq;
+    size_t heap_index;          /* 0: not armed */
+    vex_timer_cb cb;
+    void *data;                 /* yours */
+};
+#define VEX_TIMER_INIT {0, 0, 0, 0, NULL, NULL}
+
+/* Fire cb after after_ms, then every period_ms if period_ms > 0. Starting an
+ * armed timer re-arms it. Timers due at the same time fire in start order. */
+int vex_timer_start(vex_loop *loop, vex_timer *t, uint64_t after_ms,
+                    uint64_t period_ms, vex_timer_cb cb, void *data);
+/* Disarm; safe on a timer that is not armed, and from inside its callback. */
+void vex_timer_stop(vex_loop *loop, vex_timer *t);
+int vex_timer_active(const vex_timer *t);
+
+/* ---- socket helpers (no loop needed) ------------------------------------ */
+
+#define VEX_LISTEN_REUSEPORT 1u   /* SO_REUSEPORT: one listener per loop */
+#define VEX_LISTEN_V6ONLY    2u
+
+/* socket + SO_REUSEADDR (+ SO_REUSEPORT) + bind + listen, non-blocking and
+ * close-on-exec. host is a numeric IPv4/IPv6 address or NULL for 0.0.0.0;
+ * port 0 picks a free port (see vex_local_port). Returns the fd or -1. */
+int vex_tcp_listen(const char *host, int port, int backlog, unsigned flags);
+
+/* Accept up to max sockets (non-blocking, close-on-exec) into fds. Returns
+ * the number accepted (0 when none are waiting), or -1 with errno when the
+ * first accept fails for another reason than EAGAIN. */
+int vex_accept_batch(int listen_fd, int *fds, int max);
+
+int vex_set_nonblock(int fd, int on);
+int vex_set_nodelay(int fd, int on);
+/* SO_KEEPALIVE plus idle/interval seconds and probe count where supported. */
+int vex_set_keepalive(int fd, int on, int idle_s, int interval_s, int count);
+int vex_set_recvbuf(int fd, int bytes);
+int vex_set_sendbuf(int fd, int bytes);
+/* Port a socket is bound to, or -1. */
+int vex_local_port(int fd);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VEX_NET_H */

@@ -1,0 +1,28 @@
+/*
+ * poller.h — the readiness primitive behind epoll.c, kqueue.c and poll.c.
+ * readiness.c builds the whole backend interface on these four calls, so a
+ * readiness backend is only "watch this fd for these events" and "wait".
+ */
+#ifndef VEX_POLLER_H
+#define VEX_POLLER_H
+
+#include "../loop_internal.h"
+
+#define POLLER_READ  1u
+#define POLLER_WRITE 2u
+
+extern const char poller_name[];
+int  poller_available(char *why, size_t why_len);
+int  poller_init(vex_loop *l, char *err, size_t err_len);
+void poller_free(vex_loop *l);
+/* Change what fd is watched for from old_mask to new_mask (0 = not watched). */
+int  poller_set(vex_loop *l, int fd, unsigned old_mask, unsigned new_mask);
+/* Wait up to timeout_ms (-1: forever); call readiness_event() for each ready
+ * fd. Returns the number of events, or -1 with errno (EINTR counts as 0). */
+int  poller_wait(vex_loop *l, int timeout_ms);
+
+/* Implemented by readiness.c. mask may include POLLER_READ and POLLER_WRITE;
+ * errors and hang-ups are reported as readable so the read sees them. */
+void readiness_event(vex_loop *l, int fd, unsigned mask);
+
+#endif

@@ -1,0 +1,115 @@
+/*
+ * loop_internal.h — what the loop core (src/loop.c) and the backends share.
+ * Not installed; only src/ includes it.
+ *
+ * Two layers, so each backend stays one small file:
+ *   backend_*  the completion-level interface the core calls (below). The
+ *              io_uring backend implements it directly; readiness.c implements
+ *              it once for epoll, kqueue and poll on top of poller.h.
+ *   core_*     what a backend calls back when something completed.
+ */
+#ifndef VEX_LOOP_INTERNAL_H
+#define VEX_LOOP_INTERNAL_H
+
+#include "vex_net.h"
+#include <stdbool.h>
+
+/* A growable byte queue; bytes [off, len) are pending. */
+typedef struct vex_buf {
+    char *data;
+    size_t off, len, cap;
+} vex_buf;
+
+enum {
+    VS_PAUSED      = 1u << 0,  /* user paused reading */
+    VS_EOF         = 1u << 1,  /* EOF or read error delivered; no more reads */
+    VS_WANT_DRAIN  = 1u << 2,  /* call on_drain once the queue is empty */
+    VS_SHUT_WANTED = 1u << 3,  /* shutdown(SHUT_WR) once the queue is empty */
+    VS_SHUT_DONE   = 1u << 4,
+    VS_IN_FLUSH    = 1u << 5,  /* on the loop's flush list */
+    VS_DETACHED    = 1u << 6,  /* removed/closed; backend still owns memory */
+    VS_HELD_READY  = 1u << 7,  /* held data waits on the ready list */
+};
+
+typedef struct vex_sock {
+    int fd;
+    uint32_t flags;
+    int err;                   /* sticky write error (EPIPE, ECONNRESET) */
+    const vex_sock_cbs *cbs;   /* the caller's: must outlive the socket */
+    void *udata;
+    vex_buf out;               /* queued output */
+    vex_buf held;              /* data completed while paused */
+    struct vex_sock *next_flush, *next_ready;
+    void *be;                  /* backend-private per-socket state, or NULL */
+} vex_sock;
+
+typedef struct vex_listener {
+    int fd;
+    bool active;               /* user wants accepts (not paused/stopped) */
+    bool armed;                /* backend is accepting now */
+    vex_accept_cb cb;
+    void *udata;
+    vex_timer backoff;         /* EMFILE & co.: re-arm later instead of spinning */
+    void *be;
+} vex_listener;
+
+#define VEX_MAX_LISTENERS 16
+
+struct vex_loop {
+    vex_loop_config cfg;
+    unsigned max_fds;
+    vex_sock **socks;          /* indexed by fd */
+    vex_listener listeners[VEX_MAX_LISTENERS];
+    unsigned n_listeners;
+
+    vex_timer **heap;          /* 1-based binary min-heap of armed timers */
+    size_t heap_len, heap_cap;
+    uint64_t timer_seq;
+
+    vex_sock *flush_head;      /* sockets with output to write this turn */
+    vex_sock *ready_head;      /* sockets with held data to deliver */
+    uint64_t now_ms;
+    uint64_t syscalls;
+    int wake_rfd, wake_wfd;    /* eventfd (same fd twice) or pipe */
+    int callbacks;             /* run in the current turn */
+    bool stop;
+    char *read_buf;            /* readiness backends read into this */
+    void *be;                  /* backend state */
+};
+
+/* ---- implemented by each backend (io_uring.c, or readiness.c) ---------- */
+extern const char backend_name[];
+int  backend_available(char *why, size_t why_len);
+int  backend_init(vex_loop *l, char *err, size_t err_len);
+void backend_free(vex_loop *l);
+/* Start or stop accepting on a listener (ls->armed tracks the state). */
+int  backend_listen(vex_loop *l, vex_listener *ls, bool on);
+int  backend_sock_add(vex_loop *l, vex_sock *s);
+int  backend_sock_read(vex_loop *l, vex_sock *s, bool on);
+/* Write what s->out holds (called once per turn for each dirty socket). */
+void backend_sock_flush(vex_loop *l, vex_sock *s);
+/* Stop all I/O on s, cancel what is in flight, close the fd if close_fd.
+ * Returns true if s may be freed now; false if the backend will call
+ * core_sock_release() when the last completion for s has arrived. */
+bool backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd);
+/* Wait up to timeout_ms (-1: forever) and dispatch through core_*. */
+int  backend_wait(vex_loop *l, int timeout_ms);
+
+/* ---- implemented by the core (loop.c) for the backends ------------------ */
+vex_sock *core_sock(const vex_loop *l, int fd);          /* NULL if none */
+vex_listener *core_listener(vex_loop *l, int fd);        /* NULL if none */
+void core_deliver(vex_loop *l, vex_sock *s, const char *data, ssize_t n);
+void core_accepted(vex_loop *l, vex_listener *ls, int fd_or_neg_errno);
+/* The backend wrote n bytes of s->out (n < 0: -errno, the socket failed). */
+void core_wrote(vex_loop *l, vex_sock *s, ssize_t n);
+void core_sock_release(vex_loop *l, vex_sock *s);
+void core_woken(vex_loop *l);
+static inline void core_syscall(vex_loop *l) { l->syscalls++; }
+
+/* ---- byte queue helpers (buf.c) ----------------------------------------- */
+int  buf_append(vex_buf *b, const void *p, size_t n);
+void buf_consume(vex_buf *b, size_t n);
+void buf_free(vex_buf *b);
+static inline size_t buf_pending(const vex_buf *b) { return b->len - b->off; }
+
+#endif
