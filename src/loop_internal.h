@@ -39,7 +39,11 @@ typedef struct vex_sock {
     void *udata;
     vex_buf out;               /* queued output */
     vex_buf held;              /* data completed while paused */
-    struct vex_sock *next_flush, *next_ready;
+    int held_end;              /* after held: 0 none, 1 EOF, -errno error */
+    size_t inflight;           /* bytes handed to the kernel, not yet confirmed */
+    unsigned be_flags;         /* backend-private (readiness: watched mask) */
+    vex_buf be_buf;            /* backend-private (io_uring: output in flight) */
+    struct vex_sock *next_flush, *next_ready, *next_dead;
     void *be;                  /* backend-private per-socket state, or NULL */
 } vex_sock;
 
@@ -68,6 +72,7 @@ struct vex_loop {
 
     vex_sock *flush_head;      /* sockets with output to write this turn */
     vex_sock *ready_head;      /* sockets with held data to deliver */
+    vex_sock *dead_head;       /* detached sockets freed at the next turn */
     uint64_t now_ms;
     uint64_t syscalls;
     int wake_rfd, wake_wfd;    /* eventfd (same fd twice) or pipe */
@@ -78,7 +83,7 @@ struct vex_loop {
 };
 
 /* ---- implemented by each backend (io_uring.c, or readiness.c) ---------- */
-extern const char backend_name[];
+extern const char *const backend_name;
 int  backend_available(char *why, size_t why_len);
 int  backend_init(vex_loop *l, char *err, size_t err_len);
 void backend_free(vex_loop *l);
@@ -100,9 +105,11 @@ vex_sock *core_sock(const vex_loop *l, int fd);          /* NULL if none */
 vex_listener *core_listener(vex_loop *l, int fd);        /* NULL if none */
 void core_deliver(vex_loop *l, vex_sock *s, const char *data, ssize_t n);
 void core_accepted(vex_loop *l, vex_listener *ls, int fd_or_neg_errno);
-/* The backend wrote n bytes of s->out (n < 0: -errno, the socket failed). */
+/* The backend consumed n bytes of output (n < 0: -errno, the socket
+ * failed). The core then checks whether s->out and s->inflight are empty. */
 void core_wrote(vex_loop *l, vex_sock *s, ssize_t n);
 void core_sock_release(vex_loop *l, vex_sock *s);
+/* The wake fd fired (the backend has drained it): run on_wake. */
 void core_woken(vex_loop *l);
 static inline void core_syscall(vex_loop *l) { l->syscalls++; }
 

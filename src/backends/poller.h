@@ -10,6 +10,10 @@
 
 #define POLLER_READ  1u
 #define POLLER_WRITE 2u
+/* In new_mask (with no other bit): the fd is about to be closed. The kernel
+ * drops epoll/kqueue registrations on close by itself, so a poller need only
+ * forget its own bookkeeping (and any queued change for fd) — no syscall. */
+#define POLLER_CLOSING 4u
 
 extern const char poller_name[];
 int  poller_available(char *why, size_t why_len);

@@ -1,0 +1,180 @@
+/*
+ * readiness.c — the backend interface for readiness pollers (epoll, kqueue,
+ * poll). When the poller says a socket is ready, perform the operation the
+ * completion API promises: recv into the loop's buffer and deliver it, send
+ * the queued output, accept a batch. Each poller only watches and waits.
+ */
+#include "poller.h"
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#ifdef MSG_NOSIGNAL
+#define SEND_FLAGS MSG_NOSIGNAL
+#else
+#define SEND_FLAGS 0   /* macOS: SO_NOSIGPIPE is set on each socket instead */
+#endif
+
+const char *const backend_name = poller_name;
+
+int backend_available(char *why, size_t why_len)
+{
+    return poller_available(why, why_len);
+}
+
+int backend_init(vex_loop *l, char *err, size_t err_len)
+{
+    if (poller_init(l, err, err_len) < 0)
+        return -1;
+    if (poller_set(l, l->wake_rfd, 0, POLLER_READ) < 0) {
+        poller_free(l);
+        return -1;
+    }
+    return 0;
+}
+
+void backend_free(vex_loop *l)
+{
+    poller_free(l);
+}
+
+int backend_wait(vex_loop *l, int timeout_ms)
+{
+    return poller_wait(l, timeout_ms) < 0 ? -1 : 0;
+}
+
+static int watch(vex_loop *l, vex_sock *s, unsigned mask)
+{
+    if (mask == s->be_flags)
+        return 0;
+    if (poller_set(l, s->fd, s->be_flags, mask) < 0)
+        return -1;
+    s->be_flags = mask;
+    return 0;
+}
+
+int backend_sock_add(vex_loop *l, vex_sock *s)
+{
+#ifdef SO_NOSIGPIPE
+    int one = 1;
+    setsockopt(s->fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+    return watch(l, s, POLLER_READ);
+}
+
+int backend_sock_read(vex_loop *l, vex_sock *s, bool on)
+{
+    unsigned mask = on ? (s->be_flags | POLLER_READ) : (s->be_flags & ~POLLER_READ);
+    return watch(l, s, mask);
+}
+
+bool backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
+{
+    if (close_fd) {
+        if (s->be_flags)
+            poller_set(l, s->fd, s->be_flags, POLLER_CLOSING);
+        close(s->fd);
+        core_syscall(l);
+    } else {
+        watch(l, s, 0);
+    }
+    s->be_flags = 0;
+    return true;
+}
+
+void backend_sock_flush(vex_loop *l, vex_sock *s)
+{
+    size_t sent = 0;
+    while (buf_pending(&s->out) > 0) {
+        ssize_t n = send(s->fd, s->out.data + s->out.off, buf_pending(&s->out),
+                         SEND_FLAGS);
+        core_syscall(l);
+        if (n > 0) {
+            buf_consume(&s->out, (size_t)n);
+            sent += (size_t)n;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            watch(l, s, s->be_flags | POLLER_WRITE);
+            return;
+        } else {
+            watch(l, s, s->be_flags & ~POLLER_WRITE);
+            core_wrote(l, s, -(n < 0 ? errno : EPIPE));
+            return;
+        }
+    }
+    watch(l, s, s->be_flags & ~POLLER_WRITE);
+    core_wrote(l, s, (ssize_t)sent);
+}
+
+int backend_listen(vex_loop *l, vex_listener *ls, bool on)
+{
+    if (ls->armed == on)
+        return 0;
+    if (poller_set(l, ls->fd, on ? 0 : POLLER_READ, on ? POLLER_READ : 0) < 0)
+        return -1;
+    ls->armed = on;
+    return 0;
+}
+
+static void accept_ready(vex_loop *l, vex_listener *ls)
+{
+    int fds[VEX_ACCEPT_BATCH];
+    int n = vex_accept_batch(ls->fd, fds, VEX_ACCEPT_BATCH);
+    /* One accept per socket, plus the one that found the queue empty. */
+    l->syscalls += (uint64_t)(n > 0 ? n : 0) + (n < VEX_ACCEPT_BATCH ? 1 : 0);
+    if (n < 0) {
+        core_accepted(l, ls, -errno);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        core_accepted(l, ls, fds[i]);
+}
+
+static void read_ready(vex_loop *l, vex_sock *s)
+{
+    ssize_t n;
+    do {
+        n = recv(s->fd, l->read_buf, l->cfg.recv_buf_size, 0);
+        core_syscall(l);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+    if (n <= 0) /* EOF or error: stop watching, or level-triggering spins */
+        watch(l, s, s->be_flags & ~POLLER_READ);
+    core_deliver(l, s, l->read_buf, n < 0 ? -errno : n);
+}
+
+static void drain_wake_fd(vex_loop *l)
+{
+    char drain[64];
+    ssize_t r;
+    /* An eventfd needs one read; a pipe may hold several bytes. */
+    do {
+        r = read(l->wake_rfd, drain, sizeof drain);
+        core_syscall(l);
+    } while (r == (ssize_t)sizeof drain);
+}
+
+void readiness_event(vex_loop *l, int fd, unsigned mask)
+{
+    if (fd == l->wake_rfd) {
+        drain_wake_fd(l);
+        core_woken(l);
+        return;
+    }
+    vex_sock *s = core_sock(l, fd);
+    if (s) {
+        if ((mask & POLLER_WRITE) && (s->be_flags & POLLER_WRITE))
+            backend_sock_flush(l, s);
+        /* The flush may have failed the socket and run the owner's callback,
+         * which may have closed it: check before reading. */
+        if ((mask & POLLER_READ) && (s->be_flags & POLLER_READ) &&
+            !(s->flags & VS_DETACHED))
+            read_ready(l, s);
+        return;
+    }
+    vex_listener *ls = core_listener(l, fd);
+    if (ls && ls->armed)
+        accept_ready(l, ls);
+}

@@ -1,0 +1,61 @@
+/* buf.c — the growable byte queue behind each socket's output. */
+#include "loop_internal.h"
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+
+int buf_append(vex_buf *b, const void *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (b->off == b->len)   /* empty: reuse from the start */
+        b->off = b->len = 0;
+    if (b->cap - b->len < n) {
+        /* Slide pending bytes down before growing: a queue that is written
+         * and drained in turn then never grows past its peak. */
+        if (b->off > 0) {
+            memmove(b->data, b->data + b->off, b->len - b->off);
+            b->len -= b->off;
+            b->off = 0;
+        }
+        if (b->cap - b->len < n) {
+            size_t cap = b->cap ? b->cap : 512;
+            while (cap - b->len < n) {
+                if (cap > SIZE_MAX / 2) {
+                    errno = ENOMEM;
+                    return -1;
+                }
+                cap *= 2;
+            }
+            char *d = realloc(b->data, cap);
+            if (!d) {
+                errno = ENOMEM;
+                return -1;
+            }
+            b->data = d;
+            b->cap = cap;
+        }
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+void buf_consume(vex_buf *b, size_t n)
+{
+    b->off += n;
+    if (b->off >= b->len) {
+        b->off = b->len = 0;
+        /* Give large buffers back: an idle connection should hold nothing. */
+        if (b->cap > 65536) {
+            buf_free(b);
+        }
+    }
+}
+
+void buf_free(vex_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->off = b->len = b->cap = 0;
+}

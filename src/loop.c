@@ -1,0 +1,636 @@
+/*
+ * loop.c — the backend-independent core: the fd table, the turn of the loop
+ * (flush output, wait, timers, held data), user callbacks, and argument
+ * checking so that misuse returns EBADF/EINVAL instead of crashing.
+ *
+ * Memory rule: a socket's struct is never freed while a callback could still
+ * hold it. Closing detaches it (VS_DETACHED) and puts it on the dead list,
+ * which is emptied at the start of the next turn; a backend with operations
+ * still in flight keeps it until their completions have arrived.
+ */
+#include "loop_internal.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/eventfd.h>
+#endif
+
+int timers_next_timeout(const vex_loop *l);
+int timers_run(vex_loop *l);
+
+#define DEFAULT_RECV_BUF   16384u
+#define DEFAULT_RECV_COUNT 1024u
+#define DEFAULT_HIGH_WATER (1u << 20)
+#define DEFAULT_RING       4096u
+
+const char *vex_backend_name(void) { return backend_name; }
+
+int vex_backend_available(char *why, size_t why_len)
+{
+    return backend_available(why, why_len);
+}
+
+static uint64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t vex_now_ms(const vex_loop *l) { return l ? l->now_ms : 0; }
+uint64_t vex_loop_syscalls(const vex_loop *l) { return l ? l->syscalls : 0; }
+
+/* ---- fd table ----------------------------------------------------------- */
+
+vex_sock *core_sock(const vex_loop *l, int fd)
+{
+    if (fd < 0 || (unsigned)fd >= l->max_fds)
+        return NULL;
+    return l->socks[fd];
+}
+
+/* Grow the table to hold fd: the process may raise RLIMIT_NOFILE after the
+ * loop was created. */
+static int table_reserve(vex_loop *l, int fd)
+{
+    if ((unsigned)fd < l->max_fds)
+        return 0;
+    unsigned n = l->max_fds ? l->max_fds : 1024;
+    while (n <= (unsigned)fd) {
+        if (n > (1u << 30)) {
+            errno = EBADF;
+            return -1;
+        }
+        n *= 2;
+    }
+    vex_sock **t = realloc(l->socks, n * sizeof *t);
+    if (!t) {
+        errno = ENOMEM;
+        return -1;
+    }
+    memset(t + l->max_fds, 0, (n - l->max_fds) * sizeof *t);
+    l->socks = t;
+    l->max_fds = n;
+    return 0;
+}
+
+static vex_sock *lookup(const vex_loop *l, int fd)
+{
+    vex_sock *s = l ? core_sock(l, fd) : NULL;
+    if (!s)
+        errno = EBADF;
+    return s;
+}
+
+vex_listener *core_listener(vex_loop *l, int fd)
+{
+    for (unsigned i = 0; i < l->n_listeners; i++)
+        if (l->listeners[i].fd == fd)
+            return &l->listeners[i];
+    return NULL;
+}
+
+/* ---- loop lifetime ------------------------------------------------------ */
+
+static int open_wake_fds(vex_loop *l)
+{
+#ifdef __linux__
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    l->wake_rfd = l->wake_wfd = fd;
+#else
+    int p[2];
+    if (pipe(p) < 0)
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        fcntl(p[i], F_SETFD, FD_CLOEXEC);
+        vex_set_nonblock(p[i], 1);
+    }
+    l->wake_rfd = p[0];
+    l->wake_wfd = p[1];
+#endif
+    return 0;
+}
+
+static void close_wake_fds(vex_loop *l)
+{
+    if (l->wake_rfd >= 0)
+        close(l->wake_rfd);
+    if (l->wake_wfd >= 0 && l->wake_wfd != l->wake_rfd)
+        close(l->wake_wfd);
+    l->wake_rfd = l->wake_wfd = -1;
+}
+
+static void set_err(char *err, size_t len, const char *what)
+{
+    if (err && len)
+        snprintf(err, len, "%s: %s", what, strerror(errno));
+}
+
+vex_loop *vex_loop_new(const vex_loop_config *cfg, char *err, size_t err_len)
+{
+    vex_loop *l = calloc(1, sizeof *l);
+    if (!l) {
+        set_err(err, err_len, "vex_loop_new");
+        return NULL;
+    }
+    if (cfg)
+        l->cfg = *cfg;
+    if (!l->cfg.recv_buf_size)
+        l->cfg.recv_buf_size = DEFAULT_RECV_BUF;
+    if (!l->cfg.recv_buf_count)
+        l->cfg.recv_buf_count = DEFAULT_RECV_COUNT;
+    if (!l->cfg.write_high_water)
+        l->cfg.write_high_water = DEFAULT_HIGH_WATER;
+    if (!l->cfg.ring_entries)
+        l->cfg.ring_entries = DEFAULT_RING;
+    l->wake_rfd = l->wake_wfd = -1;
+    unsigned max_fds = l->cfg.max_fds;
+    if (!max_fds) {
+        struct rlimit rl;
+        max_fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+                  rl.rlim_cur < (1u << 24) ? (unsigned)rl.rlim_cur : 65536;
+    }
+    l->now_ms = monotonic_ms();
+    if (table_reserve(l, (int)max_fds - 1) < 0 || open_wake_fds(l) < 0) {
+        set_err(err, err_len, "vex_loop_new");
+        goto fail;
+    }
+    l->read_buf = malloc(l->cfg.recv_buf_size);
+    if (!l->read_buf) {
+        errno = ENOMEM;
+        set_err(err, err_len, "vex_loop_new");
+        goto fail;
+    }
+    if (backend_init(l, err, err_len) < 0)
+        goto fail;
+    return l;
+fail:;
+    int saved = errno;
+    close_wake_fds(l);
+    free(l->read_buf);
+    free(l->socks);
+    free(l);
+    errno = saved;
+    return NULL;
+}
+
+static void free_dead(vex_loop *l)
+{
+    while (l->dead_head) {
+        vex_sock *s = l->dead_head;
+        l->dead_head = s->next_dead;
+        buf_free(&s->out);
+        buf_free(&s->held);
+        buf_free(&s->be_buf);
+        free(s);
+    }
+}
+
+void vex_loop_free(vex_loop *l)
+{
+    if (!l)
+        return;
+    for (unsigned fd = 0; fd < l->max_fds; fd++)
+        if (l->socks[fd])
+            vex_close(l, (int)fd);
+    for (unsigned i = 0; i < l->n_listeners; i++)
+        if (l->listeners[i].fd >= 0)
+            vex_listen_stop(l, l->listeners[i].fd);
+    backend_free(l);   /* releases every socket it still held */
+    free_dead(l);
+    close_wake_fds(l);
+    free(l->heap);
+    free(l->read_buf);
+    free(l->socks);
+    free(l);
+}
+
+int vex_loop_wake(vex_loop *l)
+{
+    if (!l) {
+        errno = EINVAL;
+        return -1;
+    }
+    /* Only write(2): async-signal-safe. A full pipe/eventfd already wakes. */
+#ifdef __linux__
+    uint64_t one = 1;
+    ssize_t r = write(l->wake_wfd, &one, sizeof one);
+#else
+    char one = 1;
+    ssize_t r = write(l->wake_wfd, &one, 1);
+#endif
+    return r >= 0 || errno == EAGAIN ? 0 : -1;
+}
+
+void core_woken(vex_loop *l)
+{
+    if (l->cfg.on_wake) {
+        l->callbacks++;
+        l->cfg.on_wake(l, l->cfg.wake_udata);
+    }
+}
+
+void vex_loop_stop(vex_loop *l)
+{
+    if (l)
+        l->stop = true;
+}
+
+/* ---- the turn ----------------------------------------------------------- */
+
+static void flush_all(vex_loop *l)
+{
+    while (l->flush_head) {
+        vex_sock *s = l->flush_head;
+        l->flush_head = s->next_flush;
+        s->next_flush = NULL;
+        s->flags &= ~VS_IN_FLUSH;
+        if (!(s->flags & VS_DETACHED) && buf_pending(&s->out) > 0)
+            backend_sock_flush(l, s);
+    }
+}
+
+static void deliver_held(vex_loop *l, vex_sock *s)
+{
+    vex_buf held = s->held;
+    int end = s->held_end;
+    memset(&s->held, 0, sizeof s->held);
+    s->held_end = 0;
+    if (buf_pending(&held) > 0) {
+        l->callbacks++;
+        s->cbs->on_data(l, s->fd, held.data + held.off,
+                        (ssize_t)buf_pending(&held), s->udata);
+    }
+    buf_free(&held);
+    if (end != 0 && !(s->flags & VS_DETACHED)) {
+        s->flags |= VS_EOF;
+        l->callbacks++;
+        s->cbs->on_data(l, s->fd, NULL, end > 0 ? 0 : end, s->udata);
+    }
+}
+
+static void run_ready(vex_loop *l)
+{
+    while (l->ready_head) {
+        vex_sock *s = l->ready_head;
+        l->ready_head = s->next_ready;
+        s->next_ready = NULL;
+        s->flags &= ~VS_HELD_READY;
+        if (!(s->flags & (VS_DETACHED | VS_PAUSED)))
+            deliver_held(l, s);
+    }
+}
+
+int vex_loop_run_once(vex_loop *l, int timeout_ms)
+{
+    if (!l) {
+        errno = EINVAL;
+        return -1;
+    }
+    l->callbacks = 0;
+    l->now_ms = monotonic_ms();
+    flush_all(l);
+    free_dead(l);
+    int t = timers_next_timeout(l);
+    if (timeout_ms >= 0 && (t < 0 || timeout_ms < t))
+        t = timeout_ms;
+    if (l->ready_head)
+        t = 0;
+    if (backend_wait(l, t) < 0)
+        return -1;
+    l->now_ms = monotonic_ms();
+    l->callbacks += timers_run(l);
+    run_ready(l);
+    return l->callbacks;
+}
+
+int vex_loop_run(vex_loop *l)
+{
+    if (!l) {
+        errno = EINVAL;
+        return -1;
+    }
+    l->stop = false;
+    while (!l->stop)
+        if (vex_loop_run_once(l, -1) < 0)
+            return -1;
+    flush_all(l);   /* what the last turn queued still goes out */
+    return 0;
+}
+
+/* ---- data and write completions (from backends) -------------------------- */
+
+void core_deliver(vex_loop *l, vex_sock *s, const char *data, ssize_t n)
+{
+    if (s->flags & (VS_DETACHED | VS_EOF) || s->held_end)
+        return;
+    if ((s->flags & VS_PAUSED) || buf_pending(&s->held) > 0) {
+        /* Completed while paused (io_uring): keep it, in order, for resume. */
+        if (n > 0) {
+            if (buf_append(&s->held, data, (size_t)n) < 0)
+                s->held_end = -ENOMEM;
+        } else {
+            s->held_end = n == 0 ? 1 : (int)n;
+        }
+        return;
+    }
+    if (n <= 0)
+        s->flags |= VS_EOF;
+    l->callbacks++;
+    s->cbs->on_data(l, s->fd, data, n, s->udata);
+}
+
+void core_wrote(vex_loop *l, vex_sock *s, ssize_t n)
+{
+    if (s->flags & VS_DETACHED)
+        return;
+    if (n < 0) {
+        /* The peer is gone: drop the queue, make later writes fail, and tell
+         * the owner through on_data unless it already saw the end. */
+        s->err = (n == -ECONNRESET) ? ECONNRESET : EPIPE;
+        buf_consume(&s->out, buf_pending(&s->out));
+        core_deliver(l, s, NULL, n);
+        return;
+    }
+    if (buf_pending(&s->out) > 0 || s->inflight > 0)
+        return;
+    if ((s->flags & (VS_SHUT_WANTED | VS_SHUT_DONE)) == VS_SHUT_WANTED) {
+        s->flags |= VS_SHUT_DONE;
+        shutdown(s->fd, SHUT_WR);
+        core_syscall(l);
+    }
+    if ((s->flags & VS_WANT_DRAIN) && s->cbs->on_drain) {
+        s->flags &= ~VS_WANT_DRAIN;
+        l->callbacks++;
+        s->cbs->on_drain(l, s->fd, s->udata);
+    }
+}
+
+void core_sock_release(vex_loop *l, vex_sock *s)
+{
+    s->next_dead = l->dead_head;
+    l->dead_head = s;
+}
+
+/* ---- connected sockets --------------------------------------------------- */
+
+int vex_sock_add(vex_loop *l, int fd, const vex_sock_cbs *cbs, void *udata)
+{
+    if (!l || !cbs || !cbs->on_data) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (fd < 0) {
+        errno = EBADF;
+        return -1;
+    }
+    if (core_sock(l, fd) || core_listener(l, fd) || fd == l->wake_rfd) {
+        errno = EEXIST;
+        return -1;
+    }
+    core_syscall(l);
+    if (vex_set_nonblock(fd, 1) < 0)   /* also proves fd is open */
+        return -1;
+    if (table_reserve(l, fd) < 0)
+        return -1;
+    vex_sock *s = calloc(1, sizeof *s);
+    if (!s) {
+        errno = ENOMEM;
+        return -1;
+    }
+    s->fd = fd;
+    s->cbs = cbs;
+    s->udata = udata;
+    l->socks[fd] = s;
+    if (backend_sock_add(l, s) < 0) {
+        int saved = errno;
+        l->socks[fd] = NULL;
+        free(s);
+        errno = saved;
+        return -1;
+    }
+    return 0;
+}
+
+int vex_sock_registered(const vex_loop *l, int fd)
+{
+    return l && core_sock(l, fd) != NULL;
+}
+
+static int detach(vex_loop *l, int fd, bool close_fd)
+{
+    vex_sock *s = lookup(l, fd);
+    if (!s)
+        return -1;
+    l->socks[fd] = NULL;
+    s->flags |= VS_DETACHED;
+    buf_consume(&s->out, buf_pending(&s->out));
+    if (backend_sock_detach(l, s, close_fd))
+        core_sock_release(l, s);
+    return 0;
+}
+
+int vex_sock_remove(vex_loop *l, int fd) { return detach(l, fd, false); }
+int vex_close(vex_loop *l, int fd) { return detach(l, fd, true); }
+
+int vex_read_pause(vex_loop *l, int fd)
+{
+    vex_sock *s = lookup(l, fd);
+    if (!s)
+        return -1;
+    if (s->flags & VS_PAUSED)
+        return 0;
+    s->flags |= VS_PAUSED;
+    return s->flags & VS_EOF ? 0 : backend_sock_read(l, s, false);
+}
+
+int vex_read_resume(vex_loop *l, int fd)
+{
+    vex_sock *s = lookup(l, fd);
+    if (!s)
+        return -1;
+    if (!(s->flags & VS_PAUSED))
+        return 0;
+    s->flags &= ~VS_PAUSED;
+    if ((buf_pending(&s->held) > 0 || s->held_end) && !(s->flags & VS_HELD_READY)) {
+        s->flags |= VS_HELD_READY;
+        s->next_ready = l->ready_head;
+        l->ready_head = s;
+    }
+    if (s->flags & VS_EOF || s->held_end)
+        return 0;
+    return backend_sock_read(l, s, true);
+}
+
+static void mark_dirty(vex_loop *l, vex_sock *s)
+{
+    if (!(s->flags & VS_IN_FLUSH)) {
+        s->flags |= VS_IN_FLUSH;
+        s->next_flush = l->flush_head;
+        l->flush_head = s;
+    }
+}
+
+ssize_t vex_write(vex_loop *l, int fd, const void *data, size_t len)
+{
+    vex_sock *s = lookup(l, fd);
+    if (!s)
+        return -1;
+    if (!data && len) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (s->err) {
+        errno = s->err;
+        return -1;
+    }
+    if (s->flags & VS_SHUT_WANTED) {
+        errno = EPIPE;
+        return -1;
+    }
+    if (buf_pending(&s->out) + s->inflight >= l->cfg.write_high_water) {
+        s->flags |= VS_WANT_DRAIN;
+        errno = EAGAIN;
+        return -1;
+    }
+    if (buf_append(&s->out, data, len) < 0)
+        return -1;
+    if (len)
+        mark_dirty(l, s);
+    return (ssize_t)len;
+}
+
+size_t vex_write_pending(const vex_loop *l, int fd)
+{
+    const vex_sock *s = l ? core_sock(l, fd) : NULL;
+    return s ? buf_pending(&s->out) + s->inflight : 0;
+}
+
+int vex_want_drain(vex_loop *l, int fd)
+{
+    vex_sock *s = lookup(l, fd);
+    if (!s)
+        return -1;
+    s->flags |= VS_WANT_DRAIN;
+    if (buf_pending(&s->out) == 0 && s->inflight == 0)
+        core_wrote(l, s, 0);
+    return 0;
+}
+
+int vex_shutdown_write(vex_loop *l, int fd)
+{
+    vex_sock *s = lookup(l, fd);
+    if (!s)
+        return -1;
+    s->flags |= VS_SHUT_WANTED;
+    if (buf_pending(&s->out) == 0 && s->inflight == 0)
+        core_wrote(l, s, 0);
+    return 0;
+}
+
+/* ---- listeners ------------------------------------------------------------ */
+
+static void accept_backoff_done(vex_loop *l, vex_timer *t)
+{
+    vex_listener *ls = t->data;
+    if (ls->active && !ls->armed)
+        backend_listen(l, ls, true);
+}
+
+void core_accepted(vex_loop *l, vex_listener *ls, int fd)
+{
+    if (fd < 0 && (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM)) {
+        /* Out of descriptors or memory: accepting again at once would spin. */
+        if (ls->armed)
+            backend_listen(l, ls, false);
+        vex_timer_start(l, &ls->backoff, VEX_ACCEPT_BACKOFF_MS, 0,
+                        accept_backoff_done, ls);
+    }
+    l->callbacks++;
+    ls->cb(l, ls->fd, fd, ls->udata);
+}
+
+int vex_listen_start(vex_loop *l, int listen_fd, vex_accept_cb cb, void *udata)
+{
+    if (!l || !cb) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (listen_fd < 0) {
+        errno = EBADF;
+        return -1;
+    }
+    if (core_listener(l, listen_fd) || core_sock(l, listen_fd)) {
+        errno = EEXIST;
+        return -1;
+    }
+    vex_listener *ls = NULL;
+    for (unsigned i = 0; i < l->n_listeners && !ls; i++)
+        if (l->listeners[i].fd < 0)
+            ls = &l->listeners[i];
+    if (!ls) {
+        if (l->n_listeners == VEX_MAX_LISTENERS) {
+            errno = ENOSPC;
+            return -1;
+        }
+        ls = &l->listeners[l->n_listeners++];
+    }
+    void *be = ls->be;   /* a backend may keep per-slot state across reuse */
+    memset(ls, 0, sizeof *ls);
+    ls->be = be;
+    ls->fd = listen_fd;
+    ls->cb = cb;
+    ls->udata = udata;
+    ls->active = true;
+    if (vex_set_nonblock(listen_fd, 1) < 0 || backend_listen(l, ls, true) < 0) {
+        ls->fd = -1;
+        return -1;
+    }
+    return 0;
+}
+
+static vex_listener *lookup_listener(vex_loop *l, int fd)
+{
+    vex_listener *ls = l ? core_listener(l, fd) : NULL;
+    if (!ls)
+        errno = EBADF;
+    return ls;
+}
+
+int vex_listen_pause(vex_loop *l, int fd)
+{
+    vex_listener *ls = lookup_listener(l, fd);
+    if (!ls)
+        return -1;
+    ls->active = false;
+    vex_timer_stop(l, &ls->backoff);
+    return ls->armed ? backend_listen(l, ls, false) : 0;
+}
+
+int vex_listen_resume(vex_loop *l, int fd)
+{
+    vex_listener *ls = lookup_listener(l, fd);
+    if (!ls)
+        return -1;
+    ls->active = true;
+    if (ls->armed || vex_timer_active(&ls->backoff))
+        return 0;
+    return backend_listen(l, ls, true);
+}
+
+int vex_listen_stop(vex_loop *l, int fd)
+{
+    if (vex_listen_pause(l, fd) < 0)
+        return -1;
+    core_listener(l, fd)->fd = -1;
+    return 0;
+}
