@@ -90,7 +90,8 @@ const char *vex_backend_name(void);
  * or "io_uring_setup: Operation not permitted (seccomp?)"). */
 int vex_backend_available(char *why, size_t why_len);
 
-/* Create a loop. cfg may be NULL for defaults. On failure returns NULL, sets
+/* Create a loop. Create, run and free it in the same thread (io_uring rings
+ * are set up single-issuer). cfg may be NULL for defaults. On failure returns NULL, sets
  * errno (EPERM/ENOSYS/EOPNOTSUPP when the kernel or a sandbox refuses the
  * backend) and writes a one-line message into err if err is not NULL. */
 vex_loop *vex_loop_new(const vex_loop_config *cfg, char *err, size_t err_len);

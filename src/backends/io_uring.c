@@ -1,0 +1,528 @@
+/*
+ * io_uring.c — the completion backend (Linux 6.0+, liburing 2.3+).
+ *
+ * Native use, not epoll in disguise: one multishot accept per listener, one
+ * multishot recv per socket drawing from a shared provided-buffer ring (an
+ * idle connection holds no buffer), sends queued during a turn and submitted
+ * together with the wait in one io_uring_enter, closes as linked
+ * cancel+close SQEs in that same batch.
+ *
+ * user_data is a pointer with the operation in its low 3 bits. A socket's
+ * struct is kept (detached) until the last completion for it has arrived, so
+ * a completion can never land on a new socket that reused the fd number.
+ */
+#include "../loop_internal.h"
+#include <errno.h>
+#include <liburing.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+enum { OP_IGNORE = 0, OP_RECV = 1, OP_SEND = 2, OP_ACCEPT = 3, OP_WAKE = 4 };
+#define OP_MASK 7u
+#define BUF_GROUP 0
+
+/* vex_sock.be_flags */
+enum { U_RECV = 1u, U_SEND = 2u };
+
+typedef struct uring_state {
+    struct io_uring ring;
+    struct io_uring_buf_ring *br;
+    size_t br_bytes;
+    char *bufs;
+    unsigned nbufs, buf_size;
+    uint64_t wake_val;
+    unsigned held;             /* detached sockets waiting for completions */
+    unsigned setup_flags;
+} uring_state;
+
+const char *const backend_name = "io_uring";
+
+static uint64_t tag(const void *p, unsigned op)
+{
+    return (uint64_t)(uintptr_t)p | op;
+}
+
+/* ---- availability and setup -------------------------------------------- */
+
+static int kernel_at_least(int major, int minor)
+{
+    struct utsname u;
+    int ma = 0, mi = 0;
+    if (uname(&u) < 0 || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+        return 1;   /* cannot tell: let io_uring_setup decide */
+    return ma > major || (ma == major && mi >= minor);
+}
+
+static int disabled_by_sysctl(char *why, size_t why_len)
+{
+    FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "r");
+    int v = 0;
+    if (!f)
+        return 0;
+    if (fscanf(f, "%d", &v) != 1)
+        v = 0;
+    fclose(f);
+    /* 1 allows only members of kernel.io_uring_group (and CAP_SYS_ADMIN):
+     * let io_uring_setup answer for those. */
+    if (v == 2) {
+        snprintf(why, why_len, "io_uring is disabled by /proc/sys/kernel/io_uring_disabled=2");
+        errno = EPERM;
+        return 1;
+    }
+    return 0;
+}
+
+static const char *setup_hint(int err)
+{
+    return err == EPERM ? " (blocked by a seccomp profile, a container runtime or kernel.io_uring_disabled?)"
+         : err == ENOSYS ? " (kernel built without io_uring, or blocked by seccomp)"
+         : "";
+}
+
+int backend_available(char *why, size_t why_len)
+{
+    char dummy[8];
+    if (!why) {
+        why = dummy;
+        why_len = sizeof dummy;
+    }
+    if (!kernel_at_least(6, 0)) {
+        snprintf(why, why_len, "io_uring backend needs Linux 6.0+ (multishot recv)");
+        return 0;
+    }
+    if (disabled_by_sysctl(why, why_len))
+        return 0;
+    struct io_uring ring;
+    int r = io_uring_queue_init(2, &ring, 0);
+    if (r < 0) {
+        snprintf(why, why_len, "io_uring_setup: %s%s", strerror(-r), setup_hint(-r));
+        return 0;
+    }
+    io_uring_queue_exit(&ring);
+    return 1;
+}
+
+/* Newest flags first; fall back when the kernel says EINVAL. */
+static int ring_init(uring_state *st, unsigned entries)
+{
+    static const unsigned tries[] = {
+        IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+        IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN,
+        0,
+    };
+    int r = -EINVAL;
+    for (size_t i = 0; i < sizeof tries / sizeof tries[0]; i++) {
+        struct io_uring_params p;
+        memset(&p, 0, sizeof p);
+        p.flags = tries[i] | IORING_SETUP_CQSIZE;
+        p.cq_entries = entries * 4;   /* multishot ops post many CQEs per SQE */
+        r = io_uring_queue_init_params(entries, &st->ring, &p);
+        if (r == 0) {
+            st->setup_flags = p.flags;
+            return 0;
+        }
+        if (r != -EINVAL)
+            break;
+    }
+    return r;
+}
+
+static int buf_ring_init(uring_state *st, unsigned count, unsigned size)
+{
+    st->nbufs = count;
+    st->buf_size = size;
+    st->br_bytes = count * sizeof(struct io_uring_buf);
+    void *mem = mmap(NULL, st->br_bytes, PROT_READ | PROT_WRITE,
+                     MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (mem == MAP_FAILED)
+        return -errno;
+    st->br = mem;
+    if (posix_memalign((void **)&st->bufs, 4096, (size_t)count * size) != 0)
+        return -ENOMEM;
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof reg);
+    reg.ring_addr = (uint64_t)(uintptr_t)st->br;
+    reg.ring_entries = count;
+    reg.bgid = BUF_GROUP;
+    int r = io_uring_register_buf_ring(&st->ring, &reg, 0);
+    if (r < 0)
+        return r;
+    io_uring_buf_ring_init(st->br);
+    int mask = io_uring_buf_ring_mask(count);
+    for (unsigned i = 0; i < count; i++)
+        io_uring_buf_ring_add(st->br, st->bufs + (size_t)i * size, size,
+                              (unsigned short)i, mask, (int)i);
+    io_uring_buf_ring_advance(st->br, (int)count);
+    return 0;
+}
+
+static void give_back_buffer(uring_state *st, unsigned bid)
+{
+    io_uring_buf_ring_add(st->br, st->bufs + (size_t)bid * st->buf_size,
+                          st->buf_size, (unsigned short)bid,
+                          io_uring_buf_ring_mask(st->nbufs), 0);
+    io_uring_buf_ring_advance(st->br, 1);
+}
+
+/* An SQE, submitting what is queued if the SQ is full. */
+static struct io_uring_sqe *get_sqe(vex_loop *l)
+{
+    uring_state *st = l->be;
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&st->ring);
+    while (!sqe) {
+        io_uring_submit(&st->ring);
+        core_syscall(l);
+        sqe = io_uring_get_sqe(&st->ring);
+    }
+    return sqe;
+}
+
+static void arm_wake(vex_loop *l)
+{
+    uring_state *st = l->be;
+    struct io_uring_sqe *sqe = get_sqe(l);
+    io_uring_prep_read(sqe, l->wake_rfd, &st->wake_val, sizeof st->wake_val, 0);
+    io_uring_sqe_set_data64(sqe, tag(l, OP_WAKE));
+}
+
+static void state_free(uring_state *st, bool ring_ok)
+{
+    if (ring_ok)
+        io_uring_queue_exit(&st->ring);
+    if (st->br)
+        munmap(st->br, st->br_bytes);
+    free(st->bufs);
+    free(st);
+}
+
+int backend_init(vex_loop *l, char *err, size_t err_len)
+{
+    char why[160];
+    if (!kernel_at_least(6, 0) || disabled_by_sysctl(why, sizeof why)) {
+        if (!kernel_at_least(6, 0))
+            snprintf(why, sizeof why, "io_uring backend needs Linux 6.0+ (multishot recv)");
+        if (err && err_len)
+            snprintf(err, err_len, "%s", why);
+        errno = kernel_at_least(6, 0) ? EPERM : ENOSYS;
+        return -1;
+    }
+    uring_state *st = calloc(1, sizeof *st);
+    if (!st) {
+        errno = ENOMEM;
+        return -1;
+    }
+    unsigned count = l->cfg.recv_buf_count;
+    if (count & (count - 1) || count > 32768) {
+        if (err && err_len)
+            snprintf(err, err_len, "recv_buf_count must be a power of two <= 32768");
+        free(st);
+        errno = EINVAL;
+        return -1;
+    }
+    int r = ring_init(st, l->cfg.ring_entries);
+    if (r < 0) {
+        if (err && err_len)
+            snprintf(err, err_len, "io_uring_setup: %s%s", strerror(-r), setup_hint(-r));
+        free(st);
+        errno = -r;
+        return -1;
+    }
+    r = buf_ring_init(st, count, l->cfg.recv_buf_size);
+    if (r < 0) {
+        if (err && err_len)
+            snprintf(err, err_len, "io_uring provided-buffer ring: %s", strerror(-r));
+        state_free(st, true);
+        errno = -r;
+        return -1;
+    }
+    io_uring_register_ring_fd(&st->ring);   /* optional: saves an fd lookup per enter */
+    l->be = st;
+    arm_wake(l);
+    return 0;
+}
+
+/* ---- sockets ------------------------------------------------------------ */
+
+static void arm_recv(vex_loop *l, vex_sock *s)
+{
+    struct io_uring_sqe *sqe = get_sqe(l);
+    io_uring_prep_recv_multishot(sqe, s->fd, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = BUF_GROUP;
+    io_uring_sqe_set_data64(sqe, tag(s, OP_RECV));
+    s->be_flags |= U_RECV;
+}
+
+static void cancel_op(vex_loop *l, const void *p, unsigned op)
+{
+    struct io_uring_sqe *sqe = get_sqe(l);
+    io_uring_prep_cancel64(sqe, tag(p, op), 0);
+    io_uring_sqe_set_data64(sqe, OP_IGNORE);
+}
+
+int backend_sock_add(vex_loop *l, vex_sock *s)
+{
+    arm_recv(l, s);
+    return 0;
+}
+
+int backend_sock_read(vex_loop *l, vex_sock *s, bool on)
+{
+    /* A recv still armed (its cancel not yet completed) re-arms itself from
+     * its last completion, see recv_done. */
+    if (on && !(s->be_flags & U_RECV))
+        arm_recv(l, s);
+    else if (!on && (s->be_flags & U_RECV))
+        cancel_op(l, s, OP_RECV);
+    return 0;
+}
+
+static void submit_send(vex_loop *l, vex_sock *s)
+{
+    struct io_uring_sqe *sqe = get_sqe(l);
+    io_uring_prep_send(sqe, s->fd, s->be_buf.data + s->be_buf.off,
+                       buf_pending(&s->be_buf), MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, tag(s, OP_SEND));
+    s->be_flags |= U_SEND;
+}
+
+void backend_sock_flush(vex_loop *l, vex_sock *s)
+{
+    if (s->be_flags & U_SEND)
+        return;   /* one send in flight per socket keeps the bytes in order */
+    /* Hand the queue to the kernel as it is; new writes go to a fresh queue
+     * so the bytes in flight are never moved by a realloc. */
+    vex_buf spare = s->be_buf;
+    s->be_buf = s->out;
+    s->out = spare;
+    s->out.off = s->out.len = 0;
+    s->inflight = buf_pending(&s->be_buf);
+    submit_send(l, s);
+}
+
+bool backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
+{
+    uring_state *st = l->be;
+    bool busy = s->be_flags & (U_RECV | U_SEND);
+    if (busy) {
+        struct io_uring_sqe *sqe = get_sqe(l);
+        io_uring_prep_cancel_fd(sqe, s->fd, IORING_ASYNC_CANCEL_ALL);
+        io_uring_sqe_set_data64(sqe, OP_IGNORE);
+        /* The close must follow the cancel even when the cancel finds
+         * nothing (-ENOENT): a hard link does not break on error. */
+        if (close_fd)
+            sqe->flags |= IOSQE_IO_HARDLINK;
+        st->held++;
+    }
+    if (close_fd) {
+        struct io_uring_sqe *sqe = get_sqe(l);
+        io_uring_prep_close(sqe, s->fd);
+        io_uring_sqe_set_data64(sqe, OP_IGNORE);
+    } else if (busy) {
+        /* The caller owns fd again after we return: cancel now, before it
+         * can read from or close the socket itself. */
+        io_uring_submit(&st->ring);
+        core_syscall(l);
+    }
+    return !busy;
+}
+
+static void maybe_release(vex_loop *l, vex_sock *s)
+{
+    uring_state *st = l->be;
+    if ((s->flags & VS_DETACHED) && !(s->be_flags & (U_RECV | U_SEND))) {
+        st->held--;
+        core_sock_release(l, s);
+    }
+}
+
+static void recv_done(vex_loop *l, vex_sock *s, struct io_uring_cqe *cqe)
+{
+    uring_state *st = l->be;
+    bool more = cqe->flags & IORING_CQE_F_MORE;
+    if (!more)
+        s->be_flags &= ~U_RECV;
+    if (cqe->flags & IORING_CQE_F_BUFFER) {
+        unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+        if (cqe->res > 0)
+            core_deliver(l, s, st->bufs + (size_t)bid * st->buf_size, cqe->res);
+        give_back_buffer(st, bid);   /* the data was consumed in the callback */
+    } else if (cqe->res == 0) {
+        core_deliver(l, s, NULL, 0);
+    } else if (cqe->res < 0 && cqe->res != -ENOBUFS && cqe->res != -ECANCELED) {
+        core_deliver(l, s, NULL, cqe->res);
+    }
+    if (s->flags & VS_DETACHED) {
+        maybe_release(l, s);
+        return;
+    }
+    /* Multishot ended (ENOBUFS, cancel after a pause, or the kernel's
+     * choice): re-arm while the owner still wants data. */
+    if (!more && !(s->flags & (VS_PAUSED | VS_EOF)) && !s->held_end &&
+        !(s->be_flags & U_RECV))
+        arm_recv(l, s);
+}
+
+static void send_done(vex_loop *l, vex_sock *s, int res)
+{
+    s->be_flags &= ~U_SEND;
+    if (s->flags & VS_DETACHED) {
+        maybe_release(l, s);
+        return;
+    }
+    if (res < 0) {
+        s->inflight = 0;
+        buf_consume(&s->be_buf, buf_pending(&s->be_buf));
+        core_wrote(l, s, res == -ECANCELED ? -EPIPE : res);
+        return;
+    }
+    buf_consume(&s->be_buf, (size_t)res);
+    s->inflight -= (size_t)res;
+    if (buf_pending(&s->be_buf) > 0) {
+        submit_send(l, s);   /* short send: the rest, before anything newer */
+    } else if (buf_pending(&s->out) > 0) {
+        backend_sock_flush(l, s);
+    }
+    core_wrote(l, s, res);
+}
+
+/* ---- listeners ---------------------------------------------------------- */
+
+/* ls->armed is the wish to accept; ls->be counts accept SQEs in flight
+ * (0 or 1, briefly 1 more while a cancel is pending). */
+static uintptr_t *accepts_in_flight(vex_listener *ls)
+{
+    return (uintptr_t *)&ls->be;
+}
+
+static void arm_accept(vex_loop *l, vex_listener *ls)
+{
+    struct io_uring_sqe *sqe = get_sqe(l);
+    io_uring_prep_multishot_accept(sqe, ls->fd, NULL, NULL,
+                                   SOCK_NONBLOCK | SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, tag(ls, OP_ACCEPT));
+    (*accepts_in_flight(ls))++;
+}
+
+int backend_listen(vex_loop *l, vex_listener *ls, bool on)
+{
+    if (ls->armed == on)
+        return 0;
+    ls->armed = on;
+    if (on && *accepts_in_flight(ls) == 0) {
+        arm_accept(l, ls);
+    } else if (!on && *accepts_in_flight(ls) > 0) {
+        struct io_uring_sqe *sqe = get_sqe(l);
+        io_uring_prep_cancel64(sqe, tag(ls, OP_ACCEPT), IORING_ASYNC_CANCEL_ALL);
+        io_uring_sqe_set_data64(sqe, OP_IGNORE);
+    }
+    /* A resume while the cancel is pending re-arms from the last CQE. */
+    return 0;
+}
+
+static void accept_done(vex_loop *l, vex_listener *ls, struct io_uring_cqe *cqe)
+{
+    bool more = cqe->flags & IORING_CQE_F_MORE;
+    if (!more)
+        (*accepts_in_flight(ls))--;
+    if (ls->fd < 0) {            /* listener stopped: do not leak the socket */
+        if (cqe->res >= 0)
+            close(cqe->res);
+        return;
+    }
+    if (cqe->res != -ECANCELED)
+        core_accepted(l, ls, cqe->res);   /* EMFILE & co. disarm + back off */
+    if (!more && ls->armed && *accepts_in_flight(ls) == 0)
+        arm_accept(l, ls);
+}
+
+/* ---- the wait ----------------------------------------------------------- */
+
+static void dispatch(vex_loop *l, struct io_uring_cqe *cqe)
+{
+    uint64_t ud = io_uring_cqe_get_data64(cqe);
+    void *p = (void *)(uintptr_t)(ud & ~(uint64_t)OP_MASK);
+    switch (ud & OP_MASK) {
+    case OP_RECV:
+        recv_done(l, p, cqe);
+        break;
+    case OP_SEND:
+        send_done(l, p, cqe->res);
+        break;
+    case OP_ACCEPT:
+        accept_done(l, p, cqe);
+        break;
+    case OP_WAKE:
+        arm_wake(l);
+        core_woken(l);
+        break;
+    default:
+        break;
+    }
+}
+
+static int reap(vex_loop *l)
+{
+    uring_state *st = l->be;
+    struct io_uring_cqe *cqe;
+    unsigned head, n = 0;
+    io_uring_for_each_cqe(&st->ring, head, cqe) {
+        dispatch(l, cqe);
+        n++;
+    }
+    io_uring_cq_advance(&st->ring, n);
+    return (int)n;
+}
+
+int backend_wait(vex_loop *l, int timeout_ms)
+{
+    uring_state *st = l->be;
+    struct io_uring_cqe *cqe;
+    int r;
+    /* Submit and wait in one io_uring_enter. */
+    if (timeout_ms < 0) {
+        r = io_uring_submit_and_wait(&st->ring, 1);
+    } else {
+        struct __kernel_timespec ts = {
+            .tv_sec = timeout_ms / 1000,
+            .tv_nsec = (long long)(timeout_ms % 1000) * 1000000,
+        };
+        r = io_uring_submit_and_wait_timeout(&st->ring, &cqe, 1, &ts, NULL);
+    }
+    core_syscall(l);
+    if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY) {
+        errno = -r;
+        return -1;
+    }
+    int n = reap(l);
+    /* Completions the CQ could not hold wait in the kernel (FEAT_NODROP):
+     * flush them now rather than one turn later. */
+    while (io_uring_cq_has_overflow(&st->ring)) {
+        io_uring_get_events(&st->ring);
+        core_syscall(l);
+        n += reap(l);
+    }
+    return n;
+}
+
+void backend_free(vex_loop *l)
+{
+    uring_state *st = l->be;
+    if (!st)
+        return;
+    /* vex_loop_free queued cancel+close for every socket: let those
+     * complete so each held socket is released exactly once. */
+    for (int i = 0; i < 100 && st->held > 0; i++) {
+        struct io_uring_cqe *cqe;
+        struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000000};
+        io_uring_submit_and_wait_timeout(&st->ring, &cqe, 1, &ts, NULL);
+        reap(l);
+    }
+    state_free(st, true);
+    l->be = NULL;
+}
