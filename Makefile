@@ -60,7 +60,7 @@ HTTP_OBJ := $(HTTP_SRC:%.c=$(B)/obj/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(B)/obj/%.o)
 ALL_LIBS := $(BACKEND_LIBS_$(BACKEND)) $(LIBS)
 
-PROGRAMS := $(B)/test_conformance $(B)/echo_bench
+PROGRAMS := $(B)/vex_probe $(B)/test_conformance $(B)/echo_bench
 ifneq ($(SERVER_SRC),)
   PROGRAMS += $(B)/production_server
 endif
@@ -83,6 +83,9 @@ $(B)/test_conformance: $(wildcard tests/conformance/*.c) $(LIB)
 
 $(B)/test_http_parser: tests/unit/test_http_parser.c $(HTTP_OBJ)
 	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LDFLAGS_ALL) -lcmocka
+
+$(B)/vex_probe: tools/vex_probe.c $(LIB)
+	$(CC) $(CFLAGS_ALL) $< $(LIB) -o $@ $(LDFLAGS_ALL) $(ALL_LIBS)
 
 $(B)/echo_bench: bench/echo_bench.c $(LIB)
 	$(CC) $(CFLAGS_ALL) $< $(LIB) -o $@ $(LDFLAGS_ALL) $(ALL_LIBS)
