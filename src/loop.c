@@ -183,13 +183,27 @@ fail:;
     return NULL;
 }
 
+static size_t held_pending(const vex_sock *s)
+{
+    return s->held ? buf_pending(s->held) : 0;
+}
+
+static void free_held(vex_sock *s)
+{
+    if (s->held) {
+        buf_free(s->held);
+        free(s->held);
+        s->held = NULL;
+    }
+}
+
 static void free_dead(vex_loop *l)
 {
     while (l->dead_head) {
         vex_sock *s = l->dead_head;
         l->dead_head = s->next_dead;
         buf_free(&s->out);
-        buf_free(&s->held);
+        free_held(s);
         buf_free(&s->be_buf);
         free(s);
     }
@@ -261,16 +275,19 @@ static void flush_all(vex_loop *l)
 
 static void deliver_held(vex_loop *l, vex_sock *s)
 {
-    vex_buf held = s->held;
+    vex_buf *held = s->held;
     int end = s->held_end;
-    memset(&s->held, 0, sizeof s->held);
+    s->held = NULL;
     s->held_end = 0;
-    if (buf_pending(&held) > 0) {
+    if (held && buf_pending(held) > 0) {
         l->callbacks++;
-        s->cbs->on_data(l, s->fd, held.data + held.off,
-                        (ssize_t)buf_pending(&held), s->udata);
+        s->cbs->on_data(l, s->fd, held->data + held->off,
+                        (ssize_t)buf_pending(held), s->udata);
     }
-    buf_free(&held);
+    if (held) {
+        buf_free(held);
+        free(held);
+    }
     if (end != 0 && !(s->flags & VS_DETACHED)) {
         s->flags |= VS_EOF;
         l->callbacks++;
@@ -333,10 +350,12 @@ void core_deliver(vex_loop *l, vex_sock *s, const char *data, ssize_t n)
 {
     if (s->flags & (VS_DETACHED | VS_EOF) || s->held_end)
         return;
-    if ((s->flags & VS_PAUSED) || buf_pending(&s->held) > 0) {
+    if ((s->flags & VS_PAUSED) || held_pending(s) > 0) {
         /* Completed while paused (io_uring): keep it, in order, for resume. */
         if (n > 0) {
-            if (buf_append(&s->held, data, (size_t)n) < 0)
+            if (!s->held && !(s->held = calloc(1, sizeof *s->held)))
+                s->held_end = -ENOMEM;
+            else if (buf_append(s->held, data, (size_t)n) < 0)
                 s->held_end = -ENOMEM;
         } else {
             s->held_end = n == 0 ? 1 : (int)n;
@@ -461,7 +480,7 @@ int vex_read_resume(vex_loop *l, int fd)
     if (!(s->flags & VS_PAUSED))
         return 0;
     s->flags &= ~VS_PAUSED;
-    if ((buf_pending(&s->held) > 0 || s->held_end) && !(s->flags & VS_HELD_READY)) {
+    if ((held_pending(s) > 0 || s->held_end) && !(s->flags & VS_HELD_READY)) {
         s->flags |= VS_HELD_READY;
         s->next_ready = l->ready_head;
         l->ready_head = s;

@@ -38,13 +38,12 @@ typedef struct vex_sock {
     const vex_sock_cbs *cbs;   /* the caller's: must outlive the socket */
     void *udata;
     vex_buf out;               /* queued output */
-    vex_buf held;              /* data completed while paused */
+    vex_buf *held;             /* data completed while paused (rare: lazy) */
     int held_end;              /* after held: 0 none, 1 EOF, -errno error */
     size_t inflight;           /* bytes handed to the kernel, not yet confirmed */
     unsigned be_flags;         /* backend-private (readiness: watched mask) */
     vex_buf be_buf;            /* backend-private (io_uring: output in flight) */
     struct vex_sock *next_flush, *next_ready, *next_dead;
-    void *be;                  /* backend-private per-socket state, or NULL */
 } vex_sock;
 
 typedef struct vex_listener {
