@@ -376,9 +376,14 @@ static void send_done(vex_loop *l, vex_sock *s, int res)
         return;
     }
     if (res < 0) {
+        s->be_flags &= ~U_SEND;
         s->inflight = 0;
         buf_consume(&s->be_buf, buf_pending(&s->be_buf));
         core_wrote(l, s, res == -ECANCELED ? -EPIPE : res);
+        return;
+    }
+    if (res == 0) {   /* no progress on a non-empty send: the peer is gone */
+        send_done(l, s, -EPIPE);
         return;
     }
     buf_consume(&s->be_buf, (size_t)res);
@@ -495,7 +500,7 @@ int backend_wait(vex_loop *l, int timeout_ms)
         r = io_uring_submit_and_wait_timeout(&st->ring, &cqe, 1, &ts, NULL);
     }
     core_syscall(l);
-    if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY) {
+    if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY && r != -EAGAIN) {
         errno = -r;
         return -1;
     }
@@ -515,8 +520,10 @@ void backend_free(vex_loop *l)
     uring_state *st = l->be;
     if (!st)
         return;
-    /* vex_loop_free queued cancel+close for every socket: let those
-     * complete so each held socket is released exactly once. */
+    /* vex_loop_free queued cancel+close for every socket: submit them (a
+     * close left in the SQ would leak its fd) and let them complete so each
+     * held socket is released exactly once. */
+    io_uring_submit(&st->ring);
     for (int i = 0; i < 100 && st->held > 0; i++) {
         struct io_uring_cqe *cqe;
         struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000000};
