@@ -72,7 +72,8 @@ typedef void (*vex_wake_cb)(vex_loop *loop, void *udata);
 /* ---- loop --------------------------------------------------------------- */
 
 typedef struct vex_loop_config {
-    unsigned max_fds;        /* size of the fd table; 0: RLIMIT_NOFILE     */
+    unsigned max_fds;        /* fds >= this are refused (EBADF); 0: no cap,
+                                the table starts at RLIMIT_NOFILE and grows */
     unsigned recv_buf_size;  /* bytes per receive buffer; 0: 16384          */
     unsigned recv_buf_count; /* io_uring provided buffers (power of 2); 0: 1024 */
     size_t   write_high_water; /* vex_write() says EAGAIN above this; 0: 1 MiB */
@@ -195,8 +196,10 @@ struct vex_timer {
 };
 #define VEX_TIMER_INIT {0, 0, 0, 0, NULL, NULL}
 
-/* Fire cb after after_ms, then every period_ms if period_ms > 0. Starting an
- * armed timer re-arms it. Timers due at the same time fire in start order. */
+/* Fire cb after_ms after the loop's cached time (vex_now_ms: set when the
+ * loop is created and at each turn), then every period_ms if period_ms > 0.
+ * Starting an armed timer re-arms it. Timers due at the same time fire in
+ * start order. */
 int vex_timer_start(vex_loop *loop, vex_timer *t, uint64_t after_ms,
                     uint64_t period_ms, vex_timer_cb cb, void *data);
 /* Disarm; safe on a timer that is not armed, and from inside its callback. */

@@ -37,7 +37,7 @@ int vex_backend_available(char *why, size_t why_len)
     return backend_available(why, why_len);
 }
 
-static uint64_t monotonic_ms(void)
+uint64_t core_clock_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -56,12 +56,16 @@ vex_sock *core_sock(const vex_loop *l, int fd)
     return l->socks[fd];
 }
 
-/* Grow the table to hold fd: the process may raise RLIMIT_NOFILE after the
- * loop was created. */
+/* Grow the table to hold fd: with the default config the process may raise
+ * RLIMIT_NOFILE after the loop was created. An explicit max_fds is a cap. */
 static int table_reserve(vex_loop *l, int fd)
 {
     if ((unsigned)fd < l->max_fds)
         return 0;
+    if (l->cfg.max_fds && (unsigned)fd >= l->cfg.max_fds) {
+        errno = EBADF;
+        return -1;
+    }
     unsigned n = l->max_fds ? l->max_fds : 1024;
     while (n <= (unsigned)fd) {
         if (n > (1u << 30)) {
@@ -70,6 +74,8 @@ static int table_reserve(vex_loop *l, int fd)
         }
         n *= 2;
     }
+    if (l->cfg.max_fds && n > l->cfg.max_fds)
+        n = l->cfg.max_fds;
     vex_sock **t = realloc(l->socks, n * sizeof *t);
     if (!t) {
         errno = ENOMEM;
@@ -159,7 +165,7 @@ vex_loop *vex_loop_new(const vex_loop_config *cfg, char *err, size_t err_len)
         max_fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
                   rl.rlim_cur < (1u << 24) ? (unsigned)rl.rlim_cur : 65536;
     }
-    l->now_ms = monotonic_ms();
+    l->now_ms = core_clock_ms();
     if (table_reserve(l, (int)max_fds - 1) < 0 || open_wake_fds(l) < 0) {
         set_err(err, err_len, "vex_loop_new");
         goto fail;
@@ -172,6 +178,7 @@ vex_loop *vex_loop_new(const vex_loop_config *cfg, char *err, size_t err_len)
     }
     if (backend_init(l, err, err_len) < 0)
         goto fail;
+    l->now_ms = core_clock_ms();   /* setting up a ring can take a while */
     return l;
 fail:;
     int saved = errno;
@@ -314,7 +321,7 @@ int vex_loop_run_once(vex_loop *l, int timeout_ms)
         return -1;
     }
     l->callbacks = 0;
-    l->now_ms = monotonic_ms();
+    l->now_ms = core_clock_ms();
     flush_all(l);
     free_dead(l);
     int t = timers_next_timeout(l);
@@ -324,7 +331,7 @@ int vex_loop_run_once(vex_loop *l, int timeout_ms)
         t = 0;
     if (backend_wait(l, t) < 0)
         return -1;
-    l->now_ms = monotonic_ms();
+    l->now_ms = core_clock_ms();
     l->callbacks += timers_run(l);
     run_ready(l);
     return l->callbacks;
@@ -416,10 +423,10 @@ int vex_sock_add(vex_loop *l, int fd, const vex_sock_cbs *cbs, void *udata)
         errno = EEXIST;
         return -1;
     }
+    if (table_reserve(l, fd) < 0)
+        return -1;
     core_syscall(l);
     if (vex_set_nonblock(fd, 1) < 0)   /* also proves fd is open */
-        return -1;
-    if (table_reserve(l, fd) < 0)
         return -1;
     vex_sock *s = calloc(1, sizeof *s);
     if (!s) {

@@ -108,6 +108,7 @@ void core_accepted(vex_loop *l, vex_listener *ls, int fd_or_neg_errno);
  * failed). The core then checks whether s->out and s->inflight are empty. */
 void core_wrote(vex_loop *l, vex_sock *s, ssize_t n);
 void core_sock_release(vex_loop *l, vex_sock *s);
+uint64_t core_clock_ms(void);   /* CLOCK_MONOTONIC now, uncached */
 /* The wake fd fired (the backend has drained it): run on_wake. */
 void core_woken(vex_loop *l);
 static inline void core_syscall(vex_loop *l) { l->syscalls++; }

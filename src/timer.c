@@ -73,6 +73,8 @@ int vex_timer_start(vex_loop *l, vex_timer *t, uint64_t after_ms,
         l->heap = h;
         l->heap_cap = cap;
     }
+    /* Count from the turn's cached time, as libuv does: timers started
+     * together keep their relative order whatever the clock did meanwhile. */
     t->due_ms = l->now_ms + after_ms;
     t->period_ms = period_ms;
     t->seq = ++l->timer_seq;

@@ -22,12 +22,12 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-enum { OP_IGNORE = 0, OP_RECV = 1, OP_SEND = 2, OP_ACCEPT = 3, OP_WAKE = 4 };
+enum { OP_IGNORE = 0, OP_RECV = 1, OP_SEND = 2, OP_ACCEPT = 3, OP_WAKE = 4, OP_CLOSE = 5 };
 #define OP_MASK 7u
 #define BUF_GROUP 0
 
 /* vex_sock.be_flags */
-enum { U_RECV = 1u, U_SEND = 2u };
+enum { U_RECV = 1u, U_SEND = 2u, U_HELD = 4u /* detached, kept for its CQEs */ };
 
 typedef struct uring_state {
     struct io_uring ring;
@@ -37,6 +37,7 @@ typedef struct uring_state {
     unsigned nbufs, buf_size;
     uint64_t wake_val;
     unsigned held;             /* detached sockets waiting for completions */
+    unsigned closing;          /* close SQEs not yet completed */
     unsigned setup_flags;
 } uring_state;
 
@@ -317,12 +318,14 @@ bool backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
          * nothing (-ENOENT): a hard link does not break on error. */
         if (close_fd)
             sqe->flags |= IOSQE_IO_HARDLINK;
+        s->be_flags |= U_HELD;
         st->held++;
     }
     if (close_fd) {
         struct io_uring_sqe *sqe = get_sqe(l);
         io_uring_prep_close(sqe, s->fd);
-        io_uring_sqe_set_data64(sqe, OP_IGNORE);
+        io_uring_sqe_set_data64(sqe, tag(l, OP_CLOSE));
+        st->closing++;
     } else if (busy) {
         /* The caller owns fd again after we return: cancel now, before it
          * can read from or close the socket itself. */
@@ -335,7 +338,8 @@ bool backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
 static void maybe_release(vex_loop *l, vex_sock *s)
 {
     uring_state *st = l->be;
-    if ((s->flags & VS_DETACHED) && !(s->be_flags & (U_RECV | U_SEND))) {
+    if ((s->be_flags & (U_HELD | U_RECV | U_SEND)) == U_HELD) {
+        s->be_flags &= ~U_HELD;
         st->held--;
         core_sock_release(l, s);
     }
@@ -466,6 +470,9 @@ static void dispatch(vex_loop *l, struct io_uring_cqe *cqe)
         arm_wake(l);
         core_woken(l);
         break;
+    case OP_CLOSE:
+        ((uring_state *)l->be)->closing--;
+        break;
     default:
         break;
     }
@@ -522,12 +529,14 @@ void backend_free(vex_loop *l)
         return;
     /* vex_loop_free queued cancel+close for every socket: submit them (a
      * close left in the SQ would leak its fd) and let them complete so each
-     * held socket is released exactly once. */
+     * held socket is released exactly once. With DEFER_TASKRUN a linked
+     * close runs only while we wait, so wait for the closes too. */
     io_uring_submit(&st->ring);
-    for (int i = 0; i < 100 && st->held > 0; i++) {
+    uint64_t deadline = core_clock_ms() + 2000;
+    while ((st->held > 0 || st->closing > 0) && core_clock_ms() < deadline) {
         struct io_uring_cqe *cqe;
         struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000000};
-        io_uring_submit_and_wait_timeout(&st->ring, &cqe, 1, &ts, NULL);
+        io_uring_submit_and_wait_timeout(&st->ring, &cqe, st->held + st->closing, &ts, NULL);
         reap(l);
     }
     state_free(st, true);
