@@ -7,7 +7,8 @@
 #   make plot [RUN=results/latest]   make gate [BASE=ref]   make deps   make clean
 .DEFAULT_GOAL := all
 SHELL := /bin/bash
-PY := /usr/bin/python3
+# Debian's python3 has matplotlib/scipy/pytest; elsewhere use the one on PATH.
+PY ?= $(if $(wildcard /usr/bin/python3),/usr/bin/python3,$(shell command -v python3))
 
 UNAME := $(shell uname -s)
 ifeq ($(UNAME),Linux)
@@ -15,6 +16,10 @@ ifeq ($(UNAME),Linux)
   AVAILABLE := epoll $(if $(HAVE_URING),io_uring) poll
 else
   AVAILABLE := kqueue poll
+  # Homebrew (Apple Silicon) and FreeBSD ports install outside the default paths.
+  PKG_PREFIX := $(if $(filter Darwin,$(UNAME)),$(shell brew --prefix 2>/dev/null),/usr/local)
+  CFLAGS_BASE_EXTRA := -I$(PKG_PREFIX)/include
+  LDFLAGS += -L$(PKG_PREFIX)/lib
 endif
 ALL_BACKENDS := epoll io_uring kqueue poll
 
@@ -22,7 +27,7 @@ CC ?= cc
 WERROR ?= 1
 OPT ?= -O2
 CFLAGS_BASE := -std=c11 $(OPT) -g -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) \
-               -D_GNU_SOURCE -Iinclude -Isrc -MMD -MP
+               -D_GNU_SOURCE -Iinclude -Isrc -MMD -MP $(CFLAGS_BASE_EXTRA)
 ifeq ($(SANITIZE),1)
   SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   SUFFIX := -san

@@ -347,6 +347,8 @@ int poller_wait(vex_loop *l, int timeout_ms)
     for (int i = 0; i < n; i++)
         if ((k->events[i].flags & EV_ERROR) && !change_failed(k, &k->events[i]))
             k->events[i].filter = 0;   /* marks "nothing to report" */
+    /* Callbacks may queue fds and so grow (move) k->events: index it anew
+     * on every iteration and keep no pointer across readiness_event(). */
     for (int i = 0; i < n; i++) {
         const struct kevent *ev = &k->events[i];
         unsigned mask;

@@ -179,6 +179,7 @@ int poller_wait(vex_loop *l, int timeout_ms)
     for (unsigned i = 0; i < k; i++)
         if (st->ready[i].invalid)
             set_remove(st, st->ready[i].fd);
+    /* A callback that adds an fd may grow (move) st->ready: index it anew. */
     for (unsigned i = 0; i < k; i++)
         readiness_event(l, st->ready[i].fd, st->ready[i].mask);
     return (int)k;
