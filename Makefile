@@ -87,7 +87,7 @@ $(B)/test_conformance: $(wildcard tests/conformance/*.c) $(LIB)
 	$(CC) $(CFLAGS_ALL) $(filter %.c,$^) $(LIB) -o $@ $(LDFLAGS_ALL) -lcmocka $(ALL_LIBS)
 
 $(B)/test_http_parser: tests/unit/test_http_parser.c $(HTTP_OBJ)
-	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LDFLAGS_ALL) -lcmocka
+	$(CC) $(CFLAGS_ALL) $(filter %.c %.o,$^) -o $@ $(LDFLAGS_ALL) -lcmocka
 
 $(B)/vex_probe: tools/vex_probe.c $(LIB)
 	$(CC) $(CFLAGS_ALL) $< $(LIB) -o $@ $(LDFLAGS_ALL) $(ALL_LIBS)
@@ -127,6 +127,14 @@ plot:
 
 gate: deps
 	$(PY) ci/gate.py $(if $(BASE),--base $(BASE)) $(if $(BACKEND),--backend $(BACKEND))
+
+# libFuzzer on the HTTP parser (clang + libclang-rt-14-dev); FUZZ_SECONDS=60.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@mkdir -p build/fuzz/new
+	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
+	  tests/fuzz/fuzz_http_parser.c $(HTTP_SRC) -o build/fuzz/fuzz_http_parser
+	./build/fuzz/fuzz_http_parser -max_total_time=$(FUZZ_SECONDS) build/fuzz/new tests/fuzz/corpus
 
 clean:
 	rm -rf build

@@ -59,11 +59,14 @@ static inline char http_ascii_lower(char c)
     return (c >= 'A' && c <= 'Z') ? (char)(c + ('a' - 'A')) : c;
 }
 
-/* Case-insensitive compare of s[0..n) with a lowercase literal of length n. */
+/* Case-insensitive compare of s[0..n) with a lowercase literal of length n
+ * made of letters, digits, '-', ':' and '/'. Only for validated slices (no
+ * CTL but HTAB): there OR-ing 0x20 folds case and maps nothing else onto a
+ * literal octet (HTAB becomes ')'). Most calls fail on the first octet. */
 static inline bool http_ieq(const char *s, const char *lower, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (http_ascii_lower(s[i]) != lower[i])
+        if ((char)(s[i] | 0x20) != lower[i])
             return false;
     return true;
 }
@@ -91,6 +94,63 @@ static inline uint64_t http_word_has_byte(uint64_t x, unsigned char c)
 {
     return http_word_has_below(x ^ (HTTP_ONES * c), 1);
 }
+
+#if defined(__SSE2__) && !defined(VEX_HTTP_NO_SIMD)   /* NO_SIMD: test the fallback */
+#include <emmintrin.h>
+
+/* SSE2 is baseline on x86-64: 16 octets per step, and the mask gives the
+ * exact stopping octet, so there is no byte-by-byte re-scan. */
+static inline unsigned http_mask16_below(__m128i x, char n)
+{
+    __m128i at_least = _mm_cmpeq_epi8(_mm_max_epu8(x, _mm_set1_epi8(n)), x);
+    return ~(unsigned)_mm_movemask_epi8(at_least) & 0xffffu;
+}
+
+static inline unsigned http_mask16_equal(__m128i x, char c)
+{
+    return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(c)));
+}
+
+/* Advance over field-value octets; returns the first octet that is not one
+ * (or end). HTAB stops the vector step but is skipped, it is rare. */
+static inline const char *http_skip_field_chars(const char *p, const char *end)
+{
+    while (end - p >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+        unsigned stop = http_mask16_below(x, 0x20) | http_mask16_equal(x, 0x7f);
+        if (stop == 0) {
+            p += 16;
+            continue;
+        }
+        p += __builtin_ctz(stop);
+        if (*p != '\t')
+            return p;
+        p++;
+    }
+    while (p < end && http_is_field_char(*p))
+        p++;
+    return p;
+}
+
+/* Same for request-target octets (VCHAR only: stops at SP, CTL, DEL, 8-bit). */
+static inline const char *http_skip_target_chars(const char *p, const char *end)
+{
+    while (end - p >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+        unsigned stop = http_mask16_below(x, 0x21) | http_mask16_equal(x, 0x7f) |
+                        (unsigned)_mm_movemask_epi8(x);
+        if (stop == 0) {
+            p += 16;
+            continue;
+        }
+        return p + __builtin_ctz(stop);
+    }
+    while (p < end && http_char_is(*p, HC_TARGET))
+        p++;
+    return p;
+}
+
+#else /* portable word-at-a-time fallback */
 
 /* Advance over field-value octets; returns the first octet that is not one
  * (or end). Any CTL or DEL in a word (HTAB included, it is rare) drops to
@@ -130,5 +190,7 @@ static inline const char *http_skip_target_chars(const char *p, const char *end)
         p++;
     return p;
 }
+
+#endif
 
 #endif

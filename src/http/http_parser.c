@@ -9,6 +9,10 @@
  *
  * Framing headers (Content-Length, Transfer-Encoding, Host) are checked as
  * they are seen; their combinations once the head is complete.
+ *
+ * Beyond the header: lim == NULL means http_default_limits, and for an
+ * absolute-form target ("http://host/p?q") path and query are those of the
+ * URI, so routing does not depend on the form the client chose.
  */
 #include "http_parser.h"
 #include "http_chars.h"
@@ -28,6 +32,7 @@ enum { STEP_OK = 0, STEP_MORE = 1 };
 
 #define HTTP_VERSION_LEN 10   /* "HTTP/1.1\r\n" */
 #define HOST_PORT_MAX_DIGITS 5
+#define METHOD_MAX 32         /* registered methods are at most 17 octets */
 
 /* What the header fields said, judged once the head is complete. */
 typedef struct head_facts {
@@ -98,8 +103,13 @@ static int skip_empty_lines(head_parser *hp)
 static int parse_method(head_parser *hp)
 {
     const char *s = hp->p, *p = s;
-    while (p < hp->end && http_is_tchar(*p))
+    /* Bounded so that a request line never outgrows max_target + a few
+     * octets: an endless token is refused now, not at max_head. */
+    const char *stop = hp->end - s > METHOD_MAX ? s + METHOD_MAX + 1 : hp->end;
+    while (p < stop && http_is_tchar(*p))
         p++;
+    if ((size_t)(p - s) > METHOD_MAX)
+        return -400;
     if (p == hp->end)
         return STEP_MORE;
     if (*p != ' ' || p == s)
@@ -108,6 +118,39 @@ static int parse_method(head_parser *hp)
     hp->req->method = method_from_token(s, (size_t)(p - s));
     hp->p = p + 1;
     return STEP_OK;
+}
+
+/* Host = uri-host [ ":" port ]; an empty value is legal (RFC 9110 §7.2). */
+static bool host_is_valid(const http_slice *v)
+{
+    const char *p = v->p, *end = p + v->len;
+    if (p == end)
+        return true;
+    const char *s;
+    if (*p == '[') {   /* IP-literal; IPvFuture is not accepted */
+        s = ++p;
+        while (p < end && (http_char_is(*p, HC_HEX) || *p == ':' || *p == '.'))
+            p++;
+        if (p == end || *p != ']' || p == s)
+            return false;
+        p++;
+    } else {
+        s = p;
+        while (p < end && http_char_is(*p, HC_HOST))
+            p++;
+        if (p == s)
+            return false;
+    }
+    if (p == end)
+        return true;
+    if (*p++ != ':')
+        return false;
+    if (end - p > HOST_PORT_MAX_DIGITS)
+        return false;
+    for (; p < end; p++)
+        if (!http_is_digit(*p))
+            return false;
+    return true;
 }
 
 /* Length of a leading "http://" or "https://" (case-insensitive), else 0. */
@@ -130,9 +173,14 @@ static int split_target(http_request *req)
     if (*t != '/') {
         size_t scheme = http_scheme_len(t, req->target.len);
         if (scheme) {
-            path = t + scheme;
+            const char *authority = t + scheme;
+            path = authority;
             while (path < end && *path != '/' && *path != '?')
                 path++;
+            /* Non-empty host, no userinfo (RFC 9110 §4.2.1, §4.2.4). */
+            http_slice host = { authority, (size_t)(path - authority) };
+            if (host.len == 0 || !host_is_valid(&host))
+                return -400;
         } else if (!(req->method == HTTP_CONNECT ||
                      (req->target.len == 1 && *t == '*'))) {
             return -400;   /* not origin-, absolute-, authority- or asterisk-form */
@@ -278,55 +326,26 @@ static int note_transfer_encoding(head_facts *f, const http_slice *v)
     return any ? STEP_OK : -400;
 }
 
-/* Connection = #connection-option; only "close" and "keep-alive" matter. */
+/* Connection = #connection-option; only "close" and "keep-alive" matter. An
+ * element is everything between commas, so "keep-alive x" is not keep-alive. */
 static void note_connection(head_facts *f, const http_slice *v)
 {
     const char *p = v->p, *end = p + v->len;
     while (p < end) {
-        while (p < end && (*p == ',' || http_is_ows(*p)))
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *next = comma ? comma : end;
+        const char *e = next;
+        while (p < e && http_is_ows(*p))
             p++;
-        const char *tok = p;
-        while (p < end && *p != ',' && !http_is_ows(*p))
-            p++;
-        size_t n = (size_t)(p - tok);
-        if (n == 5 && http_ieq(tok, "close", 5))
+        while (e > p && http_is_ows(e[-1]))
+            e--;
+        size_t n = (size_t)(e - p);
+        if (n == 5 && http_ieq(p, "close", 5))
             f->conn_close = true;
-        else if (n == 10 && http_ieq(tok, "keep-alive", 10))
+        else if (n == 10 && http_ieq(p, "keep-alive", 10))
             f->conn_keep_alive = true;
+        p = comma ? comma + 1 : end;
     }
-}
-
-/* Host = uri-host [ ":" port ]; an empty value is legal (RFC 9110 §7.2). */
-static bool host_is_valid(const http_slice *v)
-{
-    const char *p = v->p, *end = p + v->len;
-    if (p == end)
-        return true;
-    const char *s;
-    if (*p == '[') {   /* IP-literal; IPvFuture is not accepted */
-        s = ++p;
-        while (p < end && (http_char_is(*p, HC_HEX) || *p == ':' || *p == '.'))
-            p++;
-        if (p == end || *p != ']' || p == s)
-            return false;
-        p++;
-    } else {
-        s = p;
-        while (p < end && http_char_is(*p, HC_HOST))
-            p++;
-        if (p == s)
-            return false;
-    }
-    if (p == end)
-        return true;
-    if (*p++ != ':')
-        return false;
-    if (end - p > HOST_PORT_MAX_DIGITS)
-        return false;
-    for (; p < end; p++)
-        if (!http_is_digit(*p))
-            return false;
-    return true;
 }
 
 static int note_host(head_facts *f, const http_slice *v)
