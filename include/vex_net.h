@@ -48,8 +48,8 @@ typedef void (*vex_data_cb)(vex_loop *loop, int fd, const char *data,
                             ssize_t n, void *udata);
 
 /* The socket's output queue has been fully written to the kernel. Called
- * only after a vex_write() returned -1/EAGAIN or vex_write_pending() > 0 was
- * observed and vex_want_drain() asked for it. */
+ * once after a vex_write() returned -1/EAGAIN, or once after
+ * vex_want_drain() (at once if the queue is already empty). */
 typedef void (*vex_drain_cb)(vex_loop *loop, int fd, void *udata);
 
 /* A connection was accepted on listen_fd: client_fd >= 0 is a new
