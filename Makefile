@@ -37,7 +37,19 @@ ifneq ($(BENCH_SLOWDOWN),)
   EXTRA_DEFS += -DVEX_BENCH_SLOWDOWN=$(BENCH_SLOWDOWN)
   SUFFIX := $(SUFFIX)-slow$(BENCH_SLOWDOWN)
 endif
-CFLAGS_ALL = $(CFLAGS_BASE) $(SAN_FLAGS) $(EXTRA_DEFS) $(CFLAGS)
+# KQSHIM=1 (Linux, BACKEND=kqueue only): build kqueue.c against our test
+# stand-in tests/kqshim/sys/event.h and link the poll(2)-based emulation
+# tests/kqshim/kqshim.c into the library, into build/kqueue-kqshim[-san]/.
+# It checks kqueue.c's bookkeeping, not real BSD kernel behaviour.
+ifeq ($(KQSHIM),1)
+  ifneq ($(UNAME)/$(BACKEND),Linux/kqueue)
+    $(error KQSHIM=1 needs Linux and BACKEND=kqueue)
+  endif
+  SUFFIX := -kqshim$(SUFFIX)
+  KQSHIM_INC := -Itests/kqshim
+  KQSHIM_SRC := tests/kqshim/kqshim.c
+endif
+CFLAGS_ALL = $(CFLAGS_BASE) $(KQSHIM_INC) $(SAN_FLAGS) $(EXTRA_DEFS) $(CFLAGS)
 LDFLAGS_ALL = $(SAN_FLAGS) $(LDFLAGS)
 LIBS := -lpthread
 
@@ -59,7 +71,7 @@ ifeq ($(filter $(BACKEND),$(ALL_BACKENDS)),)
 endif
 B := build/$(BACKEND)$(SUFFIX)
 LIB := $(B)/libvex_net.a
-LIB_SRC := $(CORE_SRC) $(BACKEND_SRC_$(BACKEND))
+LIB_SRC := $(CORE_SRC) $(BACKEND_SRC_$(BACKEND)) $(KQSHIM_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
 HTTP_OBJ := $(HTTP_SRC:%.c=$(B)/obj/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(B)/obj/%.o)
@@ -71,6 +83,9 @@ ifneq ($(SERVER_SRC),)
 endif
 ifneq ($(HTTP_SRC),)
   PROGRAMS += $(B)/test_http_parser
+endif
+ifeq ($(KQSHIM),1)
+  PROGRAMS += $(B)/test_kqueue_poller
 endif
 
 .PHONY: all backend
@@ -88,6 +103,10 @@ $(B)/test_conformance: $(wildcard tests/conformance/*.c) $(LIB)
 
 $(B)/test_http_parser: tests/unit/test_http_parser.c $(HTTP_OBJ)
 	$(CC) $(CFLAGS_ALL) $(filter %.c %.o,$^) -o $@ $(LDFLAGS_ALL) -lcmocka
+
+# kqueue.c alone, with a stub readiness_event(), against the emulation.
+$(B)/test_kqueue_poller: tests/kqshim/kq_unit.c $(B)/obj/src/backends/kqueue.o $(B)/obj/tests/kqshim/kqshim.o
+	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LDFLAGS_ALL) -lcmocka $(LIBS)
 
 $(B)/vex_probe: tools/vex_probe.c $(LIB)
 	$(CC) $(CFLAGS_ALL) $< $(LIB) -o $@ $(LDFLAGS_ALL) $(ALL_LIBS)
@@ -107,7 +126,7 @@ all:
 	@set -e; for b in $(AVAILABLE); do $(MAKE) --no-print-directory BACKEND=$$b; done
 endif
 
-.PHONY: deps test test-c test-san test-python bench plot gate clean fuzz
+.PHONY: deps test test-c test-san test-python test-kqshim bench plot gate clean fuzz
 deps:
 	@./scripts/deps.sh
 
@@ -120,6 +139,12 @@ bench: deps
 	$(PY) scripts/bench.py $(if $(BACKEND),--backend $(BACKEND)) $(if $(PROFILE),--profile $(PROFILE)) \
 	  $(if $(DURATION),--duration $(DURATION)) $(if $(TRIALS),--trials $(TRIALS)) \
 	  $(if $(CONNECTIONS),--connections $(CONNECTIONS)) $(if $(PEERS),--peers $(PEERS)) $(if $(OUT),--out $(OUT))
+
+# kqueue.c on Linux through tests/kqshim (plain and ASan+UBSan).
+test-kqshim:
+	@set -e; for s in 0 1; do $(MAKE) --no-print-directory BACKEND=kqueue KQSHIM=1 SANITIZE=$$s; done
+	@set -e; for d in build/kqueue-kqshim build/kqueue-kqshim-san; do \
+	  $$d/test_kqueue_poller; $$d/test_conformance; done
 
 RUN ?= results/latest
 plot:

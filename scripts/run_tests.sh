@@ -34,6 +34,10 @@ for b in "${backends[@]}"; do
   step "conformance $b" ./build/"$b"/test_conformance
   step "conformance $b (ASan+UBSan)" ./build/"$b"-san/test_conformance
 done
+# kqueue.c on Linux through our kevent(2) emulation (bookkeeping, not BSD).
+if [ "$(uname -s)" = Linux ]; then
+  step "kqueue via tests/kqshim (plain + ASan+UBSan)" make --no-print-directory -s test-kqshim
+fi
 export VEX_TEST_BACKENDS="${backends[*]}"
 step "python tests" "$PY" -m pytest -q -p no:cacheprovider tests/python
 
