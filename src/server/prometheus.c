@@ -1,0 +1,90 @@
+/*
+ * prometheus.c — GET /metrics in the Prometheus text format 0.0.4.
+ * Not the hot path: snprintf is fine here.
+ */
+#include "server.h"
+#include "signals.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include <time.h>
+
+void stats_collect(server *s, stats_snap *out)
+{
+    memset(out, 0, sizeof *out);
+    for (unsigned i = 0; i < s->n_workers; i++)
+        if (s->workers[i].st)
+            stats_add_into(out, s->workers[i].st);
+}
+
+typedef struct pbuf {
+    char *p;
+    size_t len, cap;
+} pbuf;
+
+static void put(pbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(pbuf *b, const char *fmt, ...)
+{
+    if (b->len >= b->cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        b->len += (size_t)n < b->cap - b->len ? (size_t)n : b->cap - b->len - 1;
+}
+
+static void metric(pbuf *b, const char *name, const char *type, const char *help,
+                   uint64_t v)
+{
+    put(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name,
+        (unsigned long long)v);
+}
+
+size_t prometheus_render(server *s, char *buf, size_t cap)
+{
+    stats_snap *st = malloc(sizeof *st);   /* ~3 KiB: keep it off the stack */
+    if (!st)
+        return 0;
+    stats_collect(s, st);
+    pbuf b = {buf, 0, cap};
+    metric(&b, "vex_connections_total", "counter", "Connections accepted.", st->conns_total);
+    metric(&b, "vex_connections_active", "gauge", "Connections open now.", st->conns_active);
+    metric(&b, "vex_requests_total", "counter", "Requests answered.", st->requests);
+    metric(&b, "vex_bytes_received_total", "counter", "Bytes read from clients.", st->bytes_rx);
+    metric(&b, "vex_bytes_sent_total", "counter", "Bytes queued to clients.", st->bytes_tx);
+    put(&b, "# HELP vex_responses_total Responses by status class.\n"
+            "# TYPE vex_responses_total counter\n");
+    static const char *const cls[4] = {"2xx", "3xx", "4xx", "5xx"};
+    for (int i = 0; i < 4; i++)
+        put(&b, "vex_responses_total{class=\"%s\"} %llu\n", cls[i],
+            (unsigned long long)st->resp[i]);
+    metric(&b, "vex_errors_total", "counter", "Socket and internal errors.", st->errors);
+    metric(&b, "vex_timeouts_total", "counter", "Connections closed by a timeout.", st->timeouts);
+    metric(&b, "vex_connections_rejected_total", "counter",
+           "Connections refused over the connection limit.", st->rejected);
+    metric(&b, "vex_loop_syscalls_total", "counter",
+           "Syscalls made by the event loops.", st->syscalls);
+    metric(&b, "vex_draining", "gauge", "1 while shutting down.", sig_stop_requested());
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double up = ((double)ts.tv_sec * 1e9 + (double)ts.tv_nsec - (double)s->start_ns) / 1e9;
+    put(&b, "# HELP vex_uptime_seconds Seconds since start.\n"
+            "# TYPE vex_uptime_seconds gauge\nvex_uptime_seconds %.3f\n", up);
+    put(&b, "# HELP vex_request_duration_seconds Time from a request's first "
+            "byte to its response being queued.\n"
+            "# TYPE vex_request_duration_seconds histogram\n");
+    uint64_t cum = 0;
+    for (int i = 0; i < PROM_BUCKETS; i++) {
+        cum += st->prom[i];
+        put(&b, "vex_request_duration_seconds_bucket{le=\"%s\"} %llu\n",
+            prom_le_str[i], (unsigned long long)cum);
+    }
+    put(&b, "vex_request_duration_seconds_sum %.9f\n", (double)st->lat_sum_ns / 1e9);
+    put(&b, "vex_request_duration_seconds_count %llu\n", (unsigned long long)cum);
+    free(st);
+    return b.len;
+}

@@ -1,0 +1,187 @@
+/*
+ * static_files.c — GET/HEAD /static/<path> from the --root directory.
+ *
+ * Path traversal is refused twice: lexically (after percent-decoding, any
+ * ".." segment is 403 and dot-files are hidden), and by the kernel:
+ * openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) relative to the root's
+ * O_PATH descriptor fails for anything — a symlink included — that would
+ * leave the root. Where openat2 is missing (Linux < 5.6) openat with
+ * O_NOFOLLOW is used, which only refuses a symlink as the last component.
+ *
+ * The library has no sendfile/splice, so the body is pread() in 64 KiB
+ * pieces into vex_write, driven by on_drain (stream.c). Reads are blocking
+ * page-cache reads on the loop thread: fine for the small, hot files this
+ * endpoint is for, not for a cold disk.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decode p[0..n) and rebuild it as "seg/seg/..." into out.
+ * Returns 0, or the status to answer: 400 bad encoding or NUL, 403 a ".."
+ * segment, 404 a dot-file, an empty path or one too long. */
+static int clean_path(const char *p, size_t n, char *out, size_t cap)
+{
+    char dec[4096];
+    size_t dl = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = p[i];
+        if (ch == '%') {
+            if (i + 2 >= n)
+                return 400;
+            int hi = hexval(p[i + 1]), lo = hexval(p[i + 2]);
+            if (hi < 0 || lo < 0)
+                return 400;
+            ch = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (ch == '\0')
+            return 400;
+        if (dl + 1 >= sizeof dec)
+            return 404;
+        dec[dl++] = ch;
+    }
+    size_t ol = 0;
+    size_t i = 0;
+    while (i < dl) {
+        while (i < dl && dec[i] == '/')
+            i++;
+        size_t s = i;
+        while (i < dl && dec[i] != '/')
+            i++;
+        size_t len = i - s;
+        if (len == 0)
+            break;
+        if (len == 1 && dec[s] == '.')
+            continue;
+        if (len == 2 && dec[s] == '.' && dec[s + 1] == '.')
+            return 403;
+        if (dec[s] == '.')
+            return 404;
+        if (ol + len + 2 > cap)
+            return 404;
+        if (ol)
+            out[ol++] = '/';
+        memcpy(out + ol, dec + s, len);
+        ol += len;
+    }
+    if (ol == 0)
+        return 404;               /* no directory listings */
+    out[ol] = '\0';
+    return 0;
+}
+
+static int open_beneath(int dirfd, const char *rel)
+{
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    int fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+    if (fd < 0 && errno == ENOSYS)
+        fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW);
+    return fd;
+}
+
+static const char *content_type(const char *rel)
+{
+    static const struct { const char *ext, *type; } types[] = {
+        {"html", "text/html; charset=utf-8"}, {"htm", "text/html; charset=utf-8"},
+        {"txt", "text/plain; charset=utf-8"}, {"css", "text/css; charset=utf-8"},
+        {"js", "text/javascript; charset=utf-8"}, {"json", "application/json"},
+        {"svg", "image/svg+xml"}, {"png", "image/png"}, {"jpg", "image/jpeg"},
+        {"jpeg", "image/jpeg"}, {"gif", "image/gif"}, {"webp", "image/webp"},
+        {"ico", "image/x-icon"}, {"wasm", "application/wasm"},
+        {"pdf", "application/pdf"}, {"xml", "application/xml"},
+    };
+    const char *dot = strrchr(rel, '.');
+    const char *slash = strrchr(rel, '/');
+    if (dot && (!slash || dot > slash)) {
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+            if (strcasecmp(dot + 1, types[i].ext) == 0)
+                return types[i].type;
+    }
+    return "application/octet-stream";
+}
+
+static void answer(conn *c, int status, enum resp_conn rc, bool head)
+{
+    enum resp_id id = status == 403 ? R_403 : status == 400 ? R_400_ROUTE : R_404;
+    http_send_fixed(c, id, rc, head);
+    http_request_done(c, rc != RC_CLOSE);
+}
+
+void static_serve(conn *c, const char *path, size_t len, enum resp_conn rc, bool head)
+{
+    worker *w = c->w;
+    int root = w->srv->root_fd;
+    const size_t pre = sizeof "/static/" - 1;
+    if (root < 0) {
+        answer(c, 404, rc, head);
+        return;
+    }
+    char rel[4096];
+    int st = clean_path(path + pre, len - pre, rel, sizeof rel);
+    if (st) {
+        answer(c, st, rc, head);
+        return;
+    }
+    int fd = open_beneath(root, rel);
+    if (fd < 0) {
+        /* EXDEV/ELOOP: it would escape the root (or is a symlink without
+         * openat2); EACCES/EPERM: not ours to show. */
+        int e = errno;
+        answer(c, (e == EXDEV || e == ELOOP || e == EACCES || e == EPERM) ? 403 : 404,
+               rc, head);
+        return;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        answer(c, 404, rc, head);
+        return;
+    }
+    char hbuf[512];
+    hb b = {hbuf, 0, sizeof hbuf, 0};
+    hb_head(&b, &w->resp, 200, content_type(rel), (int64_t)sb.st_size, rc, NULL);
+    if (!out_put(c, hbuf, b.len)) {
+        close(fd);
+        return;
+    }
+    if (head || sb.st_size == 0) {
+        close(fd);
+        http_note_response(c, 200);
+        http_request_done(c, rc != RC_CLOSE);
+        return;
+    }
+    job *j = job_get(w, JOB_FILE);
+    if (!j) {
+        close(fd);
+        ctr_add(&w->st->errors, 1);
+        conn_close(c);
+        return;
+    }
+    j->file_fd = fd;
+    j->remaining = (uint64_t)sb.st_size;
+    j->off = 0;
+    j->rc = (uint8_t)rc;
+    c->job = j;
+    c->state = CS_WRITING;
+    if (!c->t0_ns)
+        c->t0_ns = w->batch_t0;
+    stream_pump(c);
+}
