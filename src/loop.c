@@ -228,6 +228,8 @@ void vex_loop_free(vex_loop *l)
             vex_listen_stop(l, l->listeners[i].fd);
     backend_free(l);   /* releases every socket it still held */
     free_dead(l);
+    while (l->n_spare > 0)
+        buf_free(&l->spare_bufs[--l->n_spare]);
     close_wake_fds(l);
     free(l->heap);
     free(l->read_buf);
@@ -389,6 +391,8 @@ void core_wrote(vex_loop *l, vex_sock *s, ssize_t n)
     }
     if (buf_pending(&s->out) > 0 || s->inflight > 0)
         return;
+    core_buf_release(l, &s->out);
+    core_buf_release(l, &s->be_buf);
     if ((s->flags & (VS_SHUT_WANTED | VS_SHUT_DONE)) == VS_SHUT_WANTED) {
         s->flags |= VS_SHUT_DONE;
         shutdown(s->fd, SHUT_WR);
@@ -398,6 +402,26 @@ void core_wrote(vex_loop *l, vex_sock *s, ssize_t n)
         s->flags &= ~VS_WANT_DRAIN;
         l->callbacks++;
         s->cbs->on_drain(l, s->fd, s->udata);
+    }
+}
+
+void core_buf_release(vex_loop *l, vex_buf *b)
+{
+    if (!b->data || b->len > b->off)
+        return;
+    if (l->n_spare < sizeof l->spare_bufs / sizeof l->spare_bufs[0] && b->cap <= 65536) {
+        l->spare_bufs[l->n_spare++] = *b;
+        memset(b, 0, sizeof *b);
+    } else {
+        buf_free(b);
+    }
+}
+
+void core_buf_ready(vex_loop *l, vex_buf *b)
+{
+    if (!b->data && l->n_spare > 0) {
+        *b = l->spare_bufs[--l->n_spare];
+        b->off = b->len = 0;
     }
 }
 
@@ -460,6 +484,7 @@ static int detach(vex_loop *l, int fd, bool close_fd)
     l->socks[fd] = NULL;
     s->flags |= VS_DETACHED;
     buf_consume(&s->out, buf_pending(&s->out));
+    core_buf_release(l, &s->out);
     if (backend_sock_detach(l, s, close_fd))
         core_sock_release(l, s);
     return 0;
@@ -528,6 +553,7 @@ ssize_t vex_write(vex_loop *l, int fd, const void *data, size_t len)
         errno = EAGAIN;
         return -1;
     }
+    core_buf_ready(l, &s->out);
     if (buf_append(&s->out, data, len) < 0)
         return -1;
     if (len)

@@ -78,6 +78,8 @@ struct vex_loop {
     int callbacks;             /* run in the current turn */
     bool stop;
     char *read_buf;            /* readiness backends read into this */
+    vex_buf spare_bufs[64];    /* emptied output queues, for reuse */
+    unsigned n_spare;
     void *be;                  /* backend state */
 };
 
@@ -108,10 +110,22 @@ void core_accepted(vex_loop *l, vex_listener *ls, int fd_or_neg_errno);
  * failed). The core then checks whether s->out and s->inflight are empty. */
 void core_wrote(vex_loop *l, vex_sock *s, ssize_t n);
 void core_sock_release(vex_loop *l, vex_sock *s);
-uint64_t core_clock_ms(void);   /* CLOCK_MONOTONIC now, uncached */
 /* The wake fd fired (the backend has drained it): run on_wake. */
 void core_woken(vex_loop *l);
 static inline void core_syscall(vex_loop *l) { l->syscalls++; }
+uint64_t core_clock_ms(void);   /* CLOCK_MONOTONIC now, uncached */
+/* The wait syscall returned: count it and refresh the cached time before
+ * dispatching, so deadlines set in callbacks count from now. */
+static inline void core_waited(vex_loop *l)
+{
+    l->syscalls++;
+    l->now_ms = core_clock_ms();
+}
+
+/* An empty queue gives its memory to the loop's spare list (idle
+ * connections then hold none); a queue about to grow from nothing takes it. */
+void core_buf_release(vex_loop *l, vex_buf *b);
+void core_buf_ready(vex_loop *l, vex_buf *b);
 
 /* ---- byte queue helpers (buf.c) ----------------------------------------- */
 int  buf_append(vex_buf *b, const void *p, size_t n);

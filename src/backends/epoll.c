@@ -68,7 +68,7 @@ int poller_wait(vex_loop *l, int timeout_ms)
 {
     epoll_state *st = l->be;
     int n = epoll_wait(st->epfd, st->events, MAX_EVENTS, timeout_ms);
-    core_syscall(l);
+    core_waited(l);
     if (n < 0)
         return errno == EINTR ? 0 : -1;
     for (int i = 0; i < n; i++) {

@@ -302,6 +302,7 @@ void backend_sock_flush(vex_loop *l, vex_sock *s)
     s->be_buf = s->out;
     s->out = spare;
     s->out.off = s->out.len = 0;
+    core_buf_release(l, &s->out);   /* the next write takes a spare */
     s->inflight = buf_pending(&s->be_buf);
     submit_send(l, s);
 }
@@ -506,7 +507,7 @@ int backend_wait(vex_loop *l, int timeout_ms)
         };
         r = io_uring_submit_and_wait_timeout(&st->ring, &cqe, 1, &ts, NULL);
     }
-    core_syscall(l);
+    core_waited(l);
     if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY && r != -EAGAIN) {
         errno = -r;
         return -1;
@@ -536,7 +537,10 @@ void backend_free(vex_loop *l)
     while ((st->held > 0 || st->closing > 0) && core_clock_ms() < deadline) {
         struct io_uring_cqe *cqe;
         struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000000};
-        io_uring_submit_and_wait_timeout(&st->ring, &cqe, st->held + st->closing, &ts, NULL);
+        int r = io_uring_submit_and_wait_timeout(&st->ring, &cqe,
+                                                 st->held + st->closing, &ts, NULL);
+        if (r < 0 && r != -ETIME && r != -EINTR)
+            break;   /* e.g. EBADF: freed from another thread than its own */
         reap(l);
     }
     state_free(st, true);

@@ -338,7 +338,7 @@ int poller_wait(vex_loop *l, int timeout_ms)
      * kevent() reports it there (EV_ERROR, errno in data) and goes on with
      * the next change instead of failing the whole call. */
     int n = kevent(k->kq, k->changes, nch, k->events, (int)k->events_cap, tsp);
-    core_syscall(l);
+    core_waited(l);
     if (n < 0)
         return errno == EINTR ? 0 : -1;   /* EINTR: all changes were applied */
 

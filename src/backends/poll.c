@@ -152,7 +152,7 @@ int poller_wait(vex_loop *l, int timeout_ms)
 {
     poll_state *st = l->be;
     int n = poll(st->pfds, (nfds_t)st->n, timeout_ms < 0 ? -1 : timeout_ms);
-    core_syscall(l);
+    core_waited(l);
     if (n < 0)
         return errno == EINTR ? 0 : -1;
     /* Callbacks add and remove fds, which reorders pfds: take a snapshot of

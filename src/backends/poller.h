@@ -21,8 +21,8 @@ int  poller_init(vex_loop *l, char *err, size_t err_len);
 void poller_free(vex_loop *l);
 /* Change what fd is watched for from old_mask to new_mask (0 = not watched). */
 int  poller_set(vex_loop *l, int fd, unsigned old_mask, unsigned new_mask);
-/* Wait up to timeout_ms (-1: forever); call readiness_event() for each ready
- * fd. Returns the number of events, or -1 with errno (EINTR counts as 0). */
+/* Wait up to timeout_ms (-1: forever); call core_waited() right after the
+ * waiting syscall, then readiness_event() for each ready fd. Returns the number of events, or -1 with errno (EINTR counts as 0). */
 int  poller_wait(vex_loop *l, int timeout_ms);
 
 /* Implemented by readiness.c. mask may include POLLER_READ and POLLER_WRITE;
