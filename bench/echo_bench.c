@@ -14,6 +14,7 @@
  * Exit codes: 0 done, 1 error, 2 usage, 3 backend unavailable here.
  */
 #include "vex_net.h"
+#include "bench_slowdown.h"
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -44,23 +45,6 @@ static vex_loop *g_loop;
 static volatile sig_atomic_t g_signalled;
 static uint64_t g_requests;
 
-#ifdef VEX_BENCH_SLOWDOWN
-/* Fixed extra work per request so a CI gate can prove it notices a
- * slowdown; the volatile sink keeps the compiler from deleting it. */
-static volatile uint64_t g_sink;
-static void slowdown(void)
-{
-    uint64_t x = g_sink | 1;
-    for (long i = 0; i < (long)(VEX_BENCH_SLOWDOWN) * 1000; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-    }
-    g_sink = x;
-}
-#else
-static void slowdown(void) {}
-#endif
 
 /* Count request terminators in data, carrying a partial match across reads. */
 static uint64_t count_requests(conn *c, const char *data, size_t n)
@@ -101,7 +85,7 @@ static void answer(vex_loop *loop, int fd, conn *c)
         }
         c->owed--;
         g_requests++;
-        slowdown();
+        bench_slowdown();
     }
     if (c->paused && vex_read_resume(loop, fd) == 0)
         c->paused = 0;

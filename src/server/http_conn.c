@@ -13,6 +13,7 @@
  * from on_drain: a client that does not read cannot make us buffer more.
  */
 #include "server.h"
+#include "bench_slowdown.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -149,6 +150,7 @@ static void handle_request(conn *c, const http_request *req)
     worker *w = c->w;
     bool ka = req->keep_alive && !w->draining;
     enum resp_conn rc = !ka ? RC_CLOSE : req->minor_version == 0 ? RC_KA10 : RC_KA11;
+    bench_slowdown();   /* nothing unless built with BENCH_SLOWDOWN=N */
     route_request(c, req, rc, ka);
 }
 
