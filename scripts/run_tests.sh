@@ -39,7 +39,11 @@ if [ "$(uname -s)" = Linux ]; then
   step "kqueue via tests/kqshim (plain + ASan+UBSan)" make --no-print-directory -s test-kqshim
 fi
 export VEX_TEST_BACKENDS="${backends[*]}"
-step "python tests" "$PY" -m pytest -q -p no:cacheprovider tests/python
+# One pytest run per suite: each has its own conftest.py.
+for suite in server harness gate; do
+  [ -d tests/python/$suite ] || continue
+  step "python tests: $suite" "$PY" -m pytest -q -p no:cacheprovider tests/python/$suite
+done
 
 echo
 if [ ${#failed[@]} -gt 0 ]; then
