@@ -11,9 +11,11 @@ int buf_append(vex_buf *b, const void *p, size_t n)
     if (b->off == b->len)   /* empty: reuse from the start */
         b->off = b->len = 0;
     if (b->cap - b->len < n) {
-        /* Slide pending bytes down before growing: a queue that is written
-         * and drained in turn then never grows past its peak. */
-        if (b->off > 0) {
+        /* Slide pending bytes down instead of growing, but only when the
+         * consumed prefix is at least as large as what is left: each byte is
+         * then moved O(1) times, and a queue written and drained in turn
+         * never grows past twice its peak. */
+        if (b->off > 0 && b->off >= b->len - b->off) {
             memmove(b->data, b->data + b->off, b->len - b->off);
             b->len -= b->off;
             b->off = 0;
