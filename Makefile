@@ -2,6 +2,7 @@
 #   make                      every available backend into build/<backend>/
 #   make BACKEND=io_uring     one backend
 #   make SANITIZE=1           ASan+UBSan build into build/<backend>-san/
+#   make DEBUG=1              -O0 -g3 build into build/<backend>-debug/
 #   make test                 deps, then every test on every available backend
 #   make bench [BACKEND=..] [PROFILE=..] [DURATION=..] [TRIALS=..] [CONNECTIONS=..] [PEERS=..] [OUT=..]
 #   make plot [RUN=results/latest]   make gate [BASE=ref]   make deps   make clean
@@ -28,9 +29,13 @@ WERROR ?= 1
 OPT ?= -O2
 CFLAGS_BASE := -std=c11 $(OPT) -g -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) \
                -D_GNU_SOURCE -Iinclude -Isrc -MMD -MP $(CFLAGS_BASE_EXTRA)
+ifeq ($(DEBUG),1)   # no optimisation, full debug info: build/<backend>-debug/
+  OPT := -O0 -g3
+  SUFFIX := -debug
+endif
 ifeq ($(SANITIZE),1)
   SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-  SUFFIX := -san
+  SUFFIX := $(SUFFIX)-san
 endif
 # BENCH_SLOWDOWN=N adds N units of fixed work per request (gate validation only).
 ifneq ($(BENCH_SLOWDOWN),)
