@@ -5,7 +5,7 @@
 #   make DEBUG=1              -O0 -g3 build into build/<backend>-debug/
 #   make test                 deps, then every test on every available backend
 #   make bench [BACKEND=..] [PROFILE=..] [DURATION=..] [TRIALS=..] [CONNECTIONS=..] [PEERS=..] [OUT=..]
-#   make plot [RUN=results/latest]   make gate [BASE=ref]   make deps   make clean
+#   make plot [RUN=results/latest]   make gate [BASE=ref] [GATE_ARGS=..]   make deps   make clean
 .DEFAULT_GOAL := all
 SHELL := /bin/bash
 # Debian's python3 has matplotlib/scipy/pytest; elsewhere use the one on PATH.
@@ -156,7 +156,7 @@ plot:
 	$(PY) scripts/plot.py $(RUN)
 
 gate: deps
-	$(PY) ci/gate.py $(if $(BASE),--base $(BASE)) $(if $(BACKEND),--backend $(BACKEND))
+	$(PY) ci/gate.py $(if $(BASE),--base $(BASE)) $(if $(BACKEND),--backend $(BACKEND)) $(GATE_ARGS)
 
 # libFuzzer on the HTTP parser (clang + libclang-rt-14-dev); FUZZ_SECONDS=60.
 FUZZ_SECONDS ?= 60
