@@ -1,0 +1,15 @@
+"""vex_net's CI performance regression gate (`make gate`, ci/gate.py).
+
+One job per module, data flowing one way:
+  gitref    which commits: base resolution, worktrees, Perf-Regression-Accepted trailers
+  build     build base and candidate side by side
+  wallclock interleaved A/B trials (server on CPU 0, wrk on CPU 1) -> per-pair samples
+  determ    instructions per request under callgrind, deterministic client
+  stats     per-metric comparison: ratio, bootstrap CI, rank tests, verdict
+  verdict   overall verdict, exit status, accepted regressions
+  report    text table, JSON verdict file, Markdown summary
+"""
+
+EXIT_PASS = 0
+EXIT_REGRESSION = 1
+EXIT_UNDECIDED = 2
