@@ -143,6 +143,7 @@ def wall_run(base: str, cand: str, load, pairs: int, seed: int, deadline: float 
                                    log_dir=work, progress=lambda m: None)
         rec["pairs"] += more[case.id]["pairs"]
         rec["failures"] += more[case.id]["failures"]
+        rec["rejected"] += more[case.id]["rejected"]
         b, c = wallclock.samples(rec, "cpu_us_per_req")
         cmp_cpu = stats.compare_paired("cpu_us_per_req", b, c, rule=rule, seed=seed)
         extended = True
@@ -155,7 +156,8 @@ def wall_run(base: str, cand: str, load, pairs: int, seed: int, deadline: float 
             "base_median": cmp_cpu.base_median,
             "rps_verdict": cmp_rps.verdict, "rps_ratio": cmp_rps.ratio,
             "pairs": len(b), "failures": len(rec["failures"]), "stopped": rec["stopped"],
-            "extended": extended,
+            "extended": extended, "rejected": len(rec["rejected"]),
+            "rejected_why": [r["why"] for r in rec["rejected"]][:3],
             "seconds": round(time.monotonic() - t0, 1), "seed": seed,
             "log_ratios": lr}
 
@@ -332,7 +334,8 @@ def main(argv=None) -> int:
                                        "calibration": check, "calibration_steps": steps}
         rec = {"probe": {"units": probe_n, **probe}, "relative_cost_per_unit": per_unit_rel,
                "base_cpu_us_per_req": cal["base_median"],
-               "ns_per_unit": per_unit_rel * cal["base_median"] * 1e3 if cal["base_median"] else None,
+               "ns_per_unit": (per_unit_rel * cal["base_median"] * 1e3
+                               if cal["base_median"] and per_unit_rel else None),
                "kinds": {}}
         for k, v in kinds.items():
             rec["kinds"][k] = {kk: vv for kk, vv in v.items() if kk != "binary"}
@@ -436,9 +439,11 @@ def summary(result: dict) -> str:
             pooled = [x for r in runs for x in r["log_ratios"]]
             true = true + (f"; pooled over {len(pooled)} pairs {math.expm1(float(stats.hodges_lehmann(pooled))) * 100:+.2f}%"
                            if pooled else "")
+            rej = sum(r.get("rejected", 0) for r in runs)
+            ext = sum(bool(r.get("extended")) for r in runs)
             lines.append(f"{case:<16} {k:<5}{true}: {what} {rate(reg, n)}; passed {ok}, "
-                         f"inconclusive {inc}; run time median "
-                         f"{secs[len(secs) // 2] if secs else 0:.0f}s")
+                         f"inconclusive {inc}; extended {ext}; pairs rejected as disturbed "
+                         f"{rej}; run time median {secs[len(secs) // 2] if secs else 0:.0f}s")
     d = result.get("deterministic")
     if d:
         lines.append("")

@@ -73,6 +73,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "decide again (0: off; the report then asks for more pairs)")
     g.add_argument("--max-minutes", type=float, default=10.0,
                    help="time budget of the wall-clock pairs (10)")
+    g.add_argument("--max-steal", type=float, default=0.10,
+                   help="reject a pair when hypervisor steal on either pinned CPU exceeds "
+                        "this fraction of the window (0.10)")
+    g.add_argument("--max-idle", type=float, default=0.10,
+                   help="reject a pair when the server CPU idles more than this (0.10)")
     g.add_argument("--server-cpu", type=int, default=0)
     g.add_argument("--client-cpu", type=int, default=1)
     g = p.add_argument_group("deterministic mode")
@@ -149,7 +154,8 @@ class Gate:
             "settings": {
                 "modes": args.modes, "scheme": args.scheme, "pairs": args.pairs,
                 "duration": args.duration, "warmup": args.warmup, "profiles": args.profile,
-                "extend_pairs": args.extend_pairs,
+                "extend_pairs": args.extend_pairs, "max_steal": args.max_steal,
+                "max_idle": args.max_idle,
                 "backends": args.backends, "threshold": args.threshold,
                 "confidence": args.confidence, "flag_fraction": self.rule.flag_fraction,
                 "min_pairs": self.rule.min_pairs, "gate_rps": args.gate_rps,
@@ -296,6 +302,7 @@ class Gate:
         deadline = t0 + a.max_minutes * 60
         common = dict(scheme=a.scheme, warmup=a.warmup, duration=a.duration, deadline=deadline,
                       server_cpu=a.server_cpu, client_cpu=a.client_cpu,
+                      max_steal=a.max_steal, max_idle=a.max_idle,
                       log_dir=self.out / "trials", progress=self.say)
         runs = wallclock.run_pairs(cases, pairs=a.pairs, seed=self.seed, **common)
         verdicts = {c.id: self.compare_case(c, k, runs[c.id], per_pair)
@@ -335,9 +342,17 @@ class Gate:
         for m, unit, hib, gating in (("cpu_us_per_req", "us/req", False, True),
                                      ("rps", "req/s", True, a.gate_rps)):
             base_v, cand_v = wallclock.samples(rec, m)
-            out.append(stats.compare_paired(m, base_v, cand_v, unit=unit, higher_is_better=hib,
-                                            gating=gating, rule=self.rule, seed=self.seed + k,
-                                            seconds_per_pair=per_pair))
+            cmp = stats.compare_paired(m, base_v, cand_v, unit=unit, higher_is_better=hib,
+                                       gating=gating, rule=self.rule, seed=self.seed + k,
+                                       seconds_per_pair=per_pair)
+            if rec.get("rejected"):
+                note = (f"{len(rec['rejected'])} pair(s) rejected as disturbed, e.g. "
+                        f"{rec['rejected'][-1]['why']}")
+                cmp.reason += f"; {note}"
+                if cmp.verdict == stats.INCONCLUSIVE:
+                    cmp.advice = ("the machine is busy with other work: re-run when it is "
+                                  "quieter; " + cmp.advice)
+            out.append(cmp)
         return out
 
     # ------------------------------------------------------------------ run

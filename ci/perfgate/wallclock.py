@@ -102,11 +102,16 @@ def run_trial(target: Target, load: Load, *, warmup: int = 1, duration: int = 2,
                                    label="warmup")
             if not w["ok"]:
                 raise RuntimeError(f"warm-up failed: {w['error']}")
+        c0, w0 = cpu_busy(), time.monotonic()
         t = vb_trial.run_trial(srv, prof, connections=load.connections, duration=duration,
                                work_dir=work, loadgen_cpu=client_cpu, label="measure")
+        c1, w1 = cpu_busy(), time.monotonic()
         f = t.get("figures") or {}
+        cpu_s = f.get("cpu_sched_s") if f.get("cpu_sched_s") is not None else f.get("cpu_s")
         out.update({"rps": f.get("rps"), "cpu_us_per_req": f.get("cpu_us_per_req"),
-                    "cpu_source": f.get("cpu_source"),
+                    "cpu_source": f.get("cpu_source"), "cpu_s": cpu_s,
+                    "machine": machine_load(c0, c1, w1 - w0, server_cpu, client_cpu,
+                                            cpu_s or 0.0),
                     "requests_source": f.get("requests_source"),
                     "requests": f.get("server_requests") or f.get("requests"),
                     "latency_ms": f.get("latency_ms"), "errors": f.get("errors"),
@@ -141,6 +146,38 @@ def _snap(srv: ServerProcess) -> tuple:
     c = srv.counters()
     req = c.get("requests") if c else None
     return srv.proc_stats().sched_ns, (None if req is None else int(req))
+
+
+def cpu_busy() -> dict:
+    """{cpu index: (busy seconds, steal seconds)} from /proc/stat; busy is everything but
+    idle and iowait, steal included (time the hypervisor gave to other guests)."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        with open("/proc/stat") as f:
+            for line in f:
+                if line.startswith("cpu") and line[3:4].isdigit():
+                    name, *v = line.split()
+                    v = [int(x) for x in v[:8]]
+                    out[int(name[3:])] = ((sum(v) - v[3] - v[4]) / tick, v[7] / tick)
+    except OSError:
+        pass
+    return out
+
+
+def machine_load(before: dict, after: dict, window: float, server_cpu, client_cpu,
+                 ours_s: float) -> dict:
+    """Busy fractions of the server and load-generator CPUs over a window, and the share of
+    the server CPU that our servers used (`server_util`): below ~0.8 the load generator
+    did not keep them busy, and CPU per request is then measured in another regime."""
+    def frac(cpu, k):
+        if cpu is None or cpu not in before or cpu not in after or window <= 0:
+            return None
+        return round((after[cpu][k] - before[cpu][k]) / window, 3)
+    return {"window_s": round(window, 3), "server_cpu_busy": frac(server_cpu, 0),
+            "client_cpu_busy": frac(client_cpu, 0), "server_cpu_steal": frac(server_cpu, 1),
+            "client_cpu_steal": frac(client_cpu, 1),
+            "server_util": round(ours_s / window, 3) if window > 0 else None}
 
 
 def _two_wrk(servers: list, load: Load, seconds: int, cpu, work: Path) -> list:
@@ -188,8 +225,11 @@ def run_concurrent_pair(base: Target, cand: Target, load: Load, *, base_first: b
         if warmup > 0:
             _two_wrk(servers, load, warmup, client_cpu, work)
         before = [_snap(s) for s in servers]
+        cpus0, t0 = cpu_busy(), time.monotonic()
         figs = _two_wrk(servers, load, duration, client_cpu, work)
+        cpus1, t1 = cpu_busy(), time.monotonic()
         after = [_snap(s) for s in servers]
+        window = t1 - t0
         for t, s, b, a, f in zip(targets, servers, before, after, figs):
             r = res[t.label]
             served = (a[1] - b[1]) if a[1] is not None and b[1] is not None else None
@@ -197,7 +237,8 @@ def run_concurrent_pair(base: Target, cand: Target, load: Load, *, base_first: b
             cpu_ns = (a[0] - b[0]) if a[0] is not None and b[0] is not None else None
             r.update({"rps": f["rps"], "requests": denom,
                       "requests_source": "metrics" if served else "loadgen",
-                      "cpu_source": "schedstat",
+                      "cpu_source": "schedstat", "cpu_s": (cpu_ns or 0) / 1e9,
+                      "window_s": window,
                       "cpu_us_per_req": cpu_ns / 1e3 / denom if cpu_ns and denom else None,
                       "latency_ms": f.get("latency_ms"), "errors": f.get("errors"),
                       "command": f.get("command")})
@@ -210,6 +251,11 @@ def run_concurrent_pair(base: Target, cand: Target, load: Load, *, base_first: b
                 r["error"] = "no CPU-per-request or req/s figure"
             else:
                 r["ok"] = True
+        # How busy the server CPU was with our two servers, and with anything else.
+        ours = sum(res[t.label].get("cpu_s", 0) for t in targets)
+        load_info = machine_load(cpus0, cpus1, window, server_cpu, client_cpu, ours)
+        for r in res.values():
+            r["machine"] = load_info
     except BackendUnavailable as e:
         for r in res.values():
             r.update(error=f"backend unavailable: {e}", unavailable=True)
@@ -244,19 +290,25 @@ SCHEMES = ("concurrent", "interleaved")
 def run_pairs(cases: list, *, pairs: int = 10, scheme: str = "concurrent", warmup: int = 1,
               duration: int = 2, seed: int | None = None, deadline: float | None = None,
               server_cpu=0, client_cpu=1, log_dir: Path | None = None, progress=print,
-              max_consecutive_failures: int = 3, first_index: int = 0) -> dict:
+              max_consecutive_failures: int = 3, first_index: int = 0,
+              max_steal: float = 0.10, max_idle: float = 0.10) -> dict:
     """`pairs` A/B pairs of every case, bounded by `deadline` (time.monotonic()).
 
     Per pair index the cases run in a shuffled order; within a pair the order of base and
     candidate is random (A B or B A). scheme "interleaved": one trial after the other,
     each with a fresh server. scheme "concurrent": both at once (run_concurrent_pair).
-    Returns {case_id: {"pairs": [...], "failures": [...], "stopped": None|reason}}."""
+    A pair counts only if the measurement ran in the intended regime (see disturbed()):
+    otherwise the servers' cost per request rises several-fold and a fixed slowdown
+    shrinks in proportion, so such pairs are rejected (and counted), never averaged in.
+    Returns {case_id: {"pairs": [...], "failures": [...], "rejected": [...],
+    "stopped": None|reason}}."""
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {SCHEMES}")
     rng = random.Random(seed)
     tmp = Path(log_dir or tempfile.mkdtemp(prefix="gate-trials-"))
     out = {c.id: {"case": c.id, "load": dataclasses.asdict(c.load), "backend": c.backend,
-                  "scheme": scheme, "pairs": [], "failures": [], "stopped": None}
+                  "scheme": scheme, "pairs": [], "failures": [], "rejected": [],
+                  "stopped": None}
            for c in cases}
     active = list(cases)
     total = first_index + pairs
@@ -288,7 +340,13 @@ def run_pairs(cases: list, *, pairs: int = 10, scheme: str = "concurrent", warmu
             rec = out[c.id]
             pair = {"index": i, "order": "AB" if first_base else "BA",
                     "base": res.get(c.base.label), "cand": res.get(c.cand.label)}
-            if all(r and r["ok"] for r in (pair["base"], pair["cand"])):
+            why = disturbed(pair, scheme, max_steal=max_steal, max_idle=max_idle)
+            if all(r and r["ok"] for r in (pair["base"], pair["cand"])) and why:
+                rec["rejected"].append({"index": i, "why": why,
+                                        "machine": [pair["base"].get("machine"),
+                                                    pair["cand"].get("machine")]})
+                progress(f"  pair {i + 1:>2}/{total} {c.id:<24} REJECTED: {why}")
+            elif all(r and r["ok"] for r in (pair["base"], pair["cand"])):
                 rec["pairs"].append(pair)
                 b, k = pair["base"], pair["cand"]
                 progress(f"  pair {i + 1:>2}/{total} {c.id:<24} {pair['order']}  cpu/req "
@@ -307,6 +365,32 @@ def run_pairs(cases: list, *, pairs: int = 10, scheme: str = "concurrent", warmu
                     rec["stopped"] = f"stopped after failures: {bad.get('error')}"
                     active.remove(c)
     return out
+
+
+def disturbed(pair: dict, scheme: str, *, max_steal: float = 0.10,
+              max_idle: float = 0.10) -> str | None:
+    """Why a pair was not measured in the intended regime, or None. Two checks per trial,
+    from /proc/stat over the measured window:
+      - hypervisor steal above `max_steal` on the server or the load generator CPU (seen
+        here at 25-80 %: the load generator then crawls and CPU per request goes up
+        tenfold, with the ratio swinging by +-30 %);
+      - the server CPU idle more than `max_idle` of the window: the load generator, starved
+        by other work, did not keep the servers busy.
+    Trials without the figures (concurrent and interleaved alike) are not judged."""
+    for side in ("base", "cand"):
+        m = (pair.get(side) or {}).get("machine") or {}
+        for cpu in ("server", "client"):
+            st = m.get(f"{cpu}_cpu_steal")
+            if st is not None and st > max_steal:
+                return (f"hypervisor steal {st * 100:.0f}% on the {cpu} CPU "
+                        f"(limit {max_steal * 100:g}%)")
+        busy = m.get("server_cpu_busy")
+        if busy is not None and 1 - busy > max_idle:
+            return (f"server CPU idle {(1 - busy) * 100:.0f}% of the window: the load "
+                    f"generator did not keep the servers busy (limit {max_idle * 100:g}%)")
+        if scheme == "concurrent":
+            break            # one window for both
+    return None
 
 
 def samples(rec: dict, metric: str) -> tuple:

@@ -42,3 +42,29 @@ def test_run_pairs_stops_a_case_whose_server_cannot_start(tmp_path):
     assert rec["pairs"] == [] and len(rec["failures"]) == 3
     assert rec["stopped"].startswith("stopped after failures")
     assert all("FAILED" in l for l in lines)
+
+
+def _pair(**m):
+    machine = dict({"server_cpu_busy": 0.99, "client_cpu_busy": 0.99, "server_cpu_steal": 0.0,
+                    "client_cpu_steal": 0.01}, **m)
+    return {"base": {"machine": machine}, "cand": {"machine": machine}}
+
+
+def test_disturbed_pairs_are_named():
+    assert W.disturbed(_pair(), "concurrent") is None
+    assert "steal 70% on the client CPU" in W.disturbed(_pair(client_cpu_steal=0.70), "concurrent")
+    assert "steal 25% on the server CPU" in W.disturbed(_pair(server_cpu_steal=0.25), "interleaved")
+    assert "idle 40%" in W.disturbed(_pair(server_cpu_busy=0.60), "concurrent")
+    assert W.disturbed({"base": {}, "cand": {}}, "concurrent") is None     # no figures: not judged
+    assert W.disturbed(_pair(client_cpu_steal=0.2), "concurrent", max_steal=0.3) is None
+
+
+def test_machine_load_fractions():
+    before = {0: (10.0, 1.0), 1: (20.0, 2.0)}
+    after = {0: (11.9, 1.1), 1: (21.0, 3.4)}
+    m = W.machine_load(before, after, 2.0, 0, 1, 1.7)
+    assert m == {"window_s": 2.0, "server_cpu_busy": 0.95, "client_cpu_busy": 0.5,
+                 "server_cpu_steal": 0.05, "client_cpu_steal": 0.7, "server_util": 0.85}
+    assert W.machine_load(before, after, 2.0, None, 7, 1.0)["server_cpu_busy"] is None
+    busy = W.cpu_busy()
+    assert 0 in busy and busy[0][0] >= busy[0][1] >= 0
