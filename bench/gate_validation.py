@@ -162,14 +162,21 @@ def wall_run(base: str, cand: str, load, pairs: int, seed: int, deadline: float 
             "log_ratios": lr}
 
 
-def det_per_request(bins: dict, work: Path, repeats: int = 1) -> dict:
-    res = determ.measure(bins, n_small=ARGS.det_warmup, n_large=ARGS.det_warmup + ARGS.det_requests,
-                         repeats=repeats, work_dir=work, progress=lambda m: None)
-    shutil.rmtree(work, ignore_errors=True)
-    for k, v in res.items():
-        if v["error"]:
-            raise RuntimeError(f"callgrind {k}: {v['error']}")
-    return {k: v["per_request"] for k, v in res.items()}
+def det_per_request(bins: dict, work: Path, repeats: int = 1, attempts: int = 3) -> dict:
+    """Instructions per request of each binary; a failed measurement (e.g. a client
+    timeout while the machine stalls) is retried, never silently dropped."""
+    errors = []
+    for _ in range(attempts):
+        res = determ.measure(bins, n_small=ARGS.det_warmup,
+                             n_large=ARGS.det_warmup + ARGS.det_requests, repeats=repeats,
+                             work_dir=work, progress=lambda m: None)
+        shutil.rmtree(work, ignore_errors=True)
+        bad = [f"{k}: {v['error']}" for k, v in res.items() if v["error"]]
+        if not bad:
+            return {k: v["per_request"] for k, v in res.items()}
+        errors += bad
+        log(f"  callgrind failed ({'; '.join(bad)}), retrying")
+    raise RuntimeError(f"callgrind failed {attempts} times: {errors}")
 
 
 def rate(k: int, n: int) -> str:
@@ -211,13 +218,44 @@ def parse_args(argv=None):
     p.add_argument("--skip-det", action="store_true")
     p.add_argument("--out", help="output folder (default results/gate-validation/<time>)")
     p.add_argument("--seed", type=int, default=12345)
+    p.add_argument("--reanalyse", metavar="VALIDATION_JSON",
+                   help="re-classify the stored pairs of an earlier validation with the "
+                        "current rule and print its summary (no measurement)")
     return p.parse_args(argv)
+
+
+def reanalyse(path: str) -> int:
+    """Verdicts from the stored log ratios with the current stats.classify and Rule. The
+    pairs are the same; so are the extension decisions, as long as the rule change moved
+    nothing into or out of "inconclusive"."""
+    result = json.loads(Path(path).read_text())
+    rule = stats.Rule()
+    result["rule"] = rule.to_dict()
+    changed = 0
+    for rec in result.get("wall", {}).values():
+        for v in rec["kinds"].values():
+            for r in v["runs"]:
+                lr = r["log_ratios"]
+                if len(lr) < rule.min_pairs:
+                    new = stats.INCONCLUSIVE
+                else:
+                    lo, hi = stats.rank_ci(lr, rule.confidence)
+                    new = stats.classify(float(stats.hodges_lehmann(lr)), lo, hi, rule)[0]
+                r.setdefault("verdict_at_run", r["verdict"])
+                changed += new != r["verdict_at_run"]
+                r["verdict"] = new
+    result["reanalysed"] = {"rule": rule.to_dict(), "changed_verdicts": changed}
+    print(summary(result))
+    print(f"(re-analysed {path} with the current rule; {changed} verdict(s) changed)")
+    return 0
 
 
 def main(argv=None) -> int:
     global ARGS
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # run finally: stop servers
     ARGS = a = parse_args(argv)
+    if a.reanalyse:
+        return reanalyse(a.reanalyse)
     t_start = time.monotonic()
     deadline = t_start + a.budget_minutes * 60
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -327,7 +365,7 @@ def main(argv=None) -> int:
                 ci = check["ci"] or (math.nan, math.nan)
                 log(f"  +{t * 100:g}%: N={n} units -> measured {got * 100:+.2f}% "
                     f"CI {(ci[0] - 1) * 100:+.2f}..{(ci[1] - 1) * 100:+.2f}%")
-                if abs(got - t) <= 0.1 * t or got <= 0:
+                if given or abs(got - t) <= 0.1 * t or got <= 0:
                     break
                 n = max(1, round(n * t / got))
             kinds[f"+{t * 100:g}%"] = {"binary": builder.get(n), "units": n, "target": t,

@@ -71,13 +71,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument("--extend-pairs", type=int, default=10,
                    help="when a case is inconclusive, run this many more pairs for it and "
                         "decide again (0: off; the report then asks for more pairs)")
-    g.add_argument("--max-minutes", type=float, default=10.0,
-                   help="time budget of the wall-clock pairs (10)")
+    g.add_argument("--max-minutes", type=float, default=4.0,
+                   help="time budget of the wall-clock pairs (4); no pair starts after it")
     g.add_argument("--max-steal", type=float, default=0.10,
                    help="reject a pair when hypervisor steal on either pinned CPU exceeds "
                         "this fraction of the window (0.10)")
-    g.add_argument("--max-idle", type=float, default=0.10,
-                   help="reject a pair when the server CPU idles more than this (0.10)")
+    g.add_argument("--max-idle", type=float, default=1.0,
+                   help="reject a pair when the server CPU idles more than this fraction "
+                        "(1.0: off; wrk is the bottleneck in the normal regime)")
     g.add_argument("--server-cpu", type=int, default=0)
     g.add_argument("--client-cpu", type=int, default=1)
     g = p.add_argument_group("deterministic mode")

@@ -19,12 +19,13 @@ samples (what asv and Google Benchmark's compare.py use) are reported alongside.
 Verdict with threshold t (default 5 %), confidence c (default 97.5 %), flag level t*f
 (f = 0.5 by default), CI [lo, hi] and estimate e of the slowdown:
 
-  unchanged     hi < 1+t: confident that any slowdown is below the threshold
+  regression    lo > 1 and e > 1 + t*f: confidently slower, by more than half the
+                threshold. A true slowdown of t therefore fails with high power (the
+                estimate has room to wander by t/2), while a no-change run needs both a
+                CI tail of (1-c)/2 and an estimate off by t*f to be flagged.
   improvement   hi < 1 and e < 1 - t*f: confidently faster, by more than the flag level
-  regression    otherwise, if lo > 1 and e > 1 + t*f: confidently slower, and by more
-                than half the threshold. A true slowdown of t therefore fails with high
-                power, while a no-change run needs both a tail of (1-c)/2 and
-                an estimate off by t*f to be flagged.
+  unchanged     otherwise, if hi < 1+t: confident that any slowdown is below the
+                threshold (a significant slowdown below the flag level passes, named)
   inconclusive  anything else (the CI straddles the threshold): never a silent pass; the
                 advice says how many pairs would settle it.
 
@@ -225,17 +226,18 @@ def classify(est: float, lo: float, hi: float, rule: Rule) -> tuple:
     T, F = rule.log_threshold, rule.log_flag
     pct = lambda v: f"{math.expm1(v) * 100:+.1f}%"  # noqa: E731
     ci = f"CI {pct(lo)}..{pct(hi)}"
+    flag = rule.threshold * rule.flag_fraction * 100
+    if lo > 0 and est > F:
+        return REGRESSION, (f"slower by {pct(est)}, {ci} at {rule.confidence * 100:g}% "
+                            f"confidence (flagged above {flag:g}%; threshold "
+                            f"{rule.threshold * 100:g}%)")
     if hi < 0 and est < -F:
         return IMPROVEMENT, f"faster by {-math.expm1(-est) * 100:.1f}% ({ci} slowdown)"
     if hi < T:
         if lo > 0:
-            return UNCHANGED, (f"slower by {pct(est)} but confidently below the "
-                               f"{rule.threshold * 100:g}% threshold ({ci})")
+            return UNCHANGED, (f"slower by {pct(est)}, below the {flag:g}% flag level "
+                               f"({ci})")
         return UNCHANGED, f"no change beyond {rule.threshold * 100:g}% ({ci})"
-    if lo > 0 and est > F:
-        return REGRESSION, (f"slower by {pct(est)}, {ci} at {rule.confidence * 100:g}% "
-                            f"confidence; flag level {rule.threshold * rule.flag_fraction * 100:g}%,"
-                            f" threshold {rule.threshold * 100:g}%")
     return INCONCLUSIVE, (f"estimate {pct(est)} with {ci}: the interval straddles the "
                           f"{rule.threshold * 100:g}% threshold")
 

@@ -54,7 +54,8 @@ def test_disturbed_pairs_are_named():
     assert W.disturbed(_pair(), "concurrent") is None
     assert "steal 70% on the client CPU" in W.disturbed(_pair(client_cpu_steal=0.70), "concurrent")
     assert "steal 25% on the server CPU" in W.disturbed(_pair(server_cpu_steal=0.25), "interleaved")
-    assert "idle 40%" in W.disturbed(_pair(server_cpu_busy=0.60), "concurrent")
+    assert W.disturbed(_pair(server_cpu_busy=0.60), "concurrent") is None       # idle check off
+    assert "idle 40%" in W.disturbed(_pair(server_cpu_busy=0.60), "concurrent", max_idle=0.1)
     assert W.disturbed({"base": {}, "cand": {}}, "concurrent") is None     # no figures: not judged
     assert W.disturbed(_pair(client_cpu_steal=0.2), "concurrent", max_steal=0.3) is None
 
