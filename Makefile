@@ -59,7 +59,7 @@ LDFLAGS_ALL = $(SAN_FLAGS) $(LDFLAGS)
 LIBS := -lpthread
 
 CORE_SRC := src/loop.c src/timer.c src/buf.c src/sockopt.c
-READINESS_SRC := src/backends/readiness.c
+READINESS_SRC := src/backends/readiness.c src/backends/sendfile.c
 BACKEND_SRC_epoll    := $(READINESS_SRC) src/backends/epoll.c
 BACKEND_SRC_kqueue   := $(READINESS_SRC) src/backends/kqueue.c
 BACKEND_SRC_poll     := $(READINESS_SRC) src/backends/poll.c

@@ -150,7 +150,10 @@ typedef struct vex_sock_cbs {
 int vex_sock_add(vex_loop *loop, int fd, const vex_sock_cbs *cbs, void *udata);
 
 /* Stop delivering data (backpressure) and start again. Data the kernel
- * already completed is kept and delivered after resume, in order. */
+ * already completed is kept and delivered after resume, in order. A write
+ * failure (vex_write's EPIPE/ECONNRESET, a vex_sendfile file error) is
+ * reported through on_data at once even while paused, since no on_drain
+ * will come; input held by the pause is then dropped. */
 int vex_read_pause(vex_loop *loop, int fd);
 int vex_read_resume(vex_loop *loop, int fd);
 
@@ -161,7 +164,26 @@ int vex_read_resume(vex_loop *loop, int fd);
  * EBADF for an fd that is not registered. */
 ssize_t vex_write(vex_loop *loop, int fd, const void *data, size_t len);
 
-/* Bytes queued on fd and not yet written to the kernel (0 for bad fds). */
+/* Send len bytes of the file file_fd from offset, after everything already
+ * queued on fd: the way to serve files. epoll, kqueue and poll use
+ * sendfile(2) (page cache to socket, no copy through user space; a read of a
+ * file not in the page cache does block the loop, as in nginx without aio
+ * threads). io_uring reads the file in 64 KiB pieces with ring reads and sends
+ * each, so a cold file never blocks the loop.
+ * On success (0) the loop owns file_fd: it closes it when the file has been
+ * sent, when the socket fails, or when fd is closed or removed. On -1 the
+ * caller still owns it. While the file is being sent, vex_write and
+ * vex_sendfile on fd return EAGAIN and on_drain follows when it is done:
+ * queue what comes after the file from on_drain.
+ * If the file cannot be read, or ends before len bytes, the stream can no
+ * longer be framed: the socket fails as after a write error, on_data
+ * reporting -EIO (a short file) or the read's -errno.
+ * Errors: as vex_write (EAGAIN, EPIPE, ECONNRESET, EBADF); EINVAL for a
+ * negative file_fd. len 0 sends nothing and closes file_fd. */
+int vex_sendfile(vex_loop *loop, int fd, int file_fd, uint64_t offset, uint64_t len);
+
+/* Bytes queued on fd and not yet written to the kernel, a file job's
+ * remaining bytes included (0 for bad fds). */
 size_t vex_write_pending(const vex_loop *loop, int fd);
 
 /* Ask for one on_drain call when fd's queue is (or becomes) empty. */

@@ -4,10 +4,8 @@
 #include <string.h>
 #include <errno.h>
 
-int buf_append(vex_buf *b, const void *p, size_t n)
+int buf_reserve(vex_buf *b, size_t n)
 {
-    if (n == 0)
-        return 0;
     if (b->off == b->len)   /* empty: reuse from the start */
         b->off = b->len = 0;
     if (b->cap - b->len < n) {
@@ -38,6 +36,15 @@ int buf_append(vex_buf *b, const void *p, size_t n)
             b->cap = cap;
         }
     }
+    return 0;
+}
+
+int buf_append(vex_buf *b, const void *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (buf_reserve(b, n) < 0)
+        return -1;
     memcpy(b->data + b->len, p, n);
     b->len += n;
     return 0;

@@ -277,7 +277,8 @@ static void flush_all(vex_loop *l)
         l->flush_head = s->next_flush;
         s->next_flush = NULL;
         s->flags &= ~VS_IN_FLUSH;
-        if (!(s->flags & VS_DETACHED) && buf_pending(&s->out) > 0)
+        if (!(s->flags & VS_DETACHED) &&
+            (buf_pending(&s->out) > 0 || (s->flags & VS_FILE)))
             backend_sock_flush(l, s);
     }
 }
@@ -382,14 +383,23 @@ void core_wrote(vex_loop *l, vex_sock *s, ssize_t n)
     if (s->flags & VS_DETACHED)
         return;
     if (n < 0) {
-        /* The peer is gone: drop the queue, make later writes fail, and tell
-         * the owner through on_data unless it already saw the end. */
+        /* Nothing more can be sent (the peer is gone, or a file job
+         * failed): drop the queue, make later writes fail, and tell the
+         * owner through on_data now, even while reading is paused — an
+         * owner waiting for on_drain would otherwise wait forever. Input
+         * held back by the pause goes with it. */
         s->err = (n == -ECONNRESET) ? ECONNRESET : EPIPE;
         buf_consume(&s->out, buf_pending(&s->out));
-        core_deliver(l, s, NULL, n);
+        if (s->flags & VS_EOF)
+            return;
+        free_held(s);
+        s->held_end = 0;
+        s->flags |= VS_EOF;
+        l->callbacks++;
+        s->cbs->on_data(l, s->fd, NULL, n, s->udata);
         return;
     }
-    if (buf_pending(&s->out) > 0 || s->inflight > 0)
+    if (!sock_idle_output(s))
         return;
     core_buf_release(l, &s->out);
     core_buf_release(l, &s->be_buf);
@@ -548,7 +558,8 @@ ssize_t vex_write(vex_loop *l, int fd, const void *data, size_t len)
         errno = EPIPE;
         return -1;
     }
-    if (buf_pending(&s->out) + s->inflight >= l->cfg.write_high_water) {
+    if ((s->flags & VS_FILE) ||
+        buf_pending(&s->out) + s->inflight >= l->cfg.write_high_water) {
         s->flags |= VS_WANT_DRAIN;
         errno = EAGAIN;
         return -1;
@@ -564,7 +575,40 @@ ssize_t vex_write(vex_loop *l, int fd, const void *data, size_t len)
 size_t vex_write_pending(const vex_loop *l, int fd)
 {
     const vex_sock *s = l ? core_sock(l, fd) : NULL;
-    return s ? buf_pending(&s->out) + s->inflight : 0;
+    if (!s)
+        return 0;
+    return buf_pending(&s->out) + s->inflight + ((s->flags & VS_FILE) ? s->file.left : 0);
+}
+
+int vex_sendfile(vex_loop *l, int fd, int file_fd, uint64_t offset, uint64_t len)
+{
+    vex_sock *s = lookup(l, fd);
+    if (!s)
+        return -1;
+    if (file_fd < 0 || file_fd == fd) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (s->err || (s->flags & VS_SHUT_WANTED)) {
+        errno = s->err ? s->err : EPIPE;
+        return -1;
+    }
+    if (s->flags & VS_FILE) {
+        s->flags |= VS_WANT_DRAIN;
+        errno = EAGAIN;
+        return -1;
+    }
+    if (len == 0) {   /* nothing to send, but the file is ours now */
+        close(file_fd);
+        core_syscall(l);
+        return 0;
+    }
+    s->file.fd = file_fd;
+    s->file.off = offset;
+    s->file.left = len;
+    s->flags |= VS_FILE;
+    mark_dirty(l, s);
+    return 0;
 }
 
 int vex_want_drain(vex_loop *l, int fd)
@@ -573,7 +617,7 @@ int vex_want_drain(vex_loop *l, int fd)
     if (!s)
         return -1;
     s->flags |= VS_WANT_DRAIN;
-    if (buf_pending(&s->out) == 0 && s->inflight == 0)
+    if (sock_idle_output(s))
         core_wrote(l, s, 0);
     return 0;
 }
@@ -584,7 +628,7 @@ int vex_shutdown_write(vex_loop *l, int fd)
     if (!s)
         return -1;
     s->flags |= VS_SHUT_WANTED;
-    if (buf_pending(&s->out) == 0 && s->inflight == 0)
+    if (sock_idle_output(s))
         core_wrote(l, s, 0);
     return 0;
 }

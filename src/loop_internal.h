@@ -29,7 +29,16 @@ enum {
     VS_IN_FLUSH    = 1u << 5,  /* on the loop's flush list */
     VS_DETACHED    = 1u << 6,  /* removed/closed; backend still owns memory */
     VS_HELD_READY  = 1u << 7,  /* held data waits on the ready list */
+    VS_FILE        = 1u << 8,  /* a vex_sendfile job follows the queue */
 };
+
+/* A file being sent after s->out (vex_sendfile). The backend sends it and
+ * owns the end of the job: it closes fd (once no read on it is in flight)
+ * and clears VS_FILE, on completion, failure or detach. */
+typedef struct vex_file_job {
+    int fd;
+    uint64_t off, left;
+} vex_file_job;
 
 typedef struct vex_sock {
     int fd;
@@ -38,6 +47,7 @@ typedef struct vex_sock {
     const vex_sock_cbs *cbs;   /* the caller's: must outlive the socket */
     void *udata;
     vex_buf out;               /* queued output */
+    vex_file_job file;         /* valid while VS_FILE */
     vex_buf *held;             /* data completed while paused (rare: lazy) */
     int held_end;              /* after held: 0 none, 1 EOF, -errno error */
     size_t inflight;           /* bytes handed to the kernel, not yet confirmed */
@@ -92,9 +102,11 @@ void backend_free(vex_loop *l);
 int  backend_listen(vex_loop *l, vex_listener *ls, bool on);
 int  backend_sock_add(vex_loop *l, vex_sock *s);
 int  backend_sock_read(vex_loop *l, vex_sock *s, bool on);
-/* Write what s->out holds (called once per turn for each dirty socket). */
+/* Write what s->out holds, then the file job if VS_FILE (called once per
+ * turn for each dirty socket). */
 void backend_sock_flush(vex_loop *l, vex_sock *s);
-/* Stop all I/O on s, cancel what is in flight, close the fd if close_fd.
+/* Stop all I/O on s, cancel what is in flight, end a file job, close the
+ * fd if close_fd.
  * Returns true if s may be freed now; false if the backend will call
  * core_sock_release() when the last completion for s has arrived. */
 bool backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd);
@@ -129,8 +141,16 @@ void core_buf_ready(vex_loop *l, vex_buf *b);
 
 /* ---- byte queue helpers (buf.c) ----------------------------------------- */
 int  buf_append(vex_buf *b, const void *p, size_t n);
+/* Make room for n bytes at the end of b (for reading into it directly). */
+int  buf_reserve(vex_buf *b, size_t n);
 void buf_consume(vex_buf *b, size_t n);
 void buf_free(vex_buf *b);
 static inline size_t buf_pending(const vex_buf *b) { return b->len - b->off; }
+
+/* Nothing left to send: no queued bytes, none in flight, no file job. */
+static inline bool sock_idle_output(const vex_sock *s)
+{
+    return buf_pending(&s->out) == 0 && s->inflight == 0 && !(s->flags & VS_FILE);
+}
 
 #endif

@@ -22,12 +22,19 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-enum { OP_IGNORE = 0, OP_RECV = 1, OP_SEND = 2, OP_ACCEPT = 3, OP_WAKE = 4, OP_CLOSE = 5 };
+enum { OP_IGNORE = 0, OP_RECV = 1, OP_SEND = 2, OP_ACCEPT = 3, OP_WAKE = 4, OP_CLOSE = 5,
+       OP_FREAD = 6 };
 #define OP_MASK 7u
 #define BUF_GROUP 0
 
 /* vex_sock.be_flags */
-enum { U_RECV = 1u, U_SEND = 2u, U_HELD = 4u /* detached, kept for its CQEs */ };
+enum { U_RECV = 1u, U_SEND = 2u, U_HELD = 4u /* detached, kept for its CQEs */,
+       U_FREAD = 8u /* a read of the vex_sendfile file is in flight */ };
+#define U_BUSY (U_RECV | U_SEND | U_FREAD)
+
+/* vex_sendfile reads the file in pieces of this size into the socket's
+ * in-flight buffer, which then fits the loop's spare-buffer list. */
+#define FILE_CHUNK 65536u
 
 typedef struct uring_state {
     struct io_uring ring;
@@ -292,10 +299,51 @@ static void submit_send(vex_loop *l, vex_sock *s)
     s->be_flags |= U_SEND;
 }
 
+/* Close the file of a vex_sendfile job with an SQE in the turn's batch; only
+ * once no read of it is in flight (a read holds the file, not the fd
+ * number, but one still in the SQ would see a closed or reused fd). */
+static void file_end(vex_loop *l, vex_sock *s)
+{
+    if (!(s->flags & VS_FILE) || (s->be_flags & U_FREAD))
+        return;
+    s->flags &= ~VS_FILE;
+    struct io_uring_sqe *sqe = get_sqe(l);
+    io_uring_prep_close(sqe, s->file.fd);
+    io_uring_sqe_set_data64(sqe, tag(l, OP_CLOSE));
+    ((uring_state *)l->be)->closing++;
+}
+
+static void sock_failed(vex_loop *l, vex_sock *s, int err)
+{
+    file_end(l, s);
+    s->inflight = 0;
+    buf_consume(&s->be_buf, buf_pending(&s->be_buf));
+    core_wrote(l, s, -err);
+}
+
+static void file_read(vex_loop *l, vex_sock *s)
+{
+    core_buf_ready(l, &s->be_buf);
+    if (buf_reserve(&s->be_buf, FILE_CHUNK) < 0) {
+        sock_failed(l, s, ENOMEM);
+        return;
+    }
+    unsigned n = s->file.left < FILE_CHUNK ? (unsigned)s->file.left : FILE_CHUNK;
+    struct io_uring_sqe *sqe = get_sqe(l);
+    io_uring_prep_read(sqe, s->file.fd, s->be_buf.data + s->be_buf.len, n, s->file.off);
+    io_uring_sqe_set_data64(sqe, tag(s, OP_FREAD));
+    s->be_flags |= U_FREAD;
+}
+
 void backend_sock_flush(vex_loop *l, vex_sock *s)
 {
-    if (s->be_flags & U_SEND)
+    if (s->be_flags & (U_SEND | U_FREAD))
         return;   /* one send in flight per socket keeps the bytes in order */
+    if (buf_pending(&s->out) == 0) {
+        if (s->flags & VS_FILE)
+            file_read(l, s);
+        return;
+    }
     /* Hand the queue to the kernel as it is; new writes go to a fresh queue
      * so the bytes in flight are never moved by a realloc. */
     vex_buf spare = s->be_buf;
@@ -310,7 +358,8 @@ void backend_sock_flush(vex_loop *l, vex_sock *s)
 bool backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
 {
     uring_state *st = l->be;
-    bool busy = s->be_flags & (U_RECV | U_SEND);
+    file_end(l, s);   /* or when its read completes */
+    bool busy = s->be_flags & U_BUSY;
     if (busy) {
         struct io_uring_sqe *sqe = get_sqe(l);
         io_uring_prep_cancel_fd(sqe, s->fd, IORING_ASYNC_CANCEL_ALL);
@@ -339,7 +388,7 @@ bool backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
 static void maybe_release(vex_loop *l, vex_sock *s)
 {
     uring_state *st = l->be;
-    if ((s->be_flags & (U_HELD | U_RECV | U_SEND)) == U_HELD) {
+    if ((s->be_flags & (U_HELD | U_BUSY)) == U_HELD) {
         s->be_flags &= ~U_HELD;
         st->held--;
         core_sock_release(l, s);
@@ -381,10 +430,7 @@ static void send_done(vex_loop *l, vex_sock *s, int res)
         return;
     }
     if (res < 0) {
-        s->be_flags &= ~U_SEND;
-        s->inflight = 0;
-        buf_consume(&s->be_buf, buf_pending(&s->be_buf));
-        core_wrote(l, s, res == -ECANCELED ? -EPIPE : res);
+        sock_failed(l, s, res == -ECANCELED ? EPIPE : -res);
         return;
     }
     if (res == 0) {   /* no progress on a non-empty send: the peer is gone */
@@ -397,8 +443,32 @@ static void send_done(vex_loop *l, vex_sock *s, int res)
         submit_send(l, s);   /* short send: the rest, before anything newer */
     } else if (buf_pending(&s->out) > 0) {
         backend_sock_flush(l, s);
+    } else if (s->flags & VS_FILE) {
+        if (s->file.left > 0)
+            file_read(l, s);
+        else
+            file_end(l, s);
     }
     core_wrote(l, s, res);
+}
+
+static void file_read_done(vex_loop *l, vex_sock *s, int res)
+{
+    s->be_flags &= ~U_FREAD;
+    if (s->flags & VS_DETACHED) {
+        file_end(l, s);
+        maybe_release(l, s);
+        return;
+    }
+    if (res <= 0) {   /* 0: the file is shorter than promised */
+        sock_failed(l, s, res < 0 ? -res : EIO);
+        return;
+    }
+    s->be_buf.len += (size_t)res;
+    s->file.off += (uint64_t)res;
+    s->file.left -= (uint64_t)res;
+    s->inflight = buf_pending(&s->be_buf);
+    submit_send(l, s);
 }
 
 /* ---- listeners ---------------------------------------------------------- */
@@ -463,6 +533,9 @@ static void dispatch(vex_loop *l, struct io_uring_cqe *cqe)
         break;
     case OP_SEND:
         send_done(l, p, cqe->res);
+        break;
+    case OP_FREAD:
+        file_read_done(l, p, cqe->res);
         break;
     case OP_ACCEPT:
         accept_done(l, p, cqe);

@@ -29,4 +29,9 @@ int  poller_wait(vex_loop *l, int timeout_ms);
  * errors and hang-ups are reported as readable so the read sees them. */
 void readiness_event(vex_loop *l, int fd, unsigned mask);
 
+/* sendfile.c: send up to count bytes of file_fd from *off to sock and
+ * advance *off. Returns the bytes sent, 0 when the file has no more bytes at
+ * *off, or -1 with errno (EAGAIN: the socket is full). */
+ssize_t sys_sendfile(int sock, int file_fd, uint64_t *off, size_t count);
+
 #endif

@@ -6,6 +6,7 @@
  */
 #include "poller.h"
 #include <errno.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -68,8 +69,19 @@ int backend_sock_read(vex_loop *l, vex_sock *s, bool on)
     return watch(l, s, mask);
 }
 
+/* The loop owns the file of a vex_sendfile job: close it once, here. */
+static void file_end(vex_loop *l, vex_sock *s)
+{
+    if (s->flags & VS_FILE) {
+        s->flags &= ~VS_FILE;
+        close(s->file.fd);
+        core_syscall(l);
+    }
+}
+
 bool backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
 {
+    file_end(l, s);
     if (close_fd) {
         if (s->be_flags)
             poller_set(l, s->fd, s->be_flags, POLLER_CLOSING);
@@ -82,27 +94,77 @@ bool backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
     return true;
 }
 
-void backend_sock_flush(vex_loop *l, vex_sock *s)
+/* Bytes sent from a file per flush before yielding to other sockets: a
+ * client with a fast link must not starve the rest of the loop. */
+#define FILE_BURST (1u << 20)
+
+static void sock_failed(vex_loop *l, vex_sock *s, int err)
 {
-    size_t sent = 0;
+    file_end(l, s);
+    watch(l, s, s->be_flags & ~POLLER_WRITE);
+    core_wrote(l, s, -err);
+}
+
+/* Returns false when the socket is full or failed (and the caller must stop). */
+static bool send_queue(vex_loop *l, vex_sock *s, size_t *sent)
+{
     while (buf_pending(&s->out) > 0) {
         ssize_t n = send(s->fd, s->out.data + s->out.off, buf_pending(&s->out),
                          SEND_FLAGS);
         core_syscall(l);
         if (n > 0) {
             buf_consume(&s->out, (size_t)n);
-            sent += (size_t)n;
+            *sent += (size_t)n;
         } else if (n < 0 && errno == EINTR) {
             continue;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             watch(l, s, s->be_flags | POLLER_WRITE);
-            return;
+            return false;
         } else {
-            watch(l, s, s->be_flags & ~POLLER_WRITE);
-            core_wrote(l, s, -(n < 0 ? errno : EPIPE));
-            return;
+            sock_failed(l, s, n < 0 ? errno : EPIPE);
+            return false;
         }
     }
+    return true;
+}
+
+static bool send_file(vex_loop *l, vex_sock *s, size_t *sent)
+{
+    size_t burst = 0;
+    while (s->file.left > 0) {
+        if (burst >= FILE_BURST) {   /* level-triggered: comes back next turn */
+            watch(l, s, s->be_flags | POLLER_WRITE);
+            return false;
+        }
+        size_t want = s->file.left < FILE_BURST ? (size_t)s->file.left : FILE_BURST;
+        ssize_t n = sys_sendfile(s->fd, s->file.fd, &s->file.off, want);
+        core_syscall(l);
+        if (n > 0) {
+            s->file.left -= (uint64_t)n;
+            *sent += (size_t)n;
+            burst += (size_t)n;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            watch(l, s, s->be_flags | POLLER_WRITE);
+            return false;
+        } else {
+            /* 0: the file is shorter than promised */
+            sock_failed(l, s, n < 0 ? errno : EIO);
+            return false;
+        }
+    }
+    file_end(l, s);
+    return true;
+}
+
+void backend_sock_flush(vex_loop *l, vex_sock *s)
+{
+    size_t sent = 0;
+    if (!send_queue(l, s, &sent))
+        return;
+    if ((s->flags & VS_FILE) && !send_file(l, s, &sent))
+        return;
     watch(l, s, s->be_flags & ~POLLER_WRITE);
     core_wrote(l, s, (ssize_t)sent);
 }

@@ -55,6 +55,7 @@ int h_group_timers(void);
 int h_group_loop(void);
 int h_group_misuse(void);
 int h_group_scale(void);
+int h_group_sendfile(void);
 
 /* ---- time ------------------------------------------------------------------ */
 

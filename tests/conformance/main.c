@@ -31,6 +31,7 @@ int main(int argc, char **argv)
     failed += h_group_misuse();
     failed += h_group_accept();
     failed += h_group_io();
+    failed += h_group_sendfile();
     failed += h_group_lifecycle();
     failed += h_group_timers();
     failed += h_group_scale();

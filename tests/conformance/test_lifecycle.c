@@ -119,6 +119,41 @@ static void test_reset_during_large_write(void **state)
     assert_int_equal(p.rec.calls_after_end, 0);
 }
 
+/* The owner paused reading and waits for on_drain; the peer resets. The
+ * write failure must reach it through on_data anyway (no drain will ever
+ * come), exactly once. */
+static void test_write_failure_reported_while_reading_is_paused(void **state)
+{
+    (void)state;
+    static char chunk[256 * 1024];
+    vex_loop_config cfg = { .write_high_water = 8u << 20 };
+    h_pair p;
+    h_pair_open(&p, &cfg);
+    vex_set_recvbuf(p.c, 16 * 1024);
+    assert_int_equal(vex_read_pause(p.loop, p.s), 0);
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(vex_write(p.loop, p.s, chunk, sizeof chunk), (ssize_t)sizeof chunk);
+    assert_int_equal(vex_want_drain(p.loop, p.s), 0);
+    h_run_for(p.loop, 50);
+    assert_int_equal(h_send_all(p.c, "unread", 6, 1000), 6);   /* held by the pause */
+    h_set_linger_reset(p.c);
+    close(p.c);
+    p.c = -1;
+    bool ended = h_run_until(p.loop, h_rec_has_ended, &p.rec, 5000);
+    h_run_for(p.loop, 50);
+    errno = 0;
+    ssize_t w = vex_write(p.loop, p.s, "x", 1);
+    int err = errno;
+    h_pair_close(&p);
+    h_rec_free(&p.rec);
+    assert_true(ended);
+    assert_int_equal(p.rec.err_calls + p.rec.eof_calls, 1);
+    assert_int_equal(p.rec.drains, 0);
+    assert_int_equal(p.rec.calls_after_end, 0);
+    assert_int_equal(w, -1);
+    assert_true(is_peer_gone_errno(err));
+}
+
 /* ---- half-close ------------------------------------------------------------------------ */
 
 static void reply_on_eof(vex_loop *l, int fd, const char *d, ssize_t n, h_rec *r)
@@ -529,6 +564,7 @@ int h_group_lifecycle(void)
         H_TEST(test_peer_reset_gives_econnreset_then_write_fails),
         H_TEST(test_write_after_peer_close_fails_with_epipe),
         H_TEST(test_reset_during_large_write),
+        H_TEST(test_write_failure_reported_while_reading_is_paused),
         H_TEST(test_peer_half_close_then_reply),
         H_TEST(test_shutdown_write_sends_queued_data_then_eof),
         H_TEST(test_close_inside_on_data),

@@ -1,0 +1,69 @@
+/*
+ * sendfile.c — one call over the three sendfile(2) dialects, for the
+ * readiness backends. Linux advances the offset itself; FreeBSD and macOS
+ * take it by value and report partial progress alongside EAGAIN, which must
+ * count as progress or those bytes would be sent twice. Elsewhere: pread and
+ * send through a small buffer.
+ */
+#if defined(__APPLE__) && !defined(_DARWIN_C_SOURCE)
+#define _DARWIN_C_SOURCE   /* sendfile(2) and struct sf_hdtr */
+#endif
+#include "poller.h"
+#include <errno.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <sys/sendfile.h>
+#endif
+
+#if defined(__linux__)
+
+ssize_t sys_sendfile(int sock, int file_fd, uint64_t *off, size_t count)
+{
+    off_t o = (off_t)*off;
+    ssize_t n = sendfile(sock, file_fd, &o, count);
+    if (n > 0)
+        *off = (uint64_t)o;
+    return n;
+}
+
+#elif defined(__FreeBSD__) || defined(__APPLE__)
+
+ssize_t sys_sendfile(int sock, int file_fd, uint64_t *off, size_t count)
+{
+#if defined(__FreeBSD__)
+    off_t sent = 0;
+    /* nbytes 0 would mean "to the end of the file": count is never 0 here. */
+    int r = sendfile(file_fd, sock, (off_t)*off, count, NULL, &sent, 0);
+#else
+    off_t sent = (off_t)count;
+    int r = sendfile(file_fd, sock, (off_t)*off, &sent, NULL, 0);
+#endif
+    if (sent > 0) {   /* progress, even when r < 0 with EAGAIN or EINTR */
+        *off += (uint64_t)sent;
+        return (ssize_t)sent;
+    }
+    return r < 0 ? -1 : 0;
+}
+
+#else
+
+ssize_t sys_sendfile(int sock, int file_fd, uint64_t *off, size_t count)
+{
+    char buf[16384];
+    ssize_t n = pread(file_fd, buf, count < sizeof buf ? count : sizeof buf, (off_t)*off);
+    if (n <= 0)
+        return n;
+#ifdef MSG_NOSIGNAL
+    ssize_t w = send(sock, buf, (size_t)n, MSG_NOSIGNAL);
+#else
+    ssize_t w = send(sock, buf, (size_t)n, 0);
+#endif
+    if (w > 0)   /* a short send re-reads the rest next time */
+        *off += (uint64_t)w;
+    return w;
+}
+
+#endif
