@@ -200,6 +200,14 @@ void conn_scan_timeouts(worker *w)
     uint64_t now = mono_ms();
     for (uint32_t i = 0; i < w->pool_hwm; i++) {
         conn *c = &w->pool[i];
+        if (c->state == CS_WRITING && c->job) {
+            /* A write stall is no progress for the idle timeout, not a
+             * response that takes longer (a large file has one on_drain). */
+            uint64_t pending = vex_write_pending(w->loop, c->fd);
+            if (pending < c->job->seen_pending)
+                c->deadline_ms = now + w->srv->cfg.idle_timeout_ms;
+            c->job->seen_pending = pending;
+        }
         if (c->state >= CS_READING && now >= c->deadline_ms)
             conn_timeout(c);
     }

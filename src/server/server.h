@@ -55,6 +55,7 @@ struct job {
     int file_fd;              /* JOB_FILE                                   */
     uint64_t remaining;       /* body octets (length) or response octets   */
     uint64_t off;             /* JOB_FILE offset; JOB_ECHO_OUT sent octets  */
+    uint64_t seen_pending;    /* queued octets at the last timeout scan     */
     http_chunked dec;
     char *body;               /* SINK_ECHO_BUFFER: decoded body             */
     size_t body_len, body_cap;

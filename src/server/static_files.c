@@ -8,10 +8,10 @@
  * leave the root. Where openat2 is missing (Linux < 5.6) openat with
  * O_NOFOLLOW is used, which only refuses a symlink as the last component.
  *
- * The library has no sendfile/splice, so the body is pread() in 64 KiB
- * pieces into vex_write, driven by on_drain (stream.c). Reads are blocking
- * page-cache reads on the loop thread: fine for the small, hot files this
- * endpoint is for, not for a cold disk.
+ * The body goes out with vex_sendfile (stream.c): sendfile(2) on the
+ * readiness backends, where a cold file's disk read does block the loop
+ * thread (as in nginx without aio threads); ring reads on io_uring, where it
+ * does not.
  */
 #include "server.h"
 

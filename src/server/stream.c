@@ -8,11 +8,11 @@
  * to other routes are read and discarded before the reply, which keeps the
  * connection usable.
  *
- * Responses: /bytes/N and /static/ files go out in STREAM_CHUNK pieces while
- * the socket's queue is under OUT_HIGH; the rest waits for on_drain. The
- * library has no sendfile, so file data is pread() into the worker's scratch
- * buffer and copied into the queue: at most OUT_HIGH + one chunk is held per
- * connection, whatever the size.
+ * Responses: /bytes/N goes out in STREAM_CHUNK pieces while the socket's
+ * queue is under OUT_HIGH; the rest waits for on_drain, so at most OUT_HIGH
+ * + one chunk is held per connection, whatever the size. A /static/ file is
+ * handed to the loop whole with vex_sendfile (sendfile(2), or ring reads on
+ * io_uring), after the head; its on_drain ends the response.
  */
 #include "server.h"
 
@@ -199,26 +199,24 @@ void stream_pump(conn *c)
     job *j = c->job;
     if (!out_flush(c))
         return;
-    while (j->remaining > 0 && vex_write_pending(w->loop, c->fd) < OUT_HIGH) {
-        const char *p;
-        size_t k;
-        if (j->kind == JOB_FILE) {
-            k = j->remaining < w->scratch_cap ? (size_t)j->remaining : w->scratch_cap;
-            ssize_t r = pread(j->file_fd, w->scratch, k, (off_t)j->off);
-            if (r <= 0) {
-                /* the file shrank or failed under us: the promised length
-                 * cannot be kept, so the connection must end */
-                ctr_add(&w->st->errors, 1);
-                conn_close(c);
-                return;
-            }
-            k = (size_t)r;
-            j->off += k;
-            p = w->scratch;
-        } else {
-            k = j->remaining < STREAM_CHUNK ? (size_t)j->remaining : STREAM_CHUNK;
-            p = w->srv_pattern;
+    if (j->kind == JOB_FILE && j->file_fd >= 0) {
+        /* If the file shrinks or fails under the loop, the socket fails
+         * (on_data -EIO) and the connection ends: the promised length
+         * cannot be kept. */
+        if (vex_sendfile(w->loop, c->fd, j->file_fd, j->off, j->remaining) < 0) {
+            ctr_add(&w->st->errors, 1);
+            conn_close(c);       /* job_put closes the file: still ours */
+            return;
         }
+        j->file_fd = -1;         /* the loop's now */
+        ctr_add(&w->st->bytes_tx, j->remaining);
+        j->remaining = 0;
+        c->state = CS_WRITING;   /* finish_turn waits for the drain */
+        return;
+    }
+    while (j->remaining > 0 && vex_write_pending(w->loop, c->fd) < OUT_HIGH) {
+        size_t k = j->remaining < STREAM_CHUNK ? (size_t)j->remaining : STREAM_CHUNK;
+        const char *p = w->srv_pattern;
         if (vex_write(w->loop, c->fd, p, k) < 0) {
             ctr_add(&w->st->errors, 1);
             conn_close(c);
