@@ -39,11 +39,21 @@ def _which(name: str) -> str | None:
         (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.access(p, os.X_OK)), None)
 
 
-def _www(tmp: Path, paths) -> Path:
+def static_sizes(paths) -> list:
+    """Sizes of the files /static/<N>.bin paths ask for (served from disk by every target)."""
+    return sorted({int(m.group(1)) for p in paths if (m := re.fullmatch(r"/static/(\d+)\.bin", p))})
+
+
+def make_www(tmp: Path, paths) -> Path:
+    """The document tree every target serves: www/bytes/N for nginx and h2o, and
+    www/static/N.bin for /static/ paths (our servers get --root www/static)."""
     www = tmp / "www"
     (www / "bytes").mkdir(parents=True)
+    (www / "static").mkdir()
     for n in byte_sizes(paths):
         (www / "bytes" / str(n)).write_bytes(b"x" * n)
+    for n in static_sizes(paths):
+        (www / "static" / f"{n}.bin").write_bytes(b"x" * n)
     (www / "hello.txt").write_text(HELLO)
     (www / "message.json").write_text(JSON)
     (www / "ok.txt").write_text("ok")
@@ -76,6 +86,8 @@ error_log {error_log or tmp / "error.log"} warn;
 events {{ worker_connections {conns}; }}
 http {{
     access_log off;
+    sendfile on;             # as Debian's stock nginx.conf: files go out by sendfile(2)
+    tcp_nopush on;
     server_tokens off;
     keepalive_requests 100000000;
     keepalive_timeout 65;
@@ -92,6 +104,7 @@ http {{
         location = /readyz {{ default_type text/plain; return 200 "ok"; }}
         location = /healthz {{ default_type text/plain; return 200 "ok"; }}
         location /bytes/ {{ root {www}; default_type application/octet-stream; }}
+        location /static/ {{ root {www}; default_type application/octet-stream; }}
         location = /echo {{
             default_type application/octet-stream;
             {echo}
@@ -136,7 +149,7 @@ def nginx(paths, *, cpu: int | None = 0, max_connections: int = 1024,
     if not binary:
         raise PeerUnavailable(f"nginx not found: apt-get install {PACKAGES['nginx']}")
     tmp = Path(tempfile.mkdtemp(prefix="vexbench-nginx-"))
-    www = _www(tmp, paths)
+    www = make_www(tmp, paths)
     echo = NGINX_ECHO_MODULE if os.path.exists(NGINX_ECHO_MODULE) else None
     port = free_port()
     conf = tmp / "nginx.conf"
@@ -174,6 +187,8 @@ hosts:
         file.file: {www}/message.json
       /bytes:
         file.dir: {www}/bytes
+      /static:
+        file.dir: {www}/static
       /echo:
         mruby.handler: |
           Proc.new do |env|
@@ -191,7 +206,7 @@ def h2o(paths, *, cpu: int | None = 0, max_connections: int = 1024,
     if not binary:
         raise PeerUnavailable(f"h2o not found: apt-get install {PACKAGES['h2o']}")
     tmp = Path(tempfile.mkdtemp(prefix="vexbench-h2o-"))
-    www = _www(tmp, paths)
+    www = make_www(tmp, paths)
     port = free_port()
     conf = tmp / "h2o.conf"
     conf.write_text(h2o_config(port, tmp, www, max_connections))

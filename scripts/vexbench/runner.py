@@ -160,9 +160,11 @@ def run(opts: RunOptions) -> tuple:
     # ---- start targets
     servers: list = []
     max_clients = plan.max_connections() + 256
+    www = peers.make_www(work, plan.paths())
     for name, binary in found:
         srv = ServerProcess.vex(binary, cpu=opts.server_cpu, stats_interval=opts.stats_interval,
-                                extra_args=["--max-clients", str(max_clients), *opts.server_args],
+                                extra_args=["--max-clients", str(max_clients),
+                                            "--root", str(www / "static"), *opts.server_args],
                                 name=name, log_dir=logs)
         servers.append(("backend", srv, {"binary": str(binary)}))
     for name in opts.peers:

@@ -146,6 +146,7 @@ if __name__ == "__main__":
     p.add_argument("--max-clients", type=int, default=1024)
     p.add_argument("--idle-timeout", type=float)
     p.add_argument("--header-timeout", type=float)
+    p.add_argument("--root", help="accepted like the real server's; /static/ is not served")
     try:
         args = p.parse_args()
     except SystemExit:

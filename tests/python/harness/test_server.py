@@ -100,12 +100,14 @@ def test_run_trial_on_dead_server(fake, tmp_path):
 
 @pytest.mark.skipif(not have("nginx"), reason="nginx not installed")
 def test_nginx_peer(tmp_path):
-    srv = peers.nginx({"/", "/json", "/bytes/1000", "/echo"}, log_dir=tmp_path)
+    srv = peers.nginx({"/", "/json", "/bytes/1000", "/static/3000.bin", "/echo"}, log_dir=tmp_path)
     assert "worker_processes 1;" in srv.config_text and "127.0.0.1:" in srv.config_text
+    assert "sendfile on;" in srv.config_text
     with srv:
         assert srv.get("/") == (200, b"Hello, World!")
         assert srv.get("/json")[1] == peers.JSON.encode()
         assert srv.get("/bytes/1000") == (200, b"x" * 1000)
+        assert srv.get("/static/3000.bin") == (200, b"x" * 3000)
         c = srv.counters()
         assert c["source"] == "stub_status" and c["requests"] >= 4
         if not srv.notes:            # echo module present
@@ -115,6 +117,13 @@ def test_nginx_peer(tmp_path):
             assert h.getresponse().read() == b"y" * 4096
         assert len(srv.proc_stats().pids) == 2       # master + one worker
     assert srv.result["exit_code"] == 0
+
+
+def test_www_holds_the_files_the_paths_ask_for(tmp_path):
+    www = peers.make_www(tmp_path, {"/", "/bytes/10", "/static/65536.bin", "/static/x.html"})
+    assert (www / "bytes" / "10").read_bytes() == b"x" * 10
+    assert (www / "static" / "65536.bin").stat().st_size == 65536
+    assert sorted(p.name for p in (www / "static").iterdir()) == ["65536.bin"]
 
 
 def test_missing_peer_names_package(monkeypatch):
