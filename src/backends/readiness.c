@@ -105,24 +105,31 @@ static void sock_failed(vex_loop *l, vex_sock *s, int err)
     core_wrote(l, s, -err);
 }
 
-/* Returns false when the socket is full or failed (and the caller must stop). */
+/* After a send or sendfile that returned n: true to go on (progress, or
+ * EINTR); false when the socket is full (then watched for writability) or
+ * failed (then reported; n == 0 means zero_err). */
+static bool may_go_on(vex_loop *l, vex_sock *s, ssize_t n, int zero_err)
+{
+    if (n > 0 || (n < 0 && errno == EINTR))
+        return true;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        watch(l, s, s->be_flags | POLLER_WRITE);
+    else
+        sock_failed(l, s, n < 0 ? errno : zero_err);
+    return false;
+}
+
 static bool send_queue(vex_loop *l, vex_sock *s, size_t *sent)
 {
     while (buf_pending(&s->out) > 0) {
         ssize_t n = send(s->fd, s->out.data + s->out.off, buf_pending(&s->out),
                          SEND_FLAGS);
         core_syscall(l);
+        if (!may_go_on(l, s, n, EPIPE))
+            return false;
         if (n > 0) {
             buf_consume(&s->out, (size_t)n);
             *sent += (size_t)n;
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            watch(l, s, s->be_flags | POLLER_WRITE);
-            return false;
-        } else {
-            sock_failed(l, s, n < 0 ? errno : EPIPE);
-            return false;
         }
     }
     return true;
@@ -139,19 +146,13 @@ static bool send_file(vex_loop *l, vex_sock *s, size_t *sent)
         size_t want = s->file.left < FILE_BURST ? (size_t)s->file.left : FILE_BURST;
         ssize_t n = sys_sendfile(s->fd, s->file.fd, &s->file.off, want);
         core_syscall(l);
+        /* 0: the file is shorter than promised */
+        if (!may_go_on(l, s, n, EIO))
+            return false;
         if (n > 0) {
             s->file.left -= (uint64_t)n;
             *sent += (size_t)n;
             burst += (size_t)n;
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            watch(l, s, s->be_flags | POLLER_WRITE);
-            return false;
-        } else {
-            /* 0: the file is shorter than promised */
-            sock_failed(l, s, n < 0 ? errno : EIO);
-            return false;
         }
     }
     file_end(l, s);

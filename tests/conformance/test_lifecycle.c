@@ -88,18 +88,28 @@ static void test_write_after_peer_close_fails_with_epipe(void **state)
                  "expected -1 EPIPE/ECONNRESET", w, err, strerror(err));
 }
 
+/* Open a pair whose peer reads nothing and queue 4 MiB toward it (paused
+ * first if asked); returns how many of the 16 writes were accepted. */
+static int queue_4mib_to_a_stuck_peer(h_pair *p, bool paused)
+{
+    static char chunk[256 * 1024];
+    vex_loop_config cfg = { .write_high_water = 8u << 20 };
+    h_pair_open(p, &cfg);
+    vex_set_recvbuf(p->c, 16 * 1024);
+    if (paused)
+        assert_int_equal(vex_read_pause(p->loop, p->s), 0);
+    int queued = 0;
+    for (int i = 0; i < 16; i++)
+        queued += vex_write(p->loop, p->s, chunk, sizeof chunk) == (ssize_t)sizeof chunk;
+    return queued;
+}
+
 /* The peer resets while megabytes are queued toward it. */
 static void test_reset_during_large_write(void **state)
 {
     (void)state;
-    static char chunk[256 * 1024];
-    vex_loop_config cfg = { .write_high_water = 8u << 20 };
     h_pair p;
-    h_pair_open(&p, &cfg);
-    vex_set_recvbuf(p.c, 16 * 1024);
-    int queued = 0;
-    for (int i = 0; i < 16; i++)
-        queued += vex_write(p.loop, p.s, chunk, sizeof chunk) == (ssize_t)sizeof chunk;
+    int queued = queue_4mib_to_a_stuck_peer(&p, false);
     h_run_for(p.loop, 50);
     h_set_linger_reset(p.c);
     close(p.c);
@@ -125,14 +135,8 @@ static void test_reset_during_large_write(void **state)
 static void test_write_failure_reported_while_reading_is_paused(void **state)
 {
     (void)state;
-    static char chunk[256 * 1024];
-    vex_loop_config cfg = { .write_high_water = 8u << 20 };
     h_pair p;
-    h_pair_open(&p, &cfg);
-    vex_set_recvbuf(p.c, 16 * 1024);
-    assert_int_equal(vex_read_pause(p.loop, p.s), 0);
-    for (int i = 0; i < 16; i++)
-        assert_int_equal(vex_write(p.loop, p.s, chunk, sizeof chunk), (ssize_t)sizeof chunk);
+    assert_int_equal(queue_4mib_to_a_stuck_peer(&p, true), 16);
     assert_int_equal(vex_want_drain(p.loop, p.s), 0);
     h_run_for(p.loop, 50);
     assert_int_equal(h_send_all(p.c, "unread", 6, 1000), 6);   /* held by the pause */

@@ -259,17 +259,28 @@ static void test_unreadable_file_fails_the_socket_with_its_errno(void **state)
     h_rec_free(&p.rec);
 }
 
-/* The peer resets while a 32 MiB file is on its way: reported once, file closed. */
+#define BIG_FILE (32u << 20)
+
+/* A pair whose socket is part-way through a 32 MiB file to a reader that
+ * does not read; returns the file's fd. */
+static int start_big_file(h_pair *p, size_t *pending)
+{
+    int f = temp_file(BIG_FILE, false);
+    h_pair_open(p, NULL);
+    vex_set_recvbuf(p->c, 64 * 1024);
+    assert_int_equal(vex_sendfile(p->loop, p->s, f, 0, BIG_FILE), 0);
+    h_run_for(p->loop, 100);
+    *pending = vex_write_pending(p->loop, p->s);
+    return f;
+}
+
+/* The peer resets while the file is on its way: reported once, file closed. */
 static void test_peer_reset_during_file(void **state)
 {
     (void)state;
-    int f = temp_file(32u << 20, false);
     h_pair p;
-    h_pair_open(&p, NULL);
-    vex_set_recvbuf(p.c, 64 * 1024);
-    assert_int_equal(vex_sendfile(p.loop, p.s, f, 0, 32u << 20), 0);
-    h_run_for(p.loop, 100);
-    size_t pending = vex_write_pending(p.loop, p.s);
+    size_t pending;
+    int f = start_big_file(&p, &pending);
     h_set_linger_reset(p.c);
     close(p.c);
     p.c = -1;
@@ -277,7 +288,7 @@ static void test_peer_reset_during_file(void **state)
     h_run_for(p.loop, 30);
     bool closed = fd_closed(f);
     h_pair_close(&p);
-    assert_true(pending > 0 && pending < (32u << 20));
+    assert_true(pending > 0 && pending < BIG_FILE);
     assert_true(ended);
     assert_int_equal(p.rec.err_calls + p.rec.eof_calls, 1);
     assert_true(closed);
@@ -286,13 +297,9 @@ static void test_peer_reset_during_file(void **state)
 
 static void close_or_remove_mid_file(bool remove)
 {
-    int f = temp_file(32u << 20, false);
     h_pair p;
-    h_pair_open(&p, NULL);
-    vex_set_recvbuf(p.c, 64 * 1024);
-    assert_int_equal(vex_sendfile(p.loop, p.s, f, 0, 32u << 20), 0);
-    h_run_for(p.loop, 100);
-    size_t pending = vex_write_pending(p.loop, p.s);
+    size_t pending;
+    int f = start_big_file(&p, &pending);
     int s = p.s;
     assert_int_equal(remove ? vex_sock_remove(p.loop, s) : vex_close(p.loop, s), 0);
     h_run_for(p.loop, 50);
@@ -302,7 +309,7 @@ static void close_or_remove_mid_file(bool remove)
     if (remove)
         close(s);
     h_pair_close(&p);
-    assert_true(pending > 0 && pending < (32u << 20));
+    assert_true(pending > 0 && pending < BIG_FILE);
     assert_true(file_closed);
     assert_int_equal(sock_open, remove);
     assert_int_equal(calls, 0);
