@@ -292,9 +292,12 @@ int backend_sock_read(vex_loop *l, vex_sock *s, bool on)
 
 static void submit_send(vex_loop *l, vex_sock *s)
 {
+    /* Bytes of a file follow (the queue before it, or a piece that is not
+     * the last): MSG_MORE lets TCP fill whole segments, as TCP_CORK does. */
+    bool more = (s->flags & VS_FILE) && s->file.left > 0;
     struct io_uring_sqe *sqe = get_sqe(l);
     io_uring_prep_send(sqe, s->fd, s->be_buf.data + s->be_buf.off,
-                       buf_pending(&s->be_buf), MSG_NOSIGNAL);
+                       buf_pending(&s->be_buf), MSG_NOSIGNAL | (more ? MSG_MORE : 0));
     io_uring_sqe_set_data64(sqe, tag(s, OP_SEND));
     s->be_flags |= U_SEND;
 }

@@ -121,9 +121,15 @@ static bool may_go_on(vex_loop *l, vex_sock *s, ssize_t n, int zero_err)
 
 static bool send_queue(vex_loop *l, vex_sock *s, size_t *sent)
 {
+    int flags = SEND_FLAGS;
+#ifdef MSG_MORE
+    /* A file follows: let TCP fill whole segments with it, as TCP_CORK does
+     * (sendfile itself sends all but its last piece that way). */
+    if (s->flags & VS_FILE)
+        flags |= MSG_MORE;
+#endif
     while (buf_pending(&s->out) > 0) {
-        ssize_t n = send(s->fd, s->out.data + s->out.off, buf_pending(&s->out),
-                         SEND_FLAGS);
+        ssize_t n = send(s->fd, s->out.data + s->out.off, buf_pending(&s->out), flags);
         core_syscall(l);
         if (!may_go_on(l, s, n, EPIPE))
             return false;
