@@ -7,6 +7,13 @@
  * together with the wait in one io_uring_enter, closes as linked
  * cancel+close SQEs in that same batch.
  *
+ * vex_sendfile reads the file with IORING_OP_READ into the socket's
+ * in-flight buffer and sends each piece: a page-cache hit completes inline at
+ * submission, a miss is waited for by the kernel, never by the loop.
+ * IORING_OP_SPLICE would avoid the copy, but the kernel never issues a splice
+ * inline (io_splice refuses non-blocking issue), so every piece would take a
+ * hop through an io-wq worker thread.
+ *
  * user_data is a pointer with the operation in its low 3 bits. A socket's
  * struct is kept (detached) until the last completion for it has arrived, so
  * a completion can never land on a new socket that reused the fd number.
@@ -29,7 +36,9 @@ enum { OP_IGNORE = 0, OP_RECV = 1, OP_SEND = 2, OP_ACCEPT = 3, OP_WAKE = 4, OP_C
 
 /* vex_sock.be_flags */
 enum { U_RECV = 1u, U_SEND = 2u, U_HELD = 4u /* detached, kept for its CQEs */,
-       U_FREAD = 8u /* a read of the vex_sendfile file is in flight */ };
+       U_FREAD = 8u /* a read of the vex_sendfile file is in flight */,
+       U_RESEND = 16u /* the read came up short, so the SEND linked to it
+                         will be cancelled: send what was read instead */ };
 #define U_BUSY (U_RECV | U_SEND | U_FREAD)
 
 /* vex_sendfile reads the file in pieces of this size into the socket's
@@ -190,6 +199,17 @@ static struct io_uring_sqe *get_sqe(vex_loop *l)
     return sqe;
 }
 
+/* Room for n SQEs that must go in one submission (a link chain: were the SQ
+ * to fill between them, the first would be submitted without its link). */
+static void reserve_sqes(vex_loop *l, unsigned n)
+{
+    uring_state *st = l->be;
+    while (io_uring_sq_space_left(&st->ring) < n) {
+        io_uring_submit(&st->ring);
+        core_syscall(l);
+    }
+}
+
 static void arm_wake(vex_loop *l)
 {
     uring_state *st = l->be;
@@ -332,10 +352,22 @@ static void file_read(vex_loop *l, vex_sock *s)
         return;
     }
     unsigned n = s->file.left < FILE_CHUNK ? (unsigned)s->file.left : FILE_CHUNK;
+    /* READ linked to the SEND of the same bytes: a page-cache hit is read
+     * and sent within one io_uring_enter. A short read fails the link, so the
+     * SEND never sends bytes that were not read (see file_read_done). */
+    reserve_sqes(l, 2);
     struct io_uring_sqe *sqe = get_sqe(l);
-    io_uring_prep_read(sqe, s->file.fd, s->be_buf.data + s->be_buf.len, n, s->file.off);
+    io_uring_prep_read(sqe, s->file.fd, s->be_buf.data, n, s->file.off);
     io_uring_sqe_set_data64(sqe, tag(s, OP_FREAD));
-    s->be_flags |= U_FREAD;
+    sqe->flags |= IOSQE_IO_LINK;
+    bool more = s->file.left > n;
+    sqe = get_sqe(l);
+    io_uring_prep_send(sqe, s->fd, s->be_buf.data, n, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+    io_uring_sqe_set_data64(sqe, tag(s, OP_SEND));
+    s->be_buf.off = 0;
+    s->be_buf.len = n;
+    s->inflight = n;
+    s->be_flags |= U_FREAD | U_SEND;
 }
 
 void backend_sock_flush(vex_loop *l, vex_sock *s)
@@ -364,6 +396,7 @@ bool backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
     file_end(l, s);   /* or when its read completes */
     bool busy = s->be_flags & U_BUSY;
     if (busy) {
+        reserve_sqes(l, 2);   /* cancel and close in one chain */
         struct io_uring_sqe *sqe = get_sqe(l);
         io_uring_prep_cancel_fd(sqe, s->fd, IORING_ASYNC_CANCEL_ALL);
         io_uring_sqe_set_data64(sqe, OP_IGNORE);
@@ -432,6 +465,13 @@ static void send_done(vex_loop *l, vex_sock *s, int res)
         maybe_release(l, s);
         return;
     }
+    if (s->be_flags & U_RESEND) {
+        s->be_flags &= ~U_RESEND;
+        if (res == -ECANCELED) {   /* the link broke as it should */
+            submit_send(l, s);
+            return;
+        }
+    }
     if (res < 0) {
         sock_failed(l, s, res == -ECANCELED ? EPIPE : -res);
         return;
@@ -464,14 +504,16 @@ static void file_read_done(vex_loop *l, vex_sock *s, int res)
         return;
     }
     if (res <= 0) {   /* 0: the file is shorter than promised */
-        sock_failed(l, s, res < 0 ? -res : EIO);
+        sock_failed(l, s, res < 0 ? -res : EIO);   /* the linked SEND is cancelled */
         return;
     }
-    s->be_buf.len += (size_t)res;
+    if ((size_t)res < s->be_buf.len) {
+        s->be_buf.len = (size_t)res;
+        s->inflight = (size_t)res;
+        s->be_flags |= U_RESEND;
+    }
     s->file.off += (uint64_t)res;
     s->file.left -= (uint64_t)res;
-    s->inflight = buf_pending(&s->be_buf);
-    submit_send(l, s);
 }
 
 /* ---- listeners ---------------------------------------------------------- */
