@@ -194,7 +194,9 @@ int vex_want_drain(vex_loop *loop, int fd);
 int vex_shutdown_write(vex_loop *loop, int fd);
 
 /* Unregister fd without closing it: no more callbacks, queued output is
- * discarded, operations in flight are cancelled. The caller owns fd again. */
+ * discarded, operations in flight are cancelled. The caller owns fd again.
+ * One exception (io_uring): if a vex_sendfile piece is being read from a
+ * disk at that moment, that piece (at most 64 KiB) is still sent. */
 int vex_sock_remove(vex_loop *loop, int fd);
 
 /* Unregister and close fd. Queued output is discarded (use on_drain or

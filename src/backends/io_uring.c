@@ -395,6 +395,13 @@ bool backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
     uring_state *st = l->be;
     file_end(l, s);   /* or when its read completes */
     bool busy = s->be_flags & U_BUSY;
+    if (s->be_flags & U_FREAD) {
+        /* The file READ is not on s->fd, so the cancel below misses it; a
+         * cancelled READ breaks its link, and the SEND behind it never runs.
+         * A READ already waiting on the disk cannot be stopped: its SEND
+         * then still goes out (see vex_sock_remove). */
+        cancel_op(l, s, OP_FREAD);
+    }
     if (busy) {
         reserve_sqes(l, 2);   /* cancel and close in one chain */
         struct io_uring_sqe *sqe = get_sqe(l);
