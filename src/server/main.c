@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +43,23 @@ static char *make_pattern(void)
         for (size_t i = 0; i < STREAM_CHUNK; i++)
             p[i] = a[i % 64];
     return p;
+}
+
+/* /bytes/N is sent by the loop as pieces of this memfd (sendfile(2) from its
+ * pages, no copy through user space). -1 if the kernel refuses memfds: then
+ * /bytes/N is copied from the pattern buffer instead. */
+static int make_bytes_file(const char *pattern)
+{
+    int fd = memfd_create("vex_net-bytes", MFD_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    for (size_t off = 0; off < BYTES_FILE; off += STREAM_CHUNK) {
+        if (pwrite(fd, pattern, STREAM_CHUNK, (off_t)off) != (ssize_t)STREAM_CHUNK) {
+            close(fd);
+            return -1;
+        }
+    }
+    return fd;
 }
 
 static double secs_since(uint64_t t0) { return (double)(now_ns() - t0) / 1e9; }
@@ -93,6 +111,7 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": out of memory\n");
         return 1;
     }
+    s.bytes_fd = make_bytes_file(pattern);
 
     /* One SO_REUSEPORT listener per loop; with --port 0 the first picks the
      * port and the others join it. */
@@ -227,6 +246,8 @@ int main(int argc, char **argv)
     }
     if (s.root_fd >= 0)
         close(s.root_fd);
+    if (s.bytes_fd >= 0)
+        close(s.bytes_fd);
     free(s.workers);
     free(pattern);
     return exit_rc;

@@ -125,6 +125,7 @@ struct server {
     unsigned n_workers;
     _Atomic unsigned active;  /* connections counted against max_clients  */
     int root_fd;              /* --root, or -1                             */
+    int bytes_fd;             /* memfd: BYTES_FILE bytes of /bytes/N content, or -1 */
     uint64_t start_ns;        /* CLOCK_MONOTONIC at start                   */
 
     pthread_mutex_t mu;       /* start-up and exit handshake with main      */
@@ -136,6 +137,7 @@ struct server {
 /* Tunables (why: see the functions using them). */
 #define OUT_HIGH        (256u * 1024)  /* pause reading above this queue      */
 #define STREAM_CHUNK    (64u * 1024)   /* one vex_write of a streamed body    */
+#define BYTES_FILE      (1u << 20)     /* /bytes/N pattern memfd (64 | size)  */
 #define LINGER_MS       2000u          /* lingering close: wait for peer EOF  */
 #define DRAIN_IDLE_MS   500u           /* drain: idle conns closed after this */
 #define REJECT_RESERVE  64u            /* pool slots for 503s over the limit  */

@@ -8,15 +8,18 @@
  * to other routes are read and discarded before the reply, which keeps the
  * connection usable.
  *
- * Responses: /bytes/N goes out in STREAM_CHUNK pieces while the socket's
- * queue is under OUT_HIGH; the rest waits for on_drain, so at most OUT_HIGH
- * + one chunk is held per connection, whatever the size. A /static/ file is
- * handed to the loop whole with vex_sendfile (sendfile(2), or ring reads on
- * io_uring), after the head; its on_drain ends the response.
+ * Responses go to the loop as files with vex_sendfile (sendfile(2), or ring
+ * reads on io_uring), after the head: a /static/ file whole, /bytes/N in
+ * BYTES_FILE pieces of a memfd holding the pattern, each piece handed over
+ * from the previous one's on_drain. Nothing is copied into the socket's
+ * queue and nothing is held per connection, whatever the size. Without a
+ * memfd (memfd_create refused), /bytes/N is copied in STREAM_CHUNK pieces
+ * while the queue is under OUT_HIGH, the rest waiting for on_drain.
  */
 #include "server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -193,26 +196,57 @@ void stream_start_bytes(conn *c, uint64_t n, enum resp_conn rc, bool head)
     stream_pump(c);
 }
 
+/* Hand the loop the next piece of a file-backed response: a /static/ file
+ * whole, or the next BYTES_FILE piece of /bytes/N from the server's pattern
+ * memfd. One file job at a time: the next piece waits for on_drain.
+ * Returns false if the connection was closed. */
+static bool hand_file_piece(conn *c, job *j)
+{
+    worker *w = c->w;
+    int fd = j->file_fd;
+    uint64_t off = j->off, len = j->remaining;
+    if (j->kind == JOB_BYTES) {
+        fd = fcntl(w->srv->bytes_fd, F_DUPFD_CLOEXEC, 0);   /* the loop takes it */
+        off = 0;
+        if (len > BYTES_FILE)
+            len = BYTES_FILE;
+    }
+    /* If the file shrinks or fails under the loop, the socket fails (on_data
+     * -EIO) and the connection ends: the promised length cannot be kept. */
+    if (fd < 0 || vex_sendfile(w->loop, c->fd, fd, off, len) < 0) {
+        if (fd >= 0 && j->kind == JOB_BYTES)
+            close(fd);
+        ctr_add(&w->st->errors, 1);
+        conn_close(c);           /* job_put closes a /static/ file: still ours */
+        return false;
+    }
+    if (j->kind == JOB_FILE)
+        j->file_fd = -1;         /* the loop's now */
+    ctr_add(&w->st->bytes_tx, len);
+    j->remaining -= len;
+    return true;
+}
+
+static bool by_file(const conn *c, const job *j)
+{
+    return j->kind == JOB_FILE || (j->kind == JOB_BYTES && c->w->srv->bytes_fd >= 0);
+}
+
 void stream_pump(conn *c)
 {
     worker *w = c->w;
     job *j = c->job;
     if (!out_flush(c))
         return;
-    if (j->kind == JOB_FILE && j->file_fd >= 0) {
-        /* If the file shrinks or fails under the loop, the socket fails
-         * (on_data -EIO) and the connection ends: the promised length
-         * cannot be kept. */
-        if (vex_sendfile(w->loop, c->fd, j->file_fd, j->off, j->remaining) < 0) {
-            ctr_add(&w->st->errors, 1);
-            conn_close(c);       /* job_put closes the file: still ours */
+    if (by_file(c, j)) {
+        /* on_drain brings us back once the piece is out; no vex_write
+         * may come while a file is in flight */
+        if (j->remaining > 0 && !hand_file_piece(c, j))
+            return;
+        if (vex_write_pending(w->loop, c->fd) > 0) {
+            c->state = CS_WRITING;
             return;
         }
-        j->file_fd = -1;         /* the loop's now */
-        ctr_add(&w->st->bytes_tx, j->remaining);
-        j->remaining = 0;
-        c->state = CS_WRITING;   /* finish_turn waits for the drain */
-        return;
     }
     while (j->remaining > 0 && vex_write_pending(w->loop, c->fd) < OUT_HIGH) {
         size_t k = j->remaining < STREAM_CHUNK ? (size_t)j->remaining : STREAM_CHUNK;
