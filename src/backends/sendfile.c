@@ -18,6 +18,24 @@
 #include <sys/sendfile.h>
 #endif
 
+/* pread + send through a small buffer: where there is no sendfile(2), or
+ * the file's filesystem does not support it. */
+static ssize_t copy_some(int sock, int file_fd, uint64_t *off, size_t count)
+{
+    char buf[16384];
+    ssize_t n = pread(file_fd, buf, count < sizeof buf ? count : sizeof buf, (off_t)*off);
+    if (n <= 0)
+        return n;
+#ifdef MSG_NOSIGNAL
+    ssize_t w = send(sock, buf, (size_t)n, MSG_NOSIGNAL);
+#else
+    ssize_t w = send(sock, buf, (size_t)n, 0);
+#endif
+    if (w > 0)   /* a short send re-reads the rest next time */
+        *off += (uint64_t)w;
+    return w;
+}
+
 #if defined(__linux__)
 
 ssize_t sys_sendfile(int sock, int file_fd, uint64_t *off, size_t count)
@@ -26,6 +44,8 @@ ssize_t sys_sendfile(int sock, int file_fd, uint64_t *off, size_t count)
     ssize_t n = sendfile(sock, file_fd, &o, count);
     if (n > 0)
         *off = (uint64_t)o;
+    else if (n < 0 && (errno == EINVAL || errno == ENOSYS))
+        return copy_some(sock, file_fd, off, count);   /* e.g. a /proc or FUSE file */
     return n;
 }
 
@@ -45,6 +65,8 @@ ssize_t sys_sendfile(int sock, int file_fd, uint64_t *off, size_t count)
         *off += (uint64_t)sent;
         return (ssize_t)sent;
     }
+    if (r < 0 && (errno == EINVAL || errno == ENOTSUP || errno == EOPNOTSUPP))
+        return copy_some(sock, file_fd, off, count);   /* not a regular file */
     return r < 0 ? -1 : 0;
 }
 
@@ -52,18 +74,7 @@ ssize_t sys_sendfile(int sock, int file_fd, uint64_t *off, size_t count)
 
 ssize_t sys_sendfile(int sock, int file_fd, uint64_t *off, size_t count)
 {
-    char buf[16384];
-    ssize_t n = pread(file_fd, buf, count < sizeof buf ? count : sizeof buf, (off_t)*off);
-    if (n <= 0)
-        return n;
-#ifdef MSG_NOSIGNAL
-    ssize_t w = send(sock, buf, (size_t)n, MSG_NOSIGNAL);
-#else
-    ssize_t w = send(sock, buf, (size_t)n, 0);
-#endif
-    if (w > 0)   /* a short send re-reads the rest next time */
-        *off += (uint64_t)w;
-    return w;
+    return copy_some(sock, file_fd, off, count);
 }
 
 #endif
