@@ -212,6 +212,7 @@ static void free_dead(vex_loop *l)
         buf_free(&s->out);
         free_held(s);
         buf_free(&s->be_buf);
+        free(s->file);   /* NULL unless a backend could not end the job */
         free(s);
     }
 }
@@ -577,7 +578,7 @@ size_t vex_write_pending(const vex_loop *l, int fd)
     const vex_sock *s = l ? core_sock(l, fd) : NULL;
     if (!s)
         return 0;
-    return buf_pending(&s->out) + s->inflight + ((s->flags & VS_FILE) ? s->file.left : 0);
+    return buf_pending(&s->out) + s->inflight + ((s->flags & VS_FILE) ? s->file->left : 0);
 }
 
 int vex_sendfile(vex_loop *l, int fd, int file_fd, uint64_t offset, uint64_t len)
@@ -603,9 +604,13 @@ int vex_sendfile(vex_loop *l, int fd, int file_fd, uint64_t offset, uint64_t len
         core_syscall(l);
         return 0;
     }
-    s->file.fd = file_fd;
-    s->file.off = offset;
-    s->file.left = len;
+    if (!(s->file = malloc(sizeof *s->file))) {
+        errno = ENOMEM;
+        return -1;
+    }
+    s->file->fd = file_fd;
+    s->file->off = offset;
+    s->file->left = len;
     s->flags |= VS_FILE;
     mark_dirty(l, s);
     return 0;

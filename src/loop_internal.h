@@ -32,26 +32,29 @@ enum {
     VS_FILE        = 1u << 8,  /* a vex_sendfile job follows the queue */
 };
 
-/* A file being sent after s->out (vex_sendfile). The backend sends it and
- * owns the end of the job: it closes fd (once no read on it is in flight)
- * and clears VS_FILE, on completion, failure or detach. */
+/* A file being sent after s->out (vex_sendfile), allocated only while one
+ * is. The backend sends it and owns the end of the job: it closes fd (once
+ * no read on it is in flight), frees the job and clears VS_FILE, on
+ * completion, failure or detach. */
 typedef struct vex_file_job {
     int fd;
     uint64_t off, left;
 } vex_file_job;
 
 typedef struct vex_sock {
+    /* Ordered to leave no padding: one per connection, and idle RSS per
+     * connection is a target. */
     int fd;
     uint32_t flags;
     int err;                   /* sticky write error (EPIPE, ECONNRESET) */
+    int held_end;              /* after held: 0 none, 1 EOF, -errno error */
+    unsigned be_flags;         /* backend-private (readiness: watched mask) */
     const vex_sock_cbs *cbs;   /* the caller's: must outlive the socket */
     void *udata;
     vex_buf out;               /* queued output */
-    vex_file_job file;         /* valid while VS_FILE */
     vex_buf *held;             /* data completed while paused (rare: lazy) */
-    int held_end;              /* after held: 0 none, 1 EOF, -errno error */
+    vex_file_job *file;        /* vex_sendfile job while VS_FILE (lazy) */
     size_t inflight;           /* bytes handed to the kernel, not yet confirmed */
-    unsigned be_flags;         /* backend-private (readiness: watched mask) */
     vex_buf be_buf;            /* backend-private (io_uring: output in flight) */
     struct vex_sock *next_flush, *next_ready, *next_dead;
 } vex_sock;

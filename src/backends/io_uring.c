@@ -314,7 +314,7 @@ static void submit_send(vex_loop *l, vex_sock *s)
 {
     /* Bytes of a file follow (the queue before it, or a piece that is not
      * the last): MSG_MORE lets TCP fill whole segments, as TCP_CORK does. */
-    bool more = (s->flags & VS_FILE) && s->file.left > 0;
+    bool more = (s->flags & VS_FILE) && s->file->left > 0;
     struct io_uring_sqe *sqe = get_sqe(l);
     io_uring_prep_send(sqe, s->fd, s->be_buf.data + s->be_buf.off,
                        buf_pending(&s->be_buf), MSG_NOSIGNAL | (more ? MSG_MORE : 0));
@@ -331,9 +331,11 @@ static void file_end(vex_loop *l, vex_sock *s)
         return;
     s->flags &= ~VS_FILE;
     struct io_uring_sqe *sqe = get_sqe(l);
-    io_uring_prep_close(sqe, s->file.fd);
+    io_uring_prep_close(sqe, s->file->fd);
     io_uring_sqe_set_data64(sqe, tag(l, OP_CLOSE));
     ((uring_state *)l->be)->closing++;
+    free(s->file);
+    s->file = NULL;
 }
 
 static void sock_failed(vex_loop *l, vex_sock *s, int err)
@@ -351,16 +353,16 @@ static void file_read(vex_loop *l, vex_sock *s)
         sock_failed(l, s, ENOMEM);
         return;
     }
-    unsigned n = s->file.left < FILE_CHUNK ? (unsigned)s->file.left : FILE_CHUNK;
+    unsigned n = s->file->left < FILE_CHUNK ? (unsigned)s->file->left : FILE_CHUNK;
     /* READ linked to the SEND of the same bytes: a page-cache hit is read
      * and sent within one io_uring_enter. A short read fails the link, so the
      * SEND never sends bytes that were not read (see file_read_done). */
     reserve_sqes(l, 2);
     struct io_uring_sqe *sqe = get_sqe(l);
-    io_uring_prep_read(sqe, s->file.fd, s->be_buf.data, n, s->file.off);
+    io_uring_prep_read(sqe, s->file->fd, s->be_buf.data, n, s->file->off);
     io_uring_sqe_set_data64(sqe, tag(s, OP_FREAD));
     sqe->flags |= IOSQE_IO_LINK;
-    bool more = s->file.left > n;
+    bool more = s->file->left > n;
     sqe = get_sqe(l);
     io_uring_prep_send(sqe, s->fd, s->be_buf.data, n, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
     io_uring_sqe_set_data64(sqe, tag(s, OP_SEND));
@@ -494,7 +496,7 @@ static void send_done(vex_loop *l, vex_sock *s, int res)
     } else if (buf_pending(&s->out) > 0) {
         backend_sock_flush(l, s);
     } else if (s->flags & VS_FILE) {
-        if (s->file.left > 0)
+        if (s->file->left > 0)
             file_read(l, s);
         else
             file_end(l, s);
@@ -519,8 +521,8 @@ static void file_read_done(vex_loop *l, vex_sock *s, int res)
         s->inflight = (size_t)res;
         s->be_flags |= U_RESEND;
     }
-    s->file.off += (uint64_t)res;
-    s->file.left -= (uint64_t)res;
+    s->file->off += (uint64_t)res;
+    s->file->left -= (uint64_t)res;
 }
 
 /* ---- listeners ---------------------------------------------------------- */

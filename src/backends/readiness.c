@@ -7,6 +7,7 @@
 #include "poller.h"
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -74,8 +75,10 @@ static void file_end(vex_loop *l, vex_sock *s)
 {
     if (s->flags & VS_FILE) {
         s->flags &= ~VS_FILE;
-        close(s->file.fd);
+        close(s->file->fd);
         core_syscall(l);
+        free(s->file);
+        s->file = NULL;
     }
 }
 
@@ -144,19 +147,19 @@ static bool send_queue(vex_loop *l, vex_sock *s, size_t *sent)
 static bool send_file(vex_loop *l, vex_sock *s, size_t *sent)
 {
     size_t burst = 0;
-    while (s->file.left > 0) {
+    while (s->file->left > 0) {
         if (burst >= FILE_BURST) {   /* level-triggered: comes back next turn */
             watch(l, s, s->be_flags | POLLER_WRITE);
             return false;
         }
-        size_t want = s->file.left < FILE_BURST ? (size_t)s->file.left : FILE_BURST;
-        ssize_t n = sys_sendfile(s->fd, s->file.fd, &s->file.off, want);
+        size_t want = s->file->left < FILE_BURST ? (size_t)s->file->left : FILE_BURST;
+        ssize_t n = sys_sendfile(s->fd, s->file->fd, &s->file->off, want);
         core_syscall(l);
         /* 0: the file is shorter than promised */
         if (!may_go_on(l, s, n, EIO))
             return false;
         if (n > 0) {
-            s->file.left -= (uint64_t)n;
+            s->file->left -= (uint64_t)n;
             *sent += (size_t)n;
             burst += (size_t)n;
         }
