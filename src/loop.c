@@ -279,7 +279,7 @@ static void flush_all(vex_loop *l)
         s->next_flush = NULL;
         s->flags &= ~VS_IN_FLUSH;
         if (!(s->flags & VS_DETACHED) &&
-            (buf_pending(&s->out) > 0 || (s->flags & VS_FILE)))
+            (buf_pending(&s->out) > 0 || s->file))
             backend_sock_flush(l, s);
     }
 }
@@ -333,9 +333,8 @@ int vex_loop_run_once(vex_loop *l, int timeout_ms)
         t = timeout_ms;
     if (l->ready_head)
         t = 0;
-    if (backend_wait(l, t) < 0)
+    if (backend_wait(l, t) < 0)   /* it refreshed now_ms after waiting (core_waited) */
         return -1;
-    l->now_ms = core_clock_ms();
     l->callbacks += timers_run(l);
     run_ready(l);
     return l->callbacks;
@@ -542,6 +541,23 @@ static void mark_dirty(vex_loop *l, vex_sock *s)
     }
 }
 
+/* Why nothing more may be queued on s now (0: it may): the peer is gone
+ * (s->err), the write side is shut (EPIPE), or it must wait for on_drain
+ * (EAGAIN, which asks for one) behind a file job or a queue at
+ * high_water bytes. */
+static int queue_refusal(vex_sock *s, size_t high_water)
+{
+    if (s->err)
+        return s->err;
+    if (s->flags & VS_SHUT_WANTED)
+        return EPIPE;
+    if (s->file || buf_pending(&s->out) + s->inflight >= high_water) {
+        s->flags |= VS_WANT_DRAIN;
+        return EAGAIN;
+    }
+    return 0;
+}
+
 ssize_t vex_write(vex_loop *l, int fd, const void *data, size_t len)
 {
     vex_sock *s = lookup(l, fd);
@@ -551,18 +567,9 @@ ssize_t vex_write(vex_loop *l, int fd, const void *data, size_t len)
         errno = EINVAL;
         return -1;
     }
-    if (s->err) {
-        errno = s->err;
-        return -1;
-    }
-    if (s->flags & VS_SHUT_WANTED) {
-        errno = EPIPE;
-        return -1;
-    }
-    if ((s->flags & VS_FILE) ||
-        buf_pending(&s->out) + s->inflight >= l->cfg.write_high_water) {
-        s->flags |= VS_WANT_DRAIN;
-        errno = EAGAIN;
+    int refused = queue_refusal(s, l->cfg.write_high_water);
+    if (refused) {
+        errno = refused;
         return -1;
     }
     core_buf_ready(l, &s->out);
@@ -578,7 +585,7 @@ size_t vex_write_pending(const vex_loop *l, int fd)
     const vex_sock *s = l ? core_sock(l, fd) : NULL;
     if (!s)
         return 0;
-    return buf_pending(&s->out) + s->inflight + ((s->flags & VS_FILE) ? s->file->left : 0);
+    return buf_pending(&s->out) + s->inflight + (s->file ? s->file->left : 0);
 }
 
 int vex_sendfile(vex_loop *l, int fd, int file_fd, uint64_t offset, uint64_t len)
@@ -590,13 +597,9 @@ int vex_sendfile(vex_loop *l, int fd, int file_fd, uint64_t offset, uint64_t len
         errno = EINVAL;
         return -1;
     }
-    if (s->err || (s->flags & VS_SHUT_WANTED)) {
-        errno = s->err ? s->err : EPIPE;
-        return -1;
-    }
-    if (s->flags & VS_FILE) {
-        s->flags |= VS_WANT_DRAIN;
-        errno = EAGAIN;
+    int refused = queue_refusal(s, SIZE_MAX);   /* queued bytes go first */
+    if (refused) {
+        errno = refused;
         return -1;
     }
     if (len == 0) {   /* nothing to send, but the file is ours now */
@@ -611,7 +614,6 @@ int vex_sendfile(vex_loop *l, int fd, int file_fd, uint64_t offset, uint64_t len
     s->file->fd = file_fd;
     s->file->off = offset;
     s->file->left = len;
-    s->flags |= VS_FILE;
     mark_dirty(l, s);
     return 0;
 }

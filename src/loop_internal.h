@@ -29,13 +29,12 @@ enum {
     VS_IN_FLUSH    = 1u << 5,  /* on the loop's flush list */
     VS_DETACHED    = 1u << 6,  /* removed/closed; backend still owns memory */
     VS_HELD_READY  = 1u << 7,  /* held data waits on the ready list */
-    VS_FILE        = 1u << 8,  /* a vex_sendfile job follows the queue */
 };
 
-/* A file being sent after s->out (vex_sendfile), allocated only while one
- * is. The backend sends it and owns the end of the job: it closes fd (once
- * no read on it is in flight), frees the job and clears VS_FILE, on
- * completion, failure or detach. */
+/* A file being sent after s->out (vex_sendfile): s->file is set exactly
+ * while one is. The backend sends it and owns the end of the job: it closes
+ * fd (once no read on it is in flight) and frees the job, on completion,
+ * failure or detach. */
 typedef struct vex_file_job {
     int fd;
     uint64_t off, left;
@@ -53,7 +52,7 @@ typedef struct vex_sock {
     void *udata;
     vex_buf out;               /* queued output */
     vex_buf *held;             /* data completed while paused (rare: lazy) */
-    vex_file_job *file;        /* vex_sendfile job while VS_FILE (lazy) */
+    vex_file_job *file;        /* vex_sendfile job in progress, or NULL */
     size_t inflight;           /* bytes handed to the kernel, not yet confirmed */
     vex_buf be_buf;            /* backend-private (io_uring: output in flight) */
     struct vex_sock *next_flush, *next_ready, *next_dead;
@@ -105,7 +104,7 @@ void backend_free(vex_loop *l);
 int  backend_listen(vex_loop *l, vex_listener *ls, bool on);
 int  backend_sock_add(vex_loop *l, vex_sock *s);
 int  backend_sock_read(vex_loop *l, vex_sock *s, bool on);
-/* Write what s->out holds, then the file job if VS_FILE (called once per
+/* Write what s->out holds, then the file job if any (called once per
  * turn for each dirty socket). */
 void backend_sock_flush(vex_loop *l, vex_sock *s);
 /* Stop all I/O on s, cancel what is in flight, end a file job, close the
@@ -153,7 +152,7 @@ static inline size_t buf_pending(const vex_buf *b) { return b->len - b->off; }
 /* Nothing left to send: no queued bytes, none in flight, no file job. */
 static inline bool sock_idle_output(const vex_sock *s)
 {
-    return buf_pending(&s->out) == 0 && s->inflight == 0 && !(s->flags & VS_FILE);
+    return buf_pending(&s->out) == 0 && s->inflight == 0 && !s->file;
 }
 
 #endif

@@ -314,7 +314,7 @@ static void submit_send(vex_loop *l, vex_sock *s)
 {
     /* Bytes of a file follow (the queue before it, or a piece that is not
      * the last): MSG_MORE lets TCP fill whole segments, as TCP_CORK does. */
-    bool more = (s->flags & VS_FILE) && s->file->left > 0;
+    bool more = s->file && s->file->left > 0;
     struct io_uring_sqe *sqe = get_sqe(l);
     io_uring_prep_send(sqe, s->fd, s->be_buf.data + s->be_buf.off,
                        buf_pending(&s->be_buf), MSG_NOSIGNAL | (more ? MSG_MORE : 0));
@@ -327,9 +327,8 @@ static void submit_send(vex_loop *l, vex_sock *s)
  * number, but one still in the SQ would see a closed or reused fd). */
 static void file_end(vex_loop *l, vex_sock *s)
 {
-    if (!(s->flags & VS_FILE) || (s->be_flags & U_FREAD))
+    if (!s->file || (s->be_flags & U_FREAD))
         return;
-    s->flags &= ~VS_FILE;
     struct io_uring_sqe *sqe = get_sqe(l);
     io_uring_prep_close(sqe, s->file->fd);
     io_uring_sqe_set_data64(sqe, tag(l, OP_CLOSE));
@@ -356,29 +355,31 @@ static void file_read(vex_loop *l, vex_sock *s)
     unsigned n = s->file->left < FILE_CHUNK ? (unsigned)s->file->left : FILE_CHUNK;
     /* READ linked to the SEND of the same bytes: a page-cache hit is read
      * and sent within one io_uring_enter. A short read fails the link, so the
-     * SEND never sends bytes that were not read (see file_read_done). */
+     * SEND never sends bytes that were not read (see file_read_done). The n
+     * bytes count as in flight from now on, no longer as the file's. */
     reserve_sqes(l, 2);
     struct io_uring_sqe *sqe = get_sqe(l);
     io_uring_prep_read(sqe, s->file->fd, s->be_buf.data, n, s->file->off);
     io_uring_sqe_set_data64(sqe, tag(s, OP_FREAD));
     sqe->flags |= IOSQE_IO_LINK;
-    bool more = s->file->left > n;
-    sqe = get_sqe(l);
-    io_uring_prep_send(sqe, s->fd, s->be_buf.data, n, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
-    io_uring_sqe_set_data64(sqe, tag(s, OP_SEND));
+    s->be_flags |= U_FREAD;
+    s->file->off += n;
+    s->file->left -= n;
     s->be_buf.off = 0;
     s->be_buf.len = n;
     s->inflight = n;
-    s->be_flags |= U_FREAD | U_SEND;
+    submit_send(l, s);
 }
 
 void backend_sock_flush(vex_loop *l, vex_sock *s)
 {
     if (s->be_flags & (U_SEND | U_FREAD))
         return;   /* one send in flight per socket keeps the bytes in order */
-    if (buf_pending(&s->out) == 0) {
-        if (s->flags & VS_FILE)
+    if (buf_pending(&s->out) == 0) {   /* then the file, if any */
+        if (s->file && s->file->left > 0)
             file_read(l, s);
+        else
+            file_end(l, s);
         return;
     }
     /* Hand the queue to the kernel as it is; new writes go to a fresh queue
@@ -491,16 +492,10 @@ static void send_done(vex_loop *l, vex_sock *s, int res)
     }
     buf_consume(&s->be_buf, (size_t)res);
     s->inflight -= (size_t)res;
-    if (buf_pending(&s->be_buf) > 0) {
+    if (buf_pending(&s->be_buf) > 0)
         submit_send(l, s);   /* short send: the rest, before anything newer */
-    } else if (buf_pending(&s->out) > 0) {
+    else if (buf_pending(&s->out) > 0 || s->file)
         backend_sock_flush(l, s);
-    } else if (s->flags & VS_FILE) {
-        if (s->file->left > 0)
-            file_read(l, s);
-        else
-            file_end(l, s);
-    }
     core_wrote(l, s, res);
 }
 
@@ -516,13 +511,14 @@ static void file_read_done(vex_loop *l, vex_sock *s, int res)
         sock_failed(l, s, res < 0 ? -res : EIO);   /* the linked SEND is cancelled */
         return;
     }
-    if ((size_t)res < s->be_buf.len) {
+    size_t unread = s->be_buf.len - (size_t)res;
+    if (unread > 0) {   /* short: those bytes are the file's again */
+        s->file->off -= unread;
+        s->file->left += unread;
         s->be_buf.len = (size_t)res;
         s->inflight = (size_t)res;
         s->be_flags |= U_RESEND;
     }
-    s->file->off += (uint64_t)res;
-    s->file->left -= (uint64_t)res;
 }
 
 /* ---- listeners ---------------------------------------------------------- */

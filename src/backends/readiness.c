@@ -73,8 +73,7 @@ int backend_sock_read(vex_loop *l, vex_sock *s, bool on)
 /* The loop owns the file of a vex_sendfile job: close it once, here. */
 static void file_end(vex_loop *l, vex_sock *s)
 {
-    if (s->flags & VS_FILE) {
-        s->flags &= ~VS_FILE;
+    if (s->file) {
         close(s->file->fd);
         core_syscall(l);
         free(s->file);
@@ -128,7 +127,7 @@ static bool send_queue(vex_loop *l, vex_sock *s, size_t *sent)
 #ifdef MSG_MORE
     /* A file follows: let TCP fill whole segments with it, as TCP_CORK does
      * (sendfile itself sends all but its last piece that way). */
-    if (s->flags & VS_FILE)
+    if (s->file)
         flags |= MSG_MORE;
 #endif
     while (buf_pending(&s->out) > 0) {
@@ -173,7 +172,7 @@ void backend_sock_flush(vex_loop *l, vex_sock *s)
     size_t sent = 0;
     if (!send_queue(l, s, &sent))
         return;
-    if ((s->flags & VS_FILE) && !send_file(l, s, &sent))
+    if (s->file && !send_file(l, s, &sent))
         return;
     watch(l, s, s->be_flags & ~POLLER_WRITE);
     core_wrote(l, s, (ssize_t)sent);
