@@ -27,7 +27,6 @@ import argparse
 import datetime as dt
 import json
 import math
-import os
 import shutil
 import signal
 import subprocess
@@ -141,9 +140,7 @@ def wall_run(base: str, cand: str, load, pairs: int, seed: int, deadline: float 
         more = wallclock.run_pairs([case], pairs=extend, scheme=ARGS.scheme, warmup=ARGS.warmup,
                                    duration=ARGS.duration, seed=seed + 1, first_index=pairs,
                                    log_dir=work, progress=lambda m: None)
-        rec["pairs"] += more[case.id]["pairs"]
-        rec["failures"] += more[case.id]["failures"]
-        rec["rejected"] += more[case.id]["rejected"]
+        wallclock.merge_runs(rec, more[case.id])
         b, c = wallclock.samples(rec, "cpu_us_per_req")
         cmp_cpu = stats.compare_paired("cpu_us_per_req", b, c, rule=rule, seed=seed)
         extended = True
@@ -235,12 +232,9 @@ def reanalyse(path: str) -> int:
     for rec in result.get("wall", {}).values():
         for v in rec["kinds"].values():
             for r in v["runs"]:
-                lr = r["log_ratios"]
-                if len(lr) < rule.min_pairs:
-                    new = stats.INCONCLUSIVE
-                else:
-                    lo, hi = stats.rank_ci(lr, rule.confidence)
-                    new = stats.classify(float(stats.hodges_lehmann(lr)), lo, hi, rule)[0]
+                lr = r["log_ratios"]   # log(cand/base) per pair: base 1, cand e^lr
+                new = stats.compare_paired("cpu_us_per_req", [1.0] * len(lr),
+                                           [math.exp(x) for x in lr], rule=rule).verdict
                 r.setdefault("verdict_at_run", r["verdict"])
                 changed += new != r["verdict_at_run"]
                 r["verdict"] = new

@@ -317,9 +317,7 @@ class Gate:
             more = wallclock.run_pairs(undecided, pairs=a.extend_pairs, seed=self.seed + 1,
                                        first_index=a.pairs, **common)
             for c in undecided:
-                for key in ("pairs", "failures"):
-                    runs[c.id][key] += more[c.id][key]
-                runs[c.id]["stopped"] = more[c.id]["stopped"] or runs[c.id]["stopped"]
+                wallclock.merge_runs(runs[c.id], more[c.id])
                 runs[c.id]["extended_by"] = a.extend_pairs
                 k = cases.index(c)
                 verdicts[c.id] = self.compare_case(c, k, runs[c.id], per_pair)

@@ -10,6 +10,14 @@ One job per module, data flowing one way:
   report    text table, JSON verdict file, Markdown summary
 """
 
+import sys
+from pathlib import Path
+
+# The harness (scripts/vexbench) launches servers and load generators for the gate too.
+_SCRIPTS = str(Path(__file__).resolve().parents[2] / "scripts")
+if _SCRIPTS not in sys.path:
+    sys.path.insert(0, _SCRIPTS)
+
 EXIT_PASS = 0
 EXIT_REGRESSION = 1
 EXIT_UNDECIDED = 2

@@ -38,7 +38,8 @@ import tempfile
 import time
 from pathlib import Path
 
-LOOPBACK = "127.0.0.1"
+from vexbench.server import LOOPBACK, free_port   # path set by perfgate/__init__
+
 BANNER = re.compile(r"listening on")
 DEFAULT_PATHS = ("/", "/json")
 USER_AGENT = "vex-gate-determ/1"
@@ -132,12 +133,6 @@ def drive(port: int, n: int, paths=DEFAULT_PATHS, timeout: float = 30.0) -> int:
     return ok
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
-
-
 def _fd_count(pid: int) -> int:
     try:
         return len(os.listdir(f"/proc/{pid}/fd"))
@@ -165,7 +160,7 @@ def callgrind_run(binary: str, n: int, work: Path, *, paths=DEFAULT_PATHS,
                   ready_timeout: float = 60.0, stop_timeout: float = 60.0) -> dict:
     """One server process under callgrind serving exactly n requests: {instructions, ...}."""
     work.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     tag = f"n{n}-{port}"
     out_file, log_file = work / f"callgrind.{tag}.out", work / f"valgrind.{tag}.log"
     stdout_file = work / f"server.{tag}.stdout"

@@ -25,20 +25,14 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = ROOT / "scripts"
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
-
-from vexbench import profiles as vb_profiles        # noqa: E402
-from vexbench import trial as vb_trial              # noqa: E402
-from vexbench import wrk as vb_wrk                  # noqa: E402
-from vexbench.server import ServerProcess, ServerError, BackendUnavailable  # noqa: E402
+from vexbench import profiles as vb_profiles
+from vexbench import trial as vb_trial
+from vexbench import wrk as vb_wrk
+from vexbench.server import ServerProcess, ServerError, BackendUnavailable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -393,6 +387,14 @@ def disturbed(pair: dict, scheme: str, *, max_steal: float = 0.10,
         if scheme == "concurrent":
             break            # one window for both
     return None
+
+
+def merge_runs(rec: dict, more: dict) -> None:
+    """Fold a later run_pairs record of the same case (more pairs after an inconclusive
+    verdict) into rec."""
+    for key in ("pairs", "failures", "rejected"):
+        rec[key] += more[key]
+    rec["stopped"] = more["stopped"] or rec["stopped"]
 
 
 def samples(rec: dict, metric: str) -> tuple:
