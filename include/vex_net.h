@@ -149,11 +149,24 @@ typedef struct vex_sock_cbs {
  * (already registered), EINVAL (cbs or on_data missing). */
 int vex_sock_add(vex_loop *loop, int fd, const vex_sock_cbs *cbs, void *udata);
 
-/* Stop delivering data (backpressure) and start again. Data the kernel
- * already completed is kept and delivered after resume, in order. A write
- * failure (vex_write's EPIPE/ECONNRESET, a vex_sendfile file error) is
- * reported through on_data at once even while paused, since no on_drain
- * will come; input held by the pause is then dropped. */
+/* Stop delivering data (backpressure) and start again. The contract, the
+ * same on every backend:
+ *   - From the moment vex_read_pause returns (also when called inside
+ *     on_data) until vex_read_resume, on_data is not called with data, EOF
+ *     or a read error.
+ *   - Data the kernel had already completed when the pause took effect is
+ *     kept, not dropped (io_uring: receives of the multishot recv that
+ *     completed before its cancel; readiness backends: none, the socket is
+ *     simply not read). It is bounded by what the kernel had received.
+ *   - After resume, held data comes first, in order, then new data, then
+ *     EOF or the error. Every on_data call, held data included, carries at
+ *     most recv_buf_size bytes, and a pause from inside one of those calls
+ *     stops delivery at once, the rest staying held: an owner that pauses
+ *     when its input bound is reached never sees more than one call's worth
+ *     beyond it.
+ *   - A write failure (vex_write's EPIPE/ECONNRESET, a vex_sendfile file
+ *     error) is reported through on_data at once even while paused, since
+ *     no on_drain will come; input held by the pause is then dropped. */
 int vex_read_pause(vex_loop *loop, int fd);
 int vex_read_resume(vex_loop *loop, int fd);
 

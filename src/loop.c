@@ -284,22 +284,31 @@ static void flush_all(vex_loop *l)
     }
 }
 
+/* Held data goes out as live data would: at most recv_buf_size bytes per
+ * call, and not one byte more once the owner pauses again, so an owner's
+ * input bound holds however much was held (io_uring: what a multishot recv
+ * completed before its cancel took effect). EOF or the error comes last. */
 static void deliver_held(vex_loop *l, vex_sock *s)
 {
-    vex_buf *held = s->held;
-    int end = s->held_end;
-    s->held = NULL;
-    s->held_end = 0;
-    if (held && buf_pending(held) > 0) {
+    size_t piece = l->cfg.recv_buf_size;
+    while (held_pending(s) > 0 && !(s->flags & (VS_DETACHED | VS_PAUSED))) {
+        vex_buf *held = s->held;
+        size_t n = buf_pending(held) < piece ? buf_pending(held) : piece;
+        /* Consume before the call: the owner may close the socket, or a
+         * write failure may free held, from inside it. */
+        const char *p = held->data + held->off;
+        held->off += n;
         l->callbacks++;
-        s->cbs->on_data(l, s->fd, held->data + held->off,
-                        (ssize_t)buf_pending(held), s->udata);
+        s->cbs->on_data(l, s->fd, p, (ssize_t)n, s->udata);
+        if (s->held && buf_pending(s->held) == 0)   /* NULL: a write failure freed it */
+            free_held(s);
     }
-    if (held) {
-        buf_free(held);
-        free(held);
-    }
-    if (end != 0 && !(s->flags & VS_DETACHED)) {
+    if (held_pending(s) > 0 || (s->flags & (VS_DETACHED | VS_PAUSED)))
+        return;
+    free_held(s);
+    int end = s->held_end;
+    s->held_end = 0;
+    if (end != 0) {
         s->flags |= VS_EOF;
         l->callbacks++;
         s->cbs->on_data(l, s->fd, NULL, end > 0 ? 0 : end, s->udata);

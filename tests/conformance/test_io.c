@@ -340,6 +340,101 @@ static void test_read_pause_resume_cycles_lose_nothing(void **state)
     h_rec_free(&p.rec);
 }
 
+/* ---- the paused-read contract under a burst ------------------------------------------ */
+
+#define BURST_BYTES (8u << 20)
+#define BURST_PIECE 4096u            /* recv_buf_size: the burst is 2048 of them */
+
+typedef struct burst_watch {
+    size_t max_call;                 /* largest on_data, held data included */
+    int pauses;
+} burst_watch;
+
+/* The owner pauses after every single delivery, as a server does when its
+ * input bound is reached: each call must be within recv_buf_size, and
+ * nothing may arrive until the test resumes. */
+static void pause_every_call(vex_loop *l, int fd, const char *d, ssize_t n, h_rec *r)
+{
+    (void)d;
+    burst_watch *bw = r->user;
+    if (n <= 0)
+        return;
+    if ((size_t)n > bw->max_call)
+        bw->max_call = (size_t)n;
+    if (vex_read_pause(l, fd) != 0)
+        r->hook_errors++;
+    bw->pauses++;
+    r->blocked = true;
+}
+
+static void run_burst(bool hold_first)
+{
+    vex_loop_config cfg = { .recv_buf_size = BURST_PIECE, .recv_buf_count = 64 };
+    h_pair p;
+    h_pair_open(&p, &cfg);
+    burst_watch bw = {0, 0};
+    p.rec.user = &bw;
+    p.rec.hook = pause_every_call;
+    if (hold_first) {             /* paused before the burst: it piles up */
+        assert_int_equal(vex_read_pause(p.loop, p.s), 0);
+        p.rec.blocked = true;
+    }
+    h_sender snd = { .fd = p.c, .total = BURST_BYTES, .max_piece = 256 * 1024,
+                     .timeout_ms = 30000, .shut_wr = true };
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, h_sender_main, &snd), 0);
+    if (hold_first)
+        h_run_for(p.loop, 300);      /* io_uring's multishot recv may complete now */
+    int violations = p.rec.calls_while_blocked, errors = 0;
+    uint64_t t0 = h_now_ms();
+    while (!h_rec_has_ended(&p.rec) && h_now_ms() - t0 < 30000) {
+        p.rec.calls_while_blocked = 0;
+        p.rec.blocked = false;
+        errors += vex_read_resume(p.loop, p.s) != 0;
+        /* One turn delivers at most one piece (the hook pauses again); a
+         * second turn while paused must deliver nothing. */
+        vex_loop_run_once(p.loop, 10);
+        if (p.rec.blocked) {
+            vex_loop_run_once(p.loop, 0);
+            violations += p.rec.calls_while_blocked;
+        }
+    }
+    pthread_join(th, NULL);
+    h_pair_close(&p);
+    assert_int_equal(snd.sent, BURST_BYTES);
+    assert_int_equal(errors, 0);
+    assert_int_equal(p.rec.hook_errors, 0);
+    if (violations)
+        fail_msg("%d callback(s) while reading was paused", violations);
+    if (bw.max_call > BURST_PIECE)
+        fail_msg("an on_data call carried %zu bytes, more than recv_buf_size %u",
+                 bw.max_call, BURST_PIECE);
+    assert_true(h_rec_has_ended(&p.rec));
+    h_assert_pattern(&p.rec, BURST_BYTES);
+    assert_int_equal(p.rec.eof_calls, 1);
+    assert_int_equal(p.rec.calls_after_end, 0);
+    print_message("    %d deliveries, largest %zu bytes\n", bw.pauses, bw.max_call);
+    h_rec_free(&p.rec);
+}
+
+/* An 8 MiB burst (2048 receive buffers) while the owner pauses after every
+ * delivery: on io_uring the multishot recv keeps completing until its
+ * cancel lands, so data is held; it must come out in order, one
+ * recv_buf_size piece per call, never while paused. */
+static void test_read_pause_burst_held_data_in_bounded_pieces(void **state)
+{
+    (void)state;
+    run_burst(false);
+}
+
+/* The same with reading paused before the burst and kept paused while the
+ * kernel's buffers fill. */
+static void test_read_pause_before_burst_delivers_all_in_order(void **state)
+{
+    (void)state;
+    run_burst(true);
+}
+
 int h_group_io(void)
 {
     const struct CMUnitTest tests[] = {
@@ -351,6 +446,8 @@ int h_group_io(void)
         H_TEST(test_read_pause_in_callback_then_resume),
         H_TEST(test_read_pause_before_data_holds_data_and_eof),
         H_TEST(test_read_pause_resume_cycles_lose_nothing),
+        H_TEST(test_read_pause_burst_held_data_in_bounded_pieces),
+        H_TEST(test_read_pause_before_burst_delivers_all_in_order),
     };
     return cmocka_run_group_tests_name("io", tests, NULL, NULL);
 }
