@@ -130,8 +130,13 @@ uint64_t vex_loop_syscalls(const vex_loop *loop);
 #define VEX_ACCEPT_BATCH 32
 int vex_listen_start(vex_loop *loop, int listen_fd, vex_accept_cb cb,
                      void *udata);
-/* Stop or resume accepting (for a connection limit). Connections the kernel
- * completed before a pause took effect may still be delivered. */
+/* Stop or resume accepting (for a connection limit). Readiness backends
+ * accept one connection at a time, so after vex_listen_pause returns (also
+ * from inside on_accept) none is delivered and the rest wait in the kernel's
+ * backlog. io_uring's multishot accept keeps delivering what it accepted
+ * before its cancel landed (at most the backlog): those are connected
+ * clients, so an owner at its limit must keep them (queue them) or answer
+ * them, never close them unanswered. */
 int vex_listen_pause(vex_loop *loop, int listen_fd);
 int vex_listen_resume(vex_loop *loop, int listen_fd);
 /* Stop accepting and forget listen_fd; the caller still owns and closes it. */

@@ -188,18 +188,22 @@ int backend_listen(vex_loop *l, vex_listener *ls, bool on)
     return 0;
 }
 
+/* Up to VEX_ACCEPT_BATCH per readiness event, one at a time: an owner that
+ * pauses (a connection limit) or stops the listener from inside on_accept
+ * gets no further connection, and the rest stay in the kernel's backlog. */
 static void accept_ready(vex_loop *l, vex_listener *ls)
 {
-    int fds[VEX_ACCEPT_BATCH];
-    int n = vex_accept_batch(ls->fd, fds, VEX_ACCEPT_BATCH);
-    /* One accept per socket, plus the one that found the queue empty. */
-    l->syscalls += (uint64_t)(n > 0 ? n : 0) + (n < VEX_ACCEPT_BATCH ? 1 : 0);
-    if (n < 0) {
-        core_accepted(l, ls, -errno);
-        return;
+    int fd = ls->fd;
+    for (int i = 0; i < VEX_ACCEPT_BATCH && ls->armed && ls->fd == fd; i++) {
+        int got;
+        int n = vex_accept_batch(fd, &got, 1);
+        core_syscall(l);
+        if (n < 0)
+            core_accepted(l, ls, -errno);
+        if (n <= 0)
+            return;
+        core_accepted(l, ls, got);
     }
-    for (int i = 0; i < n; i++)
-        core_accepted(l, ls, fds[i]);
 }
 
 static void read_ready(vex_loop *l, vex_sock *s)
