@@ -25,6 +25,8 @@ static void usage(FILE *f)
 "  --threads N              event loops, one SO_REUSEPORT listener each\n"
 "                           (default: online CPUs)\n"
 "  --max-clients N          open connections, all threads (default 10000)\n"
+"  --backlog N              listen backlog per thread; also how many accepted\n"
+"                           clients may wait for a slot (default 4096)\n"
 "  --buffer-size N          bytes per receive buffer (default 8192)\n"
 "  --header-timeout S       seconds for a request head to arrive (default 30)\n"
 "  --idle-timeout S         keep-alive idle, body and write stall seconds (default 60)\n"
@@ -32,6 +34,10 @@ static void usage(FILE *f)
 "  --stats-interval S       seconds between statistics blocks, 0: off (default 10)\n"
 "  --root DIR               directory served under GET /static/ (default: none)\n"
 "  --max-body N             request body limit in bytes (default 8388608)\n"
+"  --admin-port N           also listen here for /healthz, /readyz and /metrics\n"
+"                           only, with its own 16 connections outside\n"
+"                           --max-clients (0 picks a port; default: off)\n"
+"  --admin-host ADDR        address of the admin listener (default 127.0.0.1)\n"
 "  --help                   this text\n"
 "Seconds may have decimals (0.5). Exit codes: 0 after a graceful shutdown,\n"
 "1 on a runtime error, 2 for bad flags, 3 when the backend cannot run here.\n");
@@ -76,13 +82,14 @@ int config_parse(server_config *cfg, int argc, char **argv)
     *cfg = (server_config){
         .host = "0.0.0.0", .port = 8080,
         .threads = cpus > 0 ? (unsigned)cpus : 1,
-        .max_clients = 10000, .buffer_size = 8192,
+        .max_clients = 10000, .backlog = 4096, .buffer_size = 8192,
         .header_timeout_ms = 30000, .idle_timeout_ms = 60000,
         .shutdown_timeout_ms = 5000, .stats_interval_ms = 10000,
         .root = NULL, .max_body = 8u << 20,
+        .admin_port = -1, .admin_host = "127.0.0.1",
     };
     enum { O_HOST = 1, O_PORT, O_THREADS, O_MAXCL, O_BUF, O_HDR, O_IDLE,
-           O_SHUT, O_STATS, O_ROOT, O_BODY, O_HELP };
+           O_SHUT, O_STATS, O_ROOT, O_BODY, O_APORT, O_AHOST, O_BACKLOG, O_HELP };
     static const struct option opts[] = {
         {"host", required_argument, NULL, O_HOST},
         {"port", required_argument, NULL, O_PORT},
@@ -95,6 +102,9 @@ int config_parse(server_config *cfg, int argc, char **argv)
         {"stats-interval", required_argument, NULL, O_STATS},
         {"root", required_argument, NULL, O_ROOT},
         {"max-body", required_argument, NULL, O_BODY},
+        {"admin-port", required_argument, NULL, O_APORT},
+        {"backlog", required_argument, NULL, O_BACKLOG},
+        {"admin-host", required_argument, NULL, O_AHOST},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -149,6 +159,19 @@ int config_parse(server_config *cfg, int argc, char **argv)
         case O_BODY:
             if (parse_u64(a, 0, (uint64_t)1 << 40, &v)) return bad("max-body", a, "0-1099511627776 bytes");
             cfg->max_body = v;
+            break;
+        case O_BACKLOG:
+            if (parse_u64(a, 1, 65535, &v)) return bad("backlog", a, "1-65535");
+            cfg->backlog = (unsigned)v;
+            break;
+        case O_APORT:
+            if (parse_u64(a, 0, 65535, &v)) return bad("admin-port", a, "0-65535");
+            cfg->admin_port = (int)v;
+            break;
+        case O_AHOST:
+            if (strlen(a) == 0 || strlen(a) >= sizeof cfg->admin_host)
+                return bad("admin-host", a, "a numeric IPv4 or IPv6 address");
+            strcpy(cfg->admin_host, a);
             break;
         case O_HELP:
             usage(stdout);

@@ -11,6 +11,9 @@ typedef struct server_config {
     int port;                     /* 0: pick a free port (printed at start)  */
     unsigned threads;             /* one loop + listener per thread          */
     unsigned max_clients;         /* total over all threads                  */
+    unsigned backlog;             /* listen(2) backlog, and the bound of the
+                                     queue of accepted clients waiting at the
+                                     limit (admit.c)                         */
     unsigned buffer_size;         /* bytes per receive (the loop's buffers)  */
     uint64_t header_timeout_ms;   /* a request head must arrive within this  */
     uint64_t idle_timeout_ms;     /* keep-alive idle / body / write stall    */
@@ -18,6 +21,8 @@ typedef struct server_config {
     uint64_t stats_interval_ms;   /* 0: no periodic statistics block         */
     const char *root;             /* --root for /static/, or NULL            */
     uint64_t max_body;            /* request body limit (413 above)          */
+    int admin_port;               /* health/metrics listener; -1: none       */
+    char admin_host[64];          /* its address (default 127.0.0.1)         */
 } server_config;
 
 /* Parse argv into cfg (defaults first). Returns 0 to run, 1 when --help was

@@ -84,7 +84,7 @@ void job_put(worker *w, job *j)
 static void conn_release(conn *c)
 {
     worker *w = c->w;
-    bool counted = !(c->flags & CF_REJECT);
+    uint8_t kind = c->flags & (CF_REJECT | CF_ADMIN);
     free(c->in);
     c->in = NULL;
     c->in_len = c->in_cap = 0;
@@ -94,7 +94,7 @@ static void conn_release(conn *c)
     c->fd = -1;
     c->next_free = w->free_head;
     w->free_head = (uint32_t)(c - w->pool) + 1;
-    worker_conn_gone(w, counted);
+    worker_conn_gone(w, kind);
 }
 
 void conn_close(conn *c)

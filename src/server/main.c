@@ -64,6 +64,25 @@ static int make_bytes_file(const char *pattern)
 
 static double secs_since(uint64_t t0) { return (double)(now_ns() - t0) / 1e9; }
 
+static bool numeric_addr(const char *host)
+{
+    unsigned char addr[16];
+    return inet_pton(strchr(host, ':') ? AF_INET6 : AF_INET, host, addr) == 1;
+}
+
+static int bad_addr(const char *flag, const char *host)
+{
+    fprintf(stderr, PROG ": invalid value for --%s: '%s' (a numeric IPv4 or IPv6 address)\n",
+            flag, host);
+    return 2;
+}
+
+static void print_addr(const char *what, const char *host, int port)
+{
+    bool br = strchr(host, ':') != NULL;
+    printf("vex_net production_server %s %s%s%s:%d", what, br ? "[" : "", host, br ? "]" : "", port);
+}
+
 int main(int argc, char **argv)
 {
     server s;
@@ -72,13 +91,10 @@ int main(int argc, char **argv)
     if (rc)
         return rc == 1 ? 0 : 2;
 
-    unsigned char addr[16];
-    bool v6 = strchr(s.cfg.host, ':') != NULL;
-    if (inet_pton(v6 ? AF_INET6 : AF_INET, s.cfg.host, addr) != 1) {
-        fprintf(stderr, PROG ": invalid value for --host: '%s' (a numeric IPv4 or IPv6 address)\n",
-                s.cfg.host);
-        return 2;
-    }
+    if (!numeric_addr(s.cfg.host))
+        return bad_addr("host", s.cfg.host);
+    if (s.cfg.admin_port >= 0 && !numeric_addr(s.cfg.admin_host))
+        return bad_addr("admin-host", s.cfg.admin_host);
 
     s.backend = vex_backend_name();
     char why[256] = "";
@@ -117,7 +133,7 @@ int main(int argc, char **argv)
      * port and the others join it. */
     int port = s.cfg.port;
     for (unsigned i = 0; i < s.n_workers; i++) {
-        int fd = vex_tcp_listen(s.cfg.host, port, 4096, VEX_LISTEN_REUSEPORT);
+        int fd = vex_tcp_listen(s.cfg.host, port, (int)s.cfg.backlog, VEX_LISTEN_REUSEPORT);
         if (fd < 0) {
             fprintf(stderr, PROG ": cannot listen on %s:%d: %s\n", s.cfg.host, port,
                     strerror(errno));
@@ -129,12 +145,28 @@ int main(int argc, char **argv)
         w->srv = &s;
         w->id = i;
         w->lfd = fd;
+        w->admin_lfd = -1;
         w->srv_pattern = pattern;
         w->st = stats_new();
         if (!w->st) {
             fprintf(stderr, PROG ": out of memory\n");
             return 1;
         }
+    }
+
+    /* The admin listener lives on the first loop: a handful of monitoring
+     * connections need no spreading, and it must never share the main
+     * listeners' pause at --max-clients. */
+    int admin_port = -1;
+    if (s.cfg.admin_port >= 0) {
+        int fd = vex_tcp_listen(s.cfg.admin_host, s.cfg.admin_port, 64, 0);
+        if (fd < 0) {
+            fprintf(stderr, PROG ": cannot listen on %s:%d (--admin-port): %s\n",
+                    s.cfg.admin_host, s.cfg.admin_port, strerror(errno));
+            return 1;
+        }
+        s.workers[0].admin_lfd = fd;
+        admin_port = vex_local_port(fd);
     }
 
     pthread_mutex_init(&s.mu, NULL);
@@ -161,10 +193,12 @@ int main(int argc, char **argv)
         }
     }
 
-    bool br = v6;
-    printf("vex_net production_server listening on %s%s%s:%d backend=%s threads=%u pid=%ld\n",
-           br ? "[" : "", s.cfg.host, br ? "]" : "", port, s.backend, s.n_workers,
-           (long)getpid());
+    print_addr("listening on", s.cfg.host, port);
+    printf(" backend=%s threads=%u pid=%ld\n", s.backend, s.n_workers, (long)getpid());
+    if (admin_port >= 0) {
+        print_addr("admin on", s.cfg.admin_host, admin_port);
+        printf(" (/healthz /readyz /metrics)\n");
+    }
     fflush(stdout);
     sig_block(false);             /* signals now go to this thread */
 
@@ -238,6 +272,9 @@ int main(int argc, char **argv)
         worker *w = &s.workers[i];
         if (w->lfd >= 0)
             close(w->lfd);
+        if (w->admin_lfd >= 0)
+            close(w->admin_lfd);
+        admit_free(w);
         pool_free(w);
         resp_table_free(&w->resp);
         free(w->out);

@@ -76,6 +76,7 @@ void stats_add_into(stats_snap *d, const wstats *s)
     d->errors += LD(m->errors);
     d->timeouts += LD(m->timeouts);
     d->rejected += LD(m->rejected);
+    d->parked += LD(m->parked);
     d->syscalls += LD(m->syscalls);
     d->lat_sum_ns += LD(m->lat_sum_ns);
     d->lat_count += LD(m->lat_count);

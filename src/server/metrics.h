@@ -30,6 +30,7 @@ typedef struct wstats {
     counter bytes_rx, bytes_tx;
     counter resp[4];              /* 2xx 3xx 4xx 5xx */
     counter errors, timeouts, rejected;
+    counter parked;               /* accepted at the limit, held for a slot */
     counter syscalls;             /* published by the owner from its loop */
     counter lat_sum_ns, lat_count;
     counter prom[PROM_BUCKETS];
@@ -39,7 +40,7 @@ typedef struct wstats {
 /* A summed copy over all workers, plain integers. */
 typedef struct stats_snap {
     uint64_t conns_total, conns_active, requests, bytes_rx, bytes_tx;
-    uint64_t resp[4], errors, timeouts, rejected, syscalls;
+    uint64_t resp[4], errors, timeouts, rejected, parked, syscalls;
     uint64_t lat_sum_ns, lat_count;
     uint64_t prom[PROM_BUCKETS];
     uint64_t hdr[LAT_BUCKETS];

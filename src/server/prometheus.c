@@ -65,7 +65,13 @@ size_t prometheus_render(server *s, char *buf, size_t cap)
     metric(&b, "vex_errors_total", "counter", "Socket and internal errors.", st->errors);
     metric(&b, "vex_timeouts_total", "counter", "Connections closed by a timeout.", st->timeouts);
     metric(&b, "vex_connections_rejected_total", "counter",
-           "Connections refused over the connection limit.", st->rejected);
+           "Connections answered 503 over the connection limit.", st->rejected);
+    metric(&b, "vex_connections_queued_total", "counter",
+           "Connections accepted at the limit and held, unread, until a slot freed.",
+           st->parked);
+    metric(&b, "vex_connections_waiting", "gauge",
+           "Accepted connections waiting for a slot now.",
+           atomic_load_explicit(&s->parked, memory_order_relaxed));
     metric(&b, "vex_loop_syscalls_total", "counter",
            "Syscalls made by the event loops.", st->syscalls);
     metric(&b, "vex_draining", "gauge", "1 while shutting down.", sig_stop_requested());

@@ -93,7 +93,9 @@ void route_request(conn *c, const http_request *req, enum resp_conn rc, bool ka)
         }
     }
 
-    if (IS("/")) {
+    if ((c->flags & CF_ADMIN) && !IS("/healthz") && !IS("/readyz") && !IS("/metrics")) {
+        reply(c, req, R_404, rc, ka);   /* the admin listener serves nothing else */
+    } else if (IS("/")) {
         fixed(c, req, R_PLAIN, rc, ka);
     } else if (IS("/json")) {
         fixed(c, req, R_JSON, rc, ka);

@@ -36,6 +36,7 @@ enum conn_flag {
     CF_EOF      = 1u << 0,  /* the peer closed its side (or failed)         */
     CF_PAUSED   = 1u << 1,  /* we paused reading (vex_read_pause)           */
     CF_IN_HEAD  = 1u << 2,  /* part of a request head has arrived            */
+    CF_ADMIN    = 1u << 3,  /* on the admin listener: health and metrics only */
     CF_REJECT   = 1u << 4,  /* over-limit connection answered 503            */
     CF_FLUSHCLOSE = 1u << 5,/* close (not linger) once the queue is flushed */
 };
@@ -79,6 +80,7 @@ struct worker {
     unsigned id;
     vex_loop *loop;
     int lfd;                  /* listening socket, -1 once closed           */
+    int admin_lfd;            /* --admin-port listener (worker 0), or -1    */
     bool lpaused;             /* we paused the listener for the limit       */
     _Atomic bool check_limit; /* another worker asks us to re-check         */
     _Atomic(vex_loop *) loop_pub; /* loop, for other workers to wake        */
@@ -91,6 +93,12 @@ struct worker {
     uint32_t pool_cap, pool_hwm, free_head;
     uint32_t n_conns;         /* open conns of this worker, rejects included */
     uint32_t n_rejects;       /* of which lingering 503 rejects             */
+    uint32_t n_admin;         /* of which admin-listener connections        */
+
+    /* Accepted clients waiting for a slot (admit.c), a FIFO ring. */
+    int *parked;
+    uint32_t park_head, park_len, park_cap;
+    vex_timer unpark;
     job *job_free;
 
     /* Output batch: responses of one on_data call, sent by one vex_write. */
@@ -124,6 +132,7 @@ struct server {
     worker *workers;
     unsigned n_workers;
     _Atomic unsigned active;  /* connections counted against max_clients  */
+    _Atomic unsigned parked;  /* accepted clients waiting for a slot, all workers */
     int root_fd;              /* --root, or -1                             */
     int bytes_fd;             /* memfd: BYTES_FILE bytes of /bytes/N content, or -1 */
     uint64_t start_ns;        /* CLOCK_MONOTONIC at start                   */
@@ -141,6 +150,7 @@ struct server {
 #define LINGER_MS       2000u          /* lingering close: wait for peer EOF  */
 #define DRAIN_IDLE_MS   500u           /* drain: idle conns closed after this */
 #define REJECT_RESERVE  64u            /* pool slots for 503s over the limit  */
+#define ADMIN_MAX_CONNS 16u            /* admin-listener connections          */
 
 uint64_t now_ns(void);
 /* Deadlines use our own clock reading, not vex_now_ms(): inside I/O
@@ -150,7 +160,16 @@ static inline uint64_t mono_ms(void) { return now_ns() / 1000000u; }
 
 /* worker.c */
 void *worker_main(void *arg);
-void worker_conn_gone(worker *w, bool counted);
+void worker_maybe_done(worker *w);       /* draining and nothing left: stop */
+
+/* admit.c: the connection limit, waiting clients, 503s, the admin listener */
+int  admit_start(worker *w);             /* start the listeners             */
+void admit_stop(worker *w);              /* drain: close them, keep backlog */
+void admit_accept(worker *w, int fd);    /* a connection, or wait, or 503   */
+void admit_recheck(worker *w);           /* another worker freed a slot     */
+void admit_flush_parked(worker *w);      /* shutdown: 503 to those waiting  */
+void admit_free(worker *w);
+void worker_conn_gone(worker *w, uint8_t kind);   /* kind: CF_ADMIN/CF_REJECT */
 
 /* conn.c: pool and lifecycle */
 int  pool_init(worker *w, uint32_t cap);

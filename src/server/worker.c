@@ -1,6 +1,7 @@
 /*
- * worker.c — one thread, one loop, one SO_REUSEPORT listener: accepting,
- * the connection limit, the 1 s tick (Date, timeouts) and the drain.
+ * worker.c — one thread, one loop, one SO_REUSEPORT listener (admit.c
+ * decides what becomes a connection): the 1 s tick (Date, timeouts) and the
+ * drain.
  */
 #include "server.h"
 #include "signals.h"
@@ -19,132 +20,11 @@ uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* ---- connection limit ---------------------------------------------------- */
-
-/* Pause our listener at the limit and resume it below; the kernel keeps
- * further connections in the listen backlog meanwhile (nginx does the same),
- * so a client waits instead of failing. */
-static void limit_check(worker *w)
+/* Draining and nothing left, no client waiting for a slot either: stop. */
+void worker_maybe_done(worker *w)
 {
-    if (w->lfd < 0)
-        return;
-    unsigned active = atomic_load_explicit(&w->srv->active, memory_order_relaxed);
-    bool full = active >= w->srv->cfg.max_clients;
-    if (full && !w->lpaused) {
-        if (vex_listen_pause(w->loop, w->lfd) == 0)
-            w->lpaused = true;
-    } else if (!full && w->lpaused) {
-        if (vex_listen_resume(w->loop, w->lfd) == 0)
-            w->lpaused = false;
-    }
-}
-
-/* The count crossed the limit: re-check here, and ask the other loops to. */
-static void limit_crossed(worker *w)
-{
-    limit_check(w);
-    server *s = w->srv;
-    for (unsigned i = 0; i < s->n_workers; i++) {
-        worker *o = &s->workers[i];
-        vex_loop *ol = atomic_load_explicit(&o->loop_pub, memory_order_acquire);
-        if (o == w || !ol)
-            continue;            /* not started yet: it checks when it starts */
-        atomic_store_explicit(&o->check_limit, true, memory_order_release);
-        vex_loop_wake(ol);
-    }
-}
-
-void worker_conn_gone(worker *w, bool counted)
-{
-    w->n_conns--;
-    if (counted) {
-        ctr_sub(&w->st->conns_active, 1);
-        unsigned prev = atomic_fetch_sub_explicit(&w->srv->active, 1, memory_order_relaxed);
-        if (prev >= w->srv->cfg.max_clients)
-            limit_crossed(w);
-    } else {
-        w->n_rejects--;
-    }
-    if (w->draining && w->n_conns == 0)
+    if (w->draining && w->n_conns == 0 && w->park_len == 0)
         vex_loop_stop(w->loop);
-}
-
-/* ---- accepting ----------------------------------------------------------- */
-
-/* Over the limit after all (accepts already under way when we paused):
- * answer 503 with a lingering close, from a small reserve of slots. */
-static void reject(worker *w, int fd)
-{
-    ctr_add(&w->st->rejected, 1);
-    conn *c = w->n_rejects < REJECT_RESERVE ? conn_alloc(w, fd) : NULL;
-    if (!c) {
-        close(fd);
-        return;
-    }
-    c->flags |= CF_REJECT;
-    w->n_rejects++;
-    if (vex_sock_add(w->loop, fd, &http_cbs, c) < 0) {
-        close(fd);
-        c->fd = -1;
-        conn_close(c);            /* releases the slot; vex_close says EBADF */
-        return;
-    }
-    c->state = CS_READING;
-    const resp_fixed *f = &w->resp.r[R_E503][RC_CLOSE];
-    if (vex_write(w->loop, fd, f->buf, f->len) < 0) {
-        conn_close(c);
-        return;
-    }
-    ctr_add(&w->st->bytes_tx, f->len);
-    conn_close_graceful(c);
-}
-
-static void accept_one(worker *w, int fd)
-{
-    server *s = w->srv;
-    unsigned prev = atomic_fetch_add_explicit(&s->active, 1, memory_order_relaxed);
-    if (prev >= s->cfg.max_clients) {
-        atomic_fetch_sub_explicit(&s->active, 1, memory_order_relaxed);
-        reject(w, fd);
-        limit_check(w);
-        return;
-    }
-    conn *c = conn_alloc(w, fd);
-    if (!c) {                     /* cannot happen: the pool covers the limit */
-        atomic_fetch_sub_explicit(&s->active, 1, memory_order_relaxed);
-        ctr_add(&w->st->errors, 1);
-        close(fd);
-        return;
-    }
-    ctr_add(&w->st->conns_total, 1);
-    ctr_add(&w->st->conns_active, 1);
-    /* Each response leaves in one send; Nagle would only delay the next
-     * one behind a delayed ACK. */
-    vex_set_nodelay(fd, 1);
-    if (vex_sock_add(w->loop, fd, &http_cbs, c) < 0) {
-        ctr_add(&w->st->errors, 1);
-        close(fd);
-        c->fd = -1;
-        conn_close(c);
-        return;
-    }
-    c->state = CS_READING;
-    c->deadline_ms = mono_ms() + s->cfg.header_timeout_ms;
-    if (prev + 1 >= s->cfg.max_clients)
-        limit_crossed(w);
-}
-
-static void on_accept(vex_loop *loop, int lfd, int fd, void *udata)
-{
-    (void)loop;
-    (void)lfd;
-    worker *w = udata;
-    if (fd < 0) {
-        /* EMFILE/ENFILE/ENOBUFS/ENOMEM: the loop backs off by itself */
-        ctr_add(&w->st->errors, 1);
-        return;
-    }
-    accept_one(w, fd);
 }
 
 /* ---- tick and drain ------------------------------------------------------ */
@@ -158,14 +38,14 @@ static void tick(vex_loop *loop, vex_timer *t)
         uint64_t now = mono_ms();
         if (now >= w->drain_deadline) {
             conn_close_all(w);
+            admit_flush_parked(w);   /* after: their 503s must not be cut */
         } else if (!w->idle_closed && now >= w->drain_idle_at) {
             w->idle_closed = true;
             conn_drain_idle(w);
         }
     }
     conn_scan_timeouts(w);
-    if (w->draining && w->n_conns == 0)
-        vex_loop_stop(loop);
+    worker_maybe_done(w);
 }
 
 static void tick_start(worker *w, uint64_t period)
@@ -189,15 +69,7 @@ static void drain_start(worker *w)
 {
     server *s = w->srv;
     w->draining = true;
-    if (w->lfd >= 0) {
-        vex_listen_stop(w->loop, w->lfd);
-        int fds[VEX_ACCEPT_BATCH], n;
-        while ((n = vex_accept_batch(w->lfd, fds, VEX_ACCEPT_BATCH)) > 0)
-            for (int i = 0; i < n; i++)
-                accept_one(w, fds[i]);
-        close(w->lfd);
-        w->lfd = -1;
-    }
+    admit_stop(w);
     uint64_t now = mono_ms();
     uint64_t grace = s->cfg.shutdown_timeout_ms / 2;
     if (grace > DRAIN_IDLE_MS)
@@ -209,8 +81,7 @@ static void drain_start(worker *w)
         if (w->pool[i].state == CS_CLOSING && w->pool[i].deadline_ms > w->drain_deadline)
             w->pool[i].deadline_ms = w->drain_deadline;
     tick_start(w, 50);
-    if (w->n_conns == 0)
-        vex_loop_stop(w->loop);
+    worker_maybe_done(w);
 }
 
 static void on_wake(vex_loop *loop, void *udata)
@@ -220,7 +91,7 @@ static void on_wake(vex_loop *loop, void *udata)
     if (sig_stop_requested() && !w->draining)
         drain_start(w);
     if (atomic_exchange_explicit(&w->check_limit, false, memory_order_acquire))
-        limit_check(w);
+        admit_recheck(w);
 }
 
 /* ---- thread -------------------------------------------------------------- */
@@ -263,28 +134,28 @@ void *worker_main(void *arg)
     w->out = malloc(w->out_cap);
     w->scratch = malloc(w->scratch_cap);
     if (!w->out || !w->scratch || resp_table_init(&w->resp) < 0
-        || pool_init(w, s->cfg.max_clients + REJECT_RESERVE) < 0) {
+        || pool_init(w, s->cfg.max_clients + REJECT_RESERVE + ADMIN_MAX_CONNS) < 0) {
         snprintf(w->start_msg, sizeof w->start_msg, "out of memory");
-        started(w, 1);
-        return NULL;
-    }
-    if (vex_listen_start(w->loop, w->lfd, on_accept, w) < 0) {
-        snprintf(w->start_msg, sizeof w->start_msg, "vex_listen_start: %s", strerror(errno));
         started(w, 1);
         return NULL;
     }
     tick_start(w, 1000);
     sig_set_loop(w->id, w->loop);
     atomic_store_explicit(&w->loop_pub, w->loop, memory_order_release);
-    limit_check(w);               /* the limit may have been reached already */
+    if (admit_start(w) < 0) {
+        snprintf(w->start_msg, sizeof w->start_msg, "vex_listen_start: %s", strerror(errno));
+        started(w, 1);
+        return NULL;
+    }
     started(w, 0);
     if (sig_stop_requested())     /* a signal before we were published */
         drain_start(w);
 
-    if (!(w->draining && w->n_conns == 0) && vex_loop_run(w->loop) < 0) {
+    if (!(w->draining && w->n_conns == 0 && w->park_len == 0) && vex_loop_run(w->loop) < 0) {
         fprintf(stderr, "production_server: loop %u failed: %s\n", w->id, strerror(errno));
         w->start_rc = 1;
         conn_close_all(w);
+        admit_flush_parked(w);
     }
     ctr_set(&w->st->syscalls, vex_loop_syscalls(w->loop));
 

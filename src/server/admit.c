@@ -1,0 +1,320 @@
+/*
+ * admit.c — which accepted sockets become connections, and when: the
+ * connection limit, the queue of clients waiting for a slot, 503s, and the
+ * admin listener that answers health and metrics whatever the load.
+ *
+ * One behaviour at the limit on every backend: at --max-clients each worker
+ * pauses its listener, so further clients wait in the kernel's backlog. A
+ * socket accepted anyway (io_uring's multishot accept delivers what it took
+ * before its cancel landed; with several threads two may cross the limit at
+ * once) is a connected client: it is parked, unread, in a FIFO and becomes a
+ * connection as soon as a slot frees, before the listener resumes — so
+ * clients are served in the order they were accepted. Only when the FIFO is
+ * full does a client get 503 with Retry-After and Connection: close. No
+ * accepted socket is ever closed without a response.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static bool at_limit(const server *s)
+{
+    return atomic_load_explicit(&s->active, memory_order_relaxed) >= s->cfg.max_clients;
+}
+
+/* ---- the listener's pause ------------------------------------------------ */
+
+static void unpark_soon(worker *w);
+
+/* Parked clients go first: no listener resumes while any worker has one
+ * (with SO_REUSEPORT each listener has its own backlog, whose clients would
+ * otherwise take the slots before them). */
+static void limit_check(worker *w)
+{
+    bool full = at_limit(w->srv);
+    if (!full && w->park_len)
+        unpark_soon(w);
+    if (w->lfd < 0)
+        return;
+    bool want_paused = full || atomic_load_explicit(&w->srv->parked, memory_order_relaxed);
+    if (want_paused && !w->lpaused) {
+        if (vex_listen_pause(w->loop, w->lfd) == 0)
+            w->lpaused = true;
+    } else if (!want_paused && w->lpaused) {
+        if (vex_listen_resume(w->loop, w->lfd) == 0)
+            w->lpaused = false;
+    }
+}
+
+/* The count crossed the limit: re-check here, and ask the other loops to. */
+static void limit_crossed(worker *w)
+{
+    limit_check(w);
+    server *s = w->srv;
+    for (unsigned i = 0; i < s->n_workers; i++) {
+        worker *o = &s->workers[i];
+        vex_loop *ol = atomic_load_explicit(&o->loop_pub, memory_order_acquire);
+        if (o == w || !ol)
+            continue;            /* not started yet: it checks when it starts */
+        atomic_store_explicit(&o->check_limit, true, memory_order_release);
+        vex_loop_wake(ol);
+    }
+}
+
+void admit_recheck(worker *w)
+{
+    limit_check(w);
+}
+
+void worker_conn_gone(worker *w, uint8_t kind)
+{
+    w->n_conns--;
+    if (kind & CF_ADMIN) {
+        w->n_admin--;
+    } else if (kind & CF_REJECT) {
+        w->n_rejects--;
+    } else {
+        ctr_sub(&w->st->conns_active, 1);
+        unsigned prev = atomic_fetch_sub_explicit(&w->srv->active, 1, memory_order_relaxed);
+        if (prev >= w->srv->cfg.max_clients || w->park_len)
+            limit_crossed(w);
+    }
+    worker_maybe_done(w);
+}
+
+/* ---- 503 ----------------------------------------------------------------- */
+
+/* The answer for a client that cannot be served: 503, Retry-After, then a
+ * lingering close from a small reserve of slots; beyond the reserve, the
+ * same bytes written straight to the socket (a fresh socket's buffer always
+ * takes them) and a FIN. Never a close without a response. */
+static void reject(worker *w, int fd)
+{
+    ctr_add(&w->st->rejected, 1);
+    const resp_fixed *f = &w->resp.r[R_E503][RC_CLOSE];
+    conn *c = w->n_rejects < REJECT_RESERVE ? conn_alloc(w, fd) : NULL;
+    if (c) {
+        c->flags |= CF_REJECT;
+        w->n_rejects++;
+        if (vex_sock_add(w->loop, fd, &http_cbs, c) == 0) {
+            c->state = CS_READING;
+            if (vex_write(w->loop, fd, f->buf, f->len) < 0) {
+                conn_close(c);
+                return;
+            }
+            ctr_add(&w->st->bytes_tx, f->len);
+            conn_close_graceful(c);
+            return;
+        }
+        c->fd = -1;
+        conn_close(c);            /* releases the slot; vex_close says EBADF */
+    }
+    ssize_t n = send(fd, f->buf, f->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0)
+        ctr_add(&w->st->bytes_tx, (uint64_t)n);
+    shutdown(fd, SHUT_WR);
+    close(fd);
+}
+
+/* ---- connections ----------------------------------------------------------- */
+
+/* fd becomes a connection if a slot is free; false if none is. */
+static bool try_start(worker *w, int fd)
+{
+    server *s = w->srv;
+    unsigned prev = atomic_fetch_add_explicit(&s->active, 1, memory_order_relaxed);
+    if (prev >= s->cfg.max_clients) {
+        atomic_fetch_sub_explicit(&s->active, 1, memory_order_relaxed);
+        return false;
+    }
+    conn *c = conn_alloc(w, fd);
+    if (!c) {                     /* cannot happen: the pool covers the limit */
+        atomic_fetch_sub_explicit(&s->active, 1, memory_order_relaxed);
+        reject(w, fd);
+        return true;
+    }
+    ctr_add(&w->st->conns_total, 1);
+    ctr_add(&w->st->conns_active, 1);
+    /* Each response leaves in one send; Nagle would only delay the next
+     * one behind a delayed ACK. */
+    vex_set_nodelay(fd, 1);
+    if (vex_sock_add(w->loop, fd, &http_cbs, c) < 0) {
+        ctr_add(&w->st->errors, 1);
+        close(fd);
+        c->fd = -1;
+        conn_close(c);
+        return true;
+    }
+    c->state = CS_READING;
+    c->deadline_ms = mono_ms() + s->cfg.header_timeout_ms;
+    if (prev + 1 >= s->cfg.max_clients)
+        limit_crossed(w);
+    return true;
+}
+
+/* ---- the queue of clients waiting for a slot ------------------------------- */
+
+static bool park(worker *w, int fd)
+{
+    /* As many may wait here as in the kernel's backlog, which is what an
+     * io_uring multishot accept can take over the limit at once. */
+    if (w->park_len >= w->srv->cfg.backlog)
+        return false;
+    if (w->park_len == w->park_cap) {
+        uint32_t cap = w->park_cap ? w->park_cap * 2 : 64;
+        int *q = malloc(cap * sizeof *q);
+        if (!q)
+            return false;
+        for (uint32_t i = 0; i < w->park_len; i++)   /* unwrap the ring */
+            q[i] = w->parked[(w->park_head + i) % w->park_cap];
+        free(w->parked);
+        w->parked = q;
+        w->park_head = 0;
+        w->park_cap = cap;
+    }
+    w->parked[(w->park_head + w->park_len) % w->park_cap] = fd;
+    w->park_len++;
+    atomic_fetch_add_explicit(&w->srv->parked, 1, memory_order_relaxed);
+    ctr_add(&w->st->parked, 1);
+    return true;
+}
+
+static int unpark_one(worker *w)
+{
+    int fd = w->parked[w->park_head];
+    w->park_head = (w->park_head + 1) % w->park_cap;
+    w->park_len--;
+    /* The last waiting client anywhere: every listener may resume. */
+    if (atomic_fetch_sub_explicit(&w->srv->parked, 1, memory_order_relaxed) == 1)
+        limit_crossed(w);
+    return fd;
+}
+
+/* Runs from a timer, never inside a connection's callback: the slot just
+ * freed may be reused by the client let in, and the code that freed it is
+ * still on the stack. */
+static void unpark_now(vex_loop *loop, vex_timer *t)
+{
+    (void)loop;
+    worker *w = t->data;
+    while (w->park_len && !at_limit(w->srv)) {
+        int fd = unpark_one(w);
+        if (!try_start(w, fd) && !park(w, fd))   /* lost the slot to another worker */
+            reject(w, fd);
+    }
+    limit_check(w);
+    worker_maybe_done(w);
+}
+
+static void unpark_soon(worker *w)
+{
+    if (!vex_timer_active(&w->unpark))
+        vex_timer_start(w->loop, &w->unpark, 0, 0, unpark_now, w);
+}
+
+void admit_accept(worker *w, int fd)
+{
+    /* Behind parked clients, a newer one waits too, even if a slot is free
+     * this instant: order of acceptance is order of service. */
+    if (w->park_len == 0 && try_start(w, fd))
+        return;
+    if (!park(w, fd))
+        reject(w, fd);
+    limit_check(w);
+}
+
+/* Shutdown: parked clients that never got a slot are told so. */
+void admit_flush_parked(worker *w)
+{
+    while (w->park_len)
+        reject(w, unpark_one(w));
+    vex_timer_stop(w->loop, &w->unpark);
+}
+
+void admit_free(worker *w)
+{
+    free(w->parked);   /* empty: admit_flush_parked ran before the loop ended */
+    w->parked = NULL;
+    w->park_len = w->park_cap = w->park_head = 0;
+}
+
+static void on_accept(vex_loop *loop, int lfd, int fd, void *udata)
+{
+    (void)loop;
+    (void)lfd;
+    worker *w = udata;
+    if (fd < 0) {
+        /* EMFILE/ENFILE/ENOBUFS/ENOMEM: the loop backs off by itself */
+        ctr_add(&w->st->errors, 1);
+        return;
+    }
+    admit_accept(w, fd);
+}
+
+/* ---- the admin listener ------------------------------------------------------ */
+
+/* Its own few slots, not counted against --max-clients and never paused by
+ * it, so monitoring can tell a full server from a dead one. */
+static void on_admin_accept(vex_loop *loop, int lfd, int fd, void *udata)
+{
+    (void)loop;
+    (void)lfd;
+    worker *w = udata;
+    if (fd < 0) {
+        ctr_add(&w->st->errors, 1);
+        return;
+    }
+    conn *c = w->n_admin < ADMIN_MAX_CONNS ? conn_alloc(w, fd) : NULL;
+    if (!c) {
+        reject(w, fd);
+        return;
+    }
+    c->flags |= CF_ADMIN;
+    w->n_admin++;
+    vex_set_nodelay(fd, 1);
+    if (vex_sock_add(w->loop, fd, &http_cbs, c) < 0) {
+        ctr_add(&w->st->errors, 1);
+        close(fd);
+        c->fd = -1;
+        conn_close(c);
+        return;
+    }
+    c->state = CS_READING;
+    c->deadline_ms = mono_ms() + w->srv->cfg.header_timeout_ms;
+}
+
+int admit_start(worker *w)
+{
+    if (vex_listen_start(w->loop, w->lfd, on_accept, w) < 0)
+        return -1;
+    if (w->admin_lfd >= 0 && vex_listen_start(w->loop, w->admin_lfd, on_admin_accept, w) < 0)
+        return -1;
+    limit_check(w);               /* the limit may have been reached already */
+    return 0;
+}
+
+/* Drain: stop accepting, taking what the backlogs already hold. */
+void admit_stop(worker *w)
+{
+    int fds[VEX_ACCEPT_BATCH], n;
+    int afd = w->admin_lfd, lfd = w->lfd;
+    w->admin_lfd = w->lfd = -1;   /* nothing may pause or resume them now */
+    if (afd >= 0) {
+        vex_listen_stop(w->loop, afd);
+        while ((n = vex_accept_batch(afd, fds, VEX_ACCEPT_BATCH)) > 0)
+            for (int i = 0; i < n; i++)
+                on_admin_accept(w->loop, afd, fds[i], w);
+        close(afd);
+    }
+    if (lfd >= 0) {
+        vex_listen_stop(w->loop, lfd);
+        while ((n = vex_accept_batch(lfd, fds, VEX_ACCEPT_BATCH)) > 0)
+            for (int i = 0; i < n; i++)
+                admit_accept(w, fds[i]);
+        close(lfd);
+    }
+}
