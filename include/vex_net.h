@@ -182,6 +182,19 @@ int vex_read_resume(vex_loop *loop, int fd);
  * EBADF for an fd that is not registered. */
 ssize_t vex_write(vex_loop *loop, int fd, const void *data, size_t len);
 
+/* Write in place, so a response is copied once: vex_write_reserve returns
+ * room for at least min bytes at the end of fd's queue (the room is in
+ * *avail, >= min), and vex_write_commit(n) queues the first n bytes written
+ * there, like vex_write of those bytes. Refusals are vex_write's (EAGAIN at
+ * write_high_water, which asks for on_drain; EPIPE; ECONNRESET; EBADF), with
+ * NULL; ENOMEM if the queue cannot grow. The room is valid until the
+ * commit, a vex_write/vex_sendfile/vex_close of fd, or the end of the
+ * callback that reserved it, whichever comes first; a commit of 0, or none,
+ * queues nothing. A commit of more than was reserved, or without a
+ * reservation, fails with EINVAL and queues nothing. */
+void *vex_write_reserve(vex_loop *loop, int fd, size_t min, size_t *avail);
+int vex_write_commit(vex_loop *loop, int fd, size_t n);
+
 /* Send len bytes of the file file_fd from offset, after everything already
  * queued on fd: the way to serve files. epoll, kqueue and poll use
  * sendfile(2) (page cache to socket, no copy through user space; a read of a

@@ -335,6 +335,7 @@ int vex_loop_run_once(vex_loop *l, int timeout_ms)
     }
     l->callbacks = 0;
     l->now_ms = core_clock_ms();
+    l->reserved = NULL;
     flush_all(l);
     free_dead(l);
     int t = timers_next_timeout(l);
@@ -389,6 +390,7 @@ void core_deliver(vex_loop *l, vex_sock *s, const char *data, ssize_t n)
 
 void core_wrote(vex_loop *l, vex_sock *s, ssize_t n)
 {
+    l->reserved = NULL;   /* a queue may have moved: no room outlives this */
     if (s->flags & VS_DETACHED)
         return;
     if (n < 0) {
@@ -501,6 +503,8 @@ static int detach(vex_loop *l, int fd, bool close_fd)
     if (!s)
         return -1;
     l->socks[fd] = NULL;
+    if (l->reserved == s)
+        l->reserved = NULL;
     s->flags |= VS_DETACHED;
     buf_consume(&s->out, buf_pending(&s->out));
     core_buf_release(l, &s->out);
@@ -576,6 +580,8 @@ ssize_t vex_write(vex_loop *l, int fd, const void *data, size_t len)
         errno = EINVAL;
         return -1;
     }
+    if (l->reserved == s)
+        l->reserved = NULL;
     int refused = queue_refusal(s, l->cfg.write_high_water);
     if (refused) {
         errno = refused;
@@ -587,6 +593,44 @@ ssize_t vex_write(vex_loop *l, int fd, const void *data, size_t len)
     if (len)
         mark_dirty(l, s);
     return (ssize_t)len;
+}
+
+void *vex_write_reserve(vex_loop *l, int fd, size_t min, size_t *avail)
+{
+    vex_sock *s = lookup(l, fd);
+    if (!s)
+        return NULL;
+    l->reserved = NULL;
+    int refused = queue_refusal(s, l->cfg.write_high_water);
+    if (refused) {
+        errno = refused;
+        return NULL;
+    }
+    core_buf_ready(l, &s->out);
+    if (buf_reserve(&s->out, min ? min : 1) < 0)
+        return NULL;
+    l->reserved = s;
+    if (avail)
+        *avail = s->out.cap - s->out.len;
+    return s->out.data + s->out.len;
+}
+
+int vex_write_commit(vex_loop *l, int fd, size_t n)
+{
+    vex_sock *s = lookup(l, fd);
+    if (!s)
+        return -1;
+    bool open = l->reserved == s;
+    l->reserved = NULL;
+    if (!open || n > s->out.cap - s->out.len) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (n) {
+        s->out.len += n;
+        mark_dirty(l, s);
+    }
+    return 0;
 }
 
 size_t vex_write_pending(const vex_loop *l, int fd)
@@ -602,6 +646,8 @@ int vex_sendfile(vex_loop *l, int fd, int file_fd, uint64_t offset, uint64_t len
     vex_sock *s = lookup(l, fd);
     if (!s)
         return -1;
+    if (l->reserved == s)
+        l->reserved = NULL;
     if (file_fd < 0 || file_fd == fd) {
         errno = EINVAL;
         return -1;

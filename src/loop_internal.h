@@ -84,6 +84,9 @@ struct vex_loop {
     vex_sock *flush_head;      /* sockets with output to write this turn */
     vex_sock *ready_head;      /* sockets with held data to deliver */
     vex_sock *dead_head;       /* detached sockets freed at the next turn */
+    vex_sock *reserved;        /* whose vex_write_reserve room is open: one at
+                                  a time, ended by anything that may move or
+                                  consume that queue */
     uint64_t now_ms;
     uint64_t syscalls;
     int wake_rfd, wake_wfd;    /* eventfd (same fd twice) or pipe */

@@ -435,6 +435,120 @@ static void test_read_pause_before_burst_delivers_all_in_order(void **state)
     run_burst(true);
 }
 
+/* ---- writing in place: vex_write_reserve / vex_write_commit --------------------------- */
+
+/* Reserved room, written and committed, goes out in order with vex_write's
+ * bytes around it; 512 KiB of room at once; nothing but what was committed. */
+static void test_write_reserve_commit_in_order_with_writes(void **state)
+{
+    (void)state;
+    h_pair p;
+    h_pair_open(&p, NULL);
+    enum { A = 100, B = 512u * 1024, C = 300, TOTAL = A + B + C };
+    h_reader rd = { .fd = p.c, .chunk = 65536, .timeout_ms = 10000 };
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, h_reader_main, &rd), 0);
+    char a[A], c[C];
+    h_pattern_fill(a, 0, A);
+    h_pattern_fill(c, A + B, C);
+    ssize_t wa = vex_write(p.loop, p.s, a, A);
+    size_t avail = 0;
+    char *room = vex_write_reserve(p.loop, p.s, B, &avail);
+    bool got_room = room != NULL && avail >= B;
+    if (got_room) {
+        h_pattern_fill(room, A, B);
+        memset(room + B, 'X', avail - B);   /* written but never committed */
+    }
+    int committed = got_room ? vex_write_commit(p.loop, p.s, B) : -1;
+    size_t pending = vex_write_pending(p.loop, p.s);
+    ssize_t wc = vex_write(p.loop, p.s, c, C);
+    int shut = vex_shutdown_write(p.loop, p.s);
+    uint64_t t0 = h_now_ms();
+    while (rd.got < TOTAL && !rd.eof && h_now_ms() - t0 < 10000)
+        h_run_for(p.loop, 10);
+    h_run_for(p.loop, 50);
+    pthread_join(th, NULL);
+    h_pair_close(&p);
+    h_rec_free(&p.rec);
+    assert_int_equal(wa, A);
+    assert_true(got_room);
+    assert_int_equal(committed, 0);
+    assert_int_equal(pending, A + B);
+    assert_int_equal(wc, C);
+    assert_int_equal(shut, 0);
+    assert_int_equal(rd.got, TOTAL);
+    assert_true(rd.mismatch_at == SIZE_MAX);
+    assert_true(rd.eof);
+}
+
+/* Misuse: a commit with no room, over the room, after another call ended
+ * the room, or after the loop turned, fails EINVAL and queues nothing; an
+ * unknown fd is EBADF; above write_high_water the room is refused with
+ * EAGAIN and on_drain follows, as for vex_write. */
+static void test_write_reserve_misuse_and_refusals(void **state)
+{
+    (void)state;
+    vex_loop_config cfg = { .write_high_water = 4096 };
+    h_pair p;
+    h_pair_open(&p, &cfg);
+    errno = 0;
+    int no_room = vex_write_commit(p.loop, p.s, 1);
+    int e_no_room = errno;
+    size_t avail = 0;
+    char *room = vex_write_reserve(p.loop, p.s, 10, &avail);
+    errno = 0;
+    int over = room ? vex_write_commit(p.loop, p.s, avail + 1) : 0;
+    int e_over = errno;
+    room = vex_write_reserve(p.loop, p.s, 10, &avail);
+    ssize_t w = vex_write(p.loop, p.s, "abc", 3);
+    errno = 0;
+    int after_write = vex_write_commit(p.loop, p.s, 5);
+    int e_after_write = errno;
+    room = vex_write_reserve(p.loop, p.s, 10, &avail);
+    h_run_for(p.loop, 20);
+    errno = 0;
+    int after_turn = vex_write_commit(p.loop, p.s, 5);
+    int e_after_turn = errno;
+    errno = 0;
+    void *bad = vex_write_reserve(p.loop, 100000, 10, &avail);
+    int e_bad = errno;
+    /* Fill past the high-water mark; the client does not read yet. */
+    char big[8192];
+    memset(big, 'y', sizeof big);
+    ssize_t filled = vex_write(p.loop, p.s, big, sizeof big);
+    errno = 0;
+    void *refused = vex_write_reserve(p.loop, p.s, 10, &avail);
+    int e_refused = errno;
+    char sink[16384];
+    size_t got = 0;
+    uint64_t t0 = h_now_ms();
+    while ((got < 3 + sizeof big || p.rec.drains == 0) && h_now_ms() - t0 < 5000) {
+        h_run_for(p.loop, 10);
+        got += h_recv_exact(p.c, sink + got, 3 + sizeof big - got, 10);
+    }
+    int drains = p.rec.drains;
+    bool nothing_more = h_recv_nothing(p.c, 100);
+    h_pair_close(&p);
+    h_rec_free(&p.rec);
+    assert_int_equal(no_room, -1);
+    assert_int_equal(e_no_room, EINVAL);
+    assert_int_equal(over, -1);
+    assert_int_equal(e_over, EINVAL);
+    assert_int_equal(w, 3);
+    assert_int_equal(after_write, -1);
+    assert_int_equal(e_after_write, EINVAL);
+    assert_int_equal(after_turn, -1);
+    assert_int_equal(e_after_turn, EINVAL);
+    assert_null(bad);
+    assert_int_equal(e_bad, EBADF);
+    assert_int_equal(filled, (ssize_t)sizeof big);
+    assert_null(refused);
+    assert_int_equal(e_refused, EAGAIN);
+    assert_int_equal(got, 3 + sizeof big);   /* "abc" and big only: no reserved bytes */
+    assert_int_equal(drains, 1);
+    assert_true(nothing_more);
+}
+
 int h_group_io(void)
 {
     const struct CMUnitTest tests[] = {
@@ -448,6 +562,8 @@ int h_group_io(void)
         H_TEST(test_read_pause_resume_cycles_lose_nothing),
         H_TEST(test_read_pause_burst_held_data_in_bounded_pieces),
         H_TEST(test_read_pause_before_burst_delivers_all_in_order),
+        H_TEST(test_write_reserve_commit_in_order_with_writes),
+        H_TEST(test_write_reserve_misuse_and_refusals),
     };
     return cmocka_run_group_tests_name("io", tests, NULL, NULL);
 }
