@@ -194,6 +194,10 @@ static int split_target(http_request *req)
         req->path = (http_slice){ path, (size_t)(end - path) };
         req->query = (http_slice){ end, 0 };
     }
+    /* "http://host" and "http://host?q": an absolute URI with an empty path
+     * names "/" (RFC 9112 §3.2.2, RFC 9110 §4.2.3). */
+    if (req->path.len == 0 && *t != '/' && path != t)
+        req->path = (http_slice){ "/", 1 };
     return STEP_OK;
 }
 
@@ -244,9 +248,12 @@ static int parse_version(head_parser *hp)
             return -400;
     if (n < HTTP_VERSION_LEN)
         return STEP_MORE;
-    if (p[5] != '1' || (p[7] != '0' && p[7] != '1'))
+    /* HTTP/1.2 to 1.9 are answered as 1.1: a server SHOULD send the
+     * highest minor version it supports of the request's major version
+     * (RFC 9110 §2.5). Other majors are 505. */
+    if (p[5] != '1')
         return -505;
-    hp->req->minor_version = p[7] - '0';
+    hp->req->minor_version = p[7] == '0' ? 0 : 1;
     hp->p = p + HTTP_VERSION_LEN;
     return STEP_OK;
 }

@@ -1,14 +1,15 @@
 /*
  * http_parser.h — HTTP/1.1 request parsing for the server (RFC 9112).
  *
- * Zero-copy: every slice points into the caller's buffer. Stateless for the
+ * Zero-copy: every slice points into the caller's buffer, but one: the path
+ * of an absolute-form target without one ("http://host") is a static "/". Stateless for the
  * head: the caller re-parses the head from the start when more bytes arrive
  * (heads are small and a partial head is rare), so there is no state to keep
  * between calls. The chunked decoder is incremental and resumable at any byte.
  *
  * Errors are the HTTP status the server must answer, negated: the server
  * sends that status with "Connection: close" and closes. The rules enforced
- * are those of ../shared/notes/http.md (request smuggling defences first).
+ * are RFC 9112's as README.md lists them (request smuggling defences first).
  */
 #ifndef VEX_HTTP_PARSER_H
 #define VEX_HTTP_PARSER_H

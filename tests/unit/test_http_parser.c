@@ -309,7 +309,10 @@ static void test_target_forms(void **state)
     assert_slice(req.path, "/a/b");
     assert_slice(req.query, "c=d");
     assert_true(parse("GET HTTPS://example.com" H11 "\r\n", &req) > 0);
-    assert_slice(req.path, "");
+    assert_slice(req.path, "/");          /* RFC 9112 §3.2.2: an empty path is "/" */
+    assert_true(parse("GET http://example.com?x=1" H11 "\r\n", &req) > 0);
+    assert_slice(req.path, "/");
+    assert_slice(req.query, "x=1");
     assert_true(parse("OPTIONS *" H11 "\r\n", &req) > 0);
     assert_slice(req.path, "*");
     assert_int_equal(status_of("GET foo" H11 "\r\n"), -400);
@@ -635,11 +638,25 @@ static void test_too_many_fields_431(void **state)
     assert_int_equal(parse_n(buf, (size_t)n, NULL, &req), -431);
 }
 
+/* HTTP/1.2 to 1.9 are answered as the highest 1.x we speak (RFC 9110 §2.5). */
+static void test_later_minor_versions_are_1_1(void **state)
+{
+    (void)state;
+    http_request req;
+    for (char m = '2'; m <= '9'; m++) {
+        char s[64];
+        snprintf(s, sizeof s, "GET / HTTP/1.%c\r\nHost: a\r\n\r\n", m);
+        assert_true(parse(s, &req) > 0);
+        assert_int_equal(req.minor_version, 1);
+        assert_true(req.keep_alive);
+    }
+}
+
 static void test_versions(void **state)
 {
     (void)state;
     static const struct { const char *v; int status; } cases[] = {
-        { "HTTP/2.0", -505 }, { "HTTP/0.9", -505 }, { "HTTP/1.2", -505 }, { "HTTP/3.1", -505 },
+        { "HTTP/2.0", -505 }, { "HTTP/0.9", -505 }, { "HTTP/3.1", -505 },
         { "HTTP/1.1x", -400 }, { "HTTP/11", -400 }, { "http/1.1", -400 }, { "HTTP/1.1 ", -400 },
         { "HTTP/1", -400 }, { "HTTP/1.", -400 }, { "HTTP/a.1", -400 }, { "HTTP/1.10", -400 },
         { "HTTP/2", -400 }, { "HTTPS/1.1", -400 }, { "", -400 },
@@ -1011,6 +1028,7 @@ int main(void)
         cmocka_unit_test(test_default_head_limit_431),
         cmocka_unit_test(test_too_many_fields_431),
         cmocka_unit_test(test_versions),
+        cmocka_unit_test(test_later_minor_versions_are_1_1),
         cmocka_unit_test(test_request_line_syntax),
         cmocka_unit_test(test_incomplete_needs_more),
         cmocka_unit_test(test_every_prefix_consistent),
