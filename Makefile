@@ -87,7 +87,7 @@ ifneq ($(SERVER_SRC),)
   PROGRAMS += $(B)/production_server
 endif
 ifneq ($(HTTP_SRC),)
-  PROGRAMS += $(B)/test_http_parser
+  PROGRAMS += $(B)/test_http_parser $(B)/test_http1
 endif
 ifeq ($(KQSHIM),1)
   PROGRAMS += $(B)/test_kqueue_poller
@@ -105,6 +105,10 @@ $(LIB): $(LIB_OBJ)
 
 $(B)/test_conformance: $(wildcard tests/conformance/*.c) $(LIB)
 	$(CC) $(CFLAGS_ALL) $(filter %.c,$^) $(LIB) -o $@ $(LDFLAGS_ALL) -lcmocka $(ALL_LIBS)
+
+# The http1 layer and the handlers alone, over a fake transport.
+$(B)/test_http1: tests/unit/test_http1.c $(filter-out %/main.o,$(SERVER_OBJ)) $(HTTP_OBJ) $(LIB)
+	$(CC) $(CFLAGS_ALL) $(filter %.c %.o %.a,$^) -o $@ $(LDFLAGS_ALL) -lcmocka $(ALL_LIBS)
 
 $(B)/test_http_parser: tests/unit/test_http_parser.c $(HTTP_OBJ)
 	$(CC) $(CFLAGS_ALL) $(filter %.c %.o,$^) -o $@ $(LDFLAGS_ALL) -lcmocka

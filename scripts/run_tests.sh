@@ -29,6 +29,8 @@ for b in "${backends[@]}"; do
 done
 step "http parser unit tests" ./build/"${backends[0]}"/test_http_parser
 step "http parser unit tests (ASan+UBSan)" ./build/"${backends[0]}"-san/test_http_parser
+step "http1 layer unit tests" ./build/"${backends[0]}"/test_http1
+step "http1 layer unit tests (ASan+UBSan)" ./build/"${backends[0]}"-san/test_http1
 for b in "${backends[@]}"; do
     runnable "$b" || continue
   step "conformance $b" ./build/"$b"/test_conformance

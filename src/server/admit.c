@@ -21,9 +21,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static bool at_limit(const server *s)
+static bool at_limit(const worker *w)
 {
-    return atomic_load_explicit(&s->active, memory_order_relaxed) >= s->cfg.max_clients;
+    return atomic_load_explicit(&w->srv->active, memory_order_relaxed) >= w->cfg->max_clients;
 }
 
 /* ---- the listener's pause ------------------------------------------------ */
@@ -35,7 +35,7 @@ static void unpark_soon(worker *w);
  * otherwise take the slots before them). */
 static void limit_check(worker *w)
 {
-    bool full = at_limit(w->srv);
+    bool full = at_limit(w);
     if (!full && w->park_len)
         unpark_soon(w);
     if (w->lfd < 0)
@@ -70,17 +70,18 @@ void admit_recheck(worker *w)
     limit_check(w);
 }
 
-void worker_conn_gone(worker *w, uint8_t kind)
+/* h1_ctx.on_gone: a connection of this kind was released. */
+void admit_conn_gone(void *owner, enum h1_kind kind)
 {
-    w->n_conns--;
-    if (kind & CF_ADMIN) {
+    worker *w = owner;
+    if (kind == H1_ADMIN) {
         w->n_admin--;
-    } else if (kind & CF_REJECT) {
+    } else if (kind == H1_REJECT) {
         w->n_rejects--;
     } else {
         ctr_sub(&w->st->conns_active, 1);
         unsigned prev = atomic_fetch_sub_explicit(&w->srv->active, 1, memory_order_relaxed);
-        if (prev >= w->srv->cfg.max_clients || w->park_len)
+        if (prev >= w->cfg->max_clients || w->park_len)
             limit_crossed(w);
     }
     worker_maybe_done(w);
@@ -95,24 +96,13 @@ void worker_conn_gone(worker *w, uint8_t kind)
 static void reject(worker *w, int fd)
 {
     ctr_add(&w->st->rejected, 1);
-    const resp_fixed *f = &w->resp.r[R_E503][RC_CLOSE];
-    conn *c = w->n_rejects < REJECT_RESERVE ? conn_alloc(w, fd) : NULL;
-    if (c) {
-        c->flags |= CF_REJECT;
+    if (w->n_rejects < REJECT_RESERVE) {
         w->n_rejects++;
-        if (vex_sock_add(w->loop, fd, &http_cbs, c) == 0) {
-            c->state = CS_READING;
-            if (vex_write(w->loop, fd, f->buf, f->len) < 0) {
-                conn_close(c);
-                return;
-            }
-            ctr_add(&w->st->bytes_tx, f->len);
-            conn_close_graceful(c);
+        if (h1_conn_reject(&w->h1, &tp_tcp_ops, fd, R_E503))
             return;
-        }
-        c->fd = -1;
-        conn_close(c);            /* releases the slot; vex_close says EBADF */
+        w->n_rejects--;
     }
+    const resp_fixed *f = &w->h1.resp.r[R_E503][RC_CLOSE];
     ssize_t n = send(fd, f->buf, f->len, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0)
         ctr_add(&w->st->bytes_tx, (uint64_t)n);
@@ -123,69 +113,75 @@ static void reject(worker *w, int fd)
 /* ---- connections ----------------------------------------------------------- */
 
 /* fd becomes a connection if a slot is free; false if none is. */
-static bool try_start(worker *w, int fd)
+static bool try_start(worker *w, int fd, const h1_peer *peer)
 {
     server *s = w->srv;
     unsigned prev = atomic_fetch_add_explicit(&s->active, 1, memory_order_relaxed);
-    if (prev >= s->cfg.max_clients) {
+    if (prev >= w->cfg->max_clients) {
         atomic_fetch_sub_explicit(&s->active, 1, memory_order_relaxed);
         return false;
-    }
-    conn *c = conn_alloc(w, fd);
-    if (!c) {                     /* cannot happen: the pool covers the limit */
-        atomic_fetch_sub_explicit(&s->active, 1, memory_order_relaxed);
-        reject(w, fd);
-        return true;
     }
     ctr_add(&w->st->conns_total, 1);
     ctr_add(&w->st->conns_active, 1);
     /* Each response leaves in one send; Nagle would only delay the next
      * one behind a delayed ACK. */
     vex_set_nodelay(fd, 1);
-    if (vex_sock_add(w->loop, fd, &http_cbs, c) < 0) {
-        ctr_add(&w->st->errors, 1);
-        close(fd);
-        c->fd = -1;
-        conn_close(c);
+    if (!h1_conn_open(&w->h1, &tp_tcp_ops, fd, peer, H1_CLIENT)) {
+        /* cannot happen: the pool covers the limit */
+        ctr_sub(&w->st->conns_active, 1);
+        atomic_fetch_sub_explicit(&s->active, 1, memory_order_relaxed);
+        reject(w, fd);
         return true;
     }
-    c->state = CS_READING;
-    c->deadline_ms = mono_ms() + s->cfg.header_timeout_ms;
-    if (prev + 1 >= s->cfg.max_clients)
+    if (prev + 1 >= w->cfg->max_clients)
         limit_crossed(w);
     return true;
 }
 
 /* ---- the queue of clients waiting for a slot ------------------------------- */
 
-static bool park(worker *w, int fd)
+static bool park(worker *w, int fd, const h1_peer *peer)
 {
     /* As many may wait here as in the kernel's backlog, which is what an
      * io_uring multishot accept can take over the limit at once. */
-    if (w->park_len >= w->srv->cfg.backlog)
+    if (w->park_len >= w->cfg->backlog)
         return false;
     if (w->park_len == w->park_cap) {
         uint32_t cap = w->park_cap ? w->park_cap * 2 : 64;
         int *q = malloc(cap * sizeof *q);
-        if (!q)
+        h1_peer *qp = malloc(cap * sizeof *qp);
+        if (!q || !qp) {
+            free(q);
+            free(qp);
             return false;
-        for (uint32_t i = 0; i < w->park_len; i++)   /* unwrap the ring */
+        }
+        for (uint32_t i = 0; i < w->park_len; i++) {   /* unwrap the ring */
             q[i] = w->parked[(w->park_head + i) % w->park_cap];
+            qp[i] = w->parked_peer[(w->park_head + i) % w->park_cap];
+        }
         free(w->parked);
+        free(w->parked_peer);
         w->parked = q;
+        w->parked_peer = qp;
         w->park_head = 0;
         w->park_cap = cap;
     }
-    w->parked[(w->park_head + w->park_len) % w->park_cap] = fd;
+    uint32_t at = (w->park_head + w->park_len) % w->park_cap;
+    w->parked[at] = fd;
+    if (peer)
+        w->parked_peer[at] = *peer;
+    else
+        memset(&w->parked_peer[at], 0, sizeof w->parked_peer[at]);
     w->park_len++;
     atomic_fetch_add_explicit(&w->srv->parked, 1, memory_order_relaxed);
     ctr_add(&w->st->parked, 1);
     return true;
 }
 
-static int unpark_one(worker *w)
+static int unpark_one(worker *w, h1_peer *peer)
 {
     int fd = w->parked[w->park_head];
+    *peer = w->parked_peer[w->park_head];
     w->park_head = (w->park_head + 1) % w->park_cap;
     w->park_len--;
     /* The last waiting client anywhere: every listener may resume. */
@@ -201,9 +197,10 @@ static void unpark_now(vex_loop *loop, vex_timer *t)
 {
     (void)loop;
     worker *w = t->data;
-    while (w->park_len && !at_limit(w->srv)) {
-        int fd = unpark_one(w);
-        if (!try_start(w, fd) && !park(w, fd))   /* lost the slot to another worker */
+    while (w->park_len && !at_limit(w)) {
+        h1_peer peer;
+        int fd = unpark_one(w, &peer);
+        if (!try_start(w, fd, &peer) && !park(w, fd, &peer))   /* lost the slot to another worker */
             reject(w, fd);
     }
     limit_check(w);
@@ -216,13 +213,13 @@ static void unpark_soon(worker *w)
         vex_timer_start(w->loop, &w->unpark, 0, 0, unpark_now, w);
 }
 
-void admit_accept(worker *w, int fd)
+static void admit_accept(worker *w, int fd, const h1_peer *peer)
 {
     /* Behind parked clients, a newer one waits too, even if a slot is free
      * this instant: order of acceptance is order of service. */
-    if (w->park_len == 0 && try_start(w, fd))
+    if (w->park_len == 0 && try_start(w, fd, peer))
         return;
-    if (!park(w, fd))
+    if (!park(w, fd, peer))
         reject(w, fd);
     limit_check(w);
 }
@@ -230,15 +227,18 @@ void admit_accept(worker *w, int fd)
 /* Shutdown: parked clients that never got a slot are told so. */
 void admit_flush_parked(worker *w)
 {
+    h1_peer peer;
     while (w->park_len)
-        reject(w, unpark_one(w));
+        reject(w, unpark_one(w, &peer));
     vex_timer_stop(w->loop, &w->unpark);
 }
 
 void admit_free(worker *w)
 {
     free(w->parked);   /* empty: admit_flush_parked ran before the loop ended */
+    free(w->parked_peer);
     w->parked = NULL;
+    w->parked_peer = NULL;
     w->park_len = w->park_cap = w->park_head = 0;
 }
 
@@ -252,13 +252,27 @@ static void on_accept(vex_loop *loop, int lfd, int fd, void *udata)
         ctr_add(&w->st->errors, 1);
         return;
     }
-    admit_accept(w, fd);
+    admit_accept(w, fd, NULL);
 }
 
 /* ---- the admin listener ------------------------------------------------------ */
 
 /* Its own few slots, not counted against --max-clients and never paused by
  * it, so monitoring can tell a full server from a dead one. */
+static void admin_accept(worker *w, int fd, const h1_peer *peer)
+{
+    if (w->n_admin >= ADMIN_MAX_CONNS) {
+        reject(w, fd);
+        return;
+    }
+    vex_set_nodelay(fd, 1);
+    w->n_admin++;
+    if (!h1_conn_open(&w->h1, &tp_tcp_ops, fd, peer, H1_ADMIN)) {
+        w->n_admin--;
+        reject(w, fd);
+    }
+}
+
 static void on_admin_accept(vex_loop *loop, int lfd, int fd, void *udata)
 {
     (void)loop;
@@ -268,23 +282,7 @@ static void on_admin_accept(vex_loop *loop, int lfd, int fd, void *udata)
         ctr_add(&w->st->errors, 1);
         return;
     }
-    conn *c = w->n_admin < ADMIN_MAX_CONNS ? conn_alloc(w, fd) : NULL;
-    if (!c) {
-        reject(w, fd);
-        return;
-    }
-    c->flags |= CF_ADMIN;
-    w->n_admin++;
-    vex_set_nodelay(fd, 1);
-    if (vex_sock_add(w->loop, fd, &http_cbs, c) < 0) {
-        ctr_add(&w->st->errors, 1);
-        close(fd);
-        c->fd = -1;
-        conn_close(c);
-        return;
-    }
-    c->state = CS_READING;
-    c->deadline_ms = mono_ms() + w->srv->cfg.header_timeout_ms;
+    admin_accept(w, fd, NULL);
 }
 
 int admit_start(worker *w)
@@ -307,14 +305,14 @@ void admit_stop(worker *w)
         vex_listen_stop(w->loop, afd);
         while ((n = vex_accept_batch(afd, fds, VEX_ACCEPT_BATCH)) > 0)
             for (int i = 0; i < n; i++)
-                on_admin_accept(w->loop, afd, fds[i], w);
+                admin_accept(w, fds[i], NULL);
         close(afd);
     }
     if (lfd >= 0) {
         vex_listen_stop(w->loop, lfd);
         while ((n = vex_accept_batch(lfd, fds, VEX_ACCEPT_BATCH)) > 0)
             for (int i = 0; i < n; i++)
-                admit_accept(w, fds[i]);
+                admit_accept(w, fds[i], NULL);
         close(lfd);
     }
 }

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -189,4 +190,35 @@ int config_parse(server_config *cfg, int argc, char **argv)
         return 2;
     }
     return 0;
+}
+
+/* ---- snapshots ---------------------------------------------------------------- */
+
+struct config_ref {
+    _Atomic unsigned refs;
+    server_config cfg;
+};
+
+config_ref *config_ref_new(const server_config *cfg)
+{
+    config_ref *r = malloc(sizeof *r);
+    if (!r)
+        return NULL;
+    atomic_init(&r->refs, 1);
+    r->cfg = *cfg;
+    return r;
+}
+
+const server_config *config_ref_get(const config_ref *r) { return &r->cfg; }
+
+config_ref *config_ref_acquire(config_ref *r)
+{
+    atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
+    return r;
+}
+
+void config_ref_release(config_ref *r)
+{
+    if (r && atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1)
+        free(r);
 }

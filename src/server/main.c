@@ -38,9 +38,9 @@ static char *make_pattern(void)
      * check any byte: byte i is alphabet[i % 64]. */
     static const char a[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    char *p = malloc(STREAM_CHUNK);
+    char *p = malloc(PATTERN_CHUNK);
     if (p)
-        for (size_t i = 0; i < STREAM_CHUNK; i++)
+        for (size_t i = 0; i < PATTERN_CHUNK; i++)
             p[i] = a[i % 64];
     return p;
 }
@@ -53,8 +53,8 @@ static int make_bytes_file(const char *pattern)
     int fd = memfd_create("vex_net-bytes", MFD_CLOEXEC);
     if (fd < 0)
         return -1;
-    for (size_t off = 0; off < BYTES_FILE; off += STREAM_CHUNK) {
-        if (pwrite(fd, pattern, STREAM_CHUNK, (off_t)off) != (ssize_t)STREAM_CHUNK) {
+    for (size_t off = 0; off < PATTERN_FILE; off += PATTERN_CHUNK) {
+        if (pwrite(fd, pattern, PATTERN_CHUNK, (off_t)off) != (ssize_t)PATTERN_CHUNK) {
             close(fd);
             return -1;
         }
@@ -87,14 +87,21 @@ int main(int argc, char **argv)
 {
     server s;
     memset(&s, 0, sizeof s);
-    int rc = config_parse(&s.cfg, argc, argv);
+    server_config cfg;
+    int rc = config_parse(&cfg, argc, argv);
     if (rc)
         return rc == 1 ? 0 : 2;
+    s.cfg_ref = config_ref_new(&cfg);
+    if (!s.cfg_ref) {
+        fprintf(stderr, PROG ": out of memory\n");
+        return 1;
+    }
+    s.cfg = config_ref_get(s.cfg_ref);
 
-    if (!numeric_addr(s.cfg.host))
-        return bad_addr("host", s.cfg.host);
-    if (s.cfg.admin_port >= 0 && !numeric_addr(s.cfg.admin_host))
-        return bad_addr("admin-host", s.cfg.admin_host);
+    if (!numeric_addr(s.cfg->host))
+        return bad_addr("host", s.cfg->host);
+    if (s.cfg->admin_port >= 0 && !numeric_addr(s.cfg->admin_host))
+        return bad_addr("admin-host", s.cfg->admin_host);
 
     s.backend = vex_backend_name();
     char why[256] = "";
@@ -104,11 +111,11 @@ int main(int argc, char **argv)
         return 3;
     }
 
-    s.root_fd = -1;
-    if (s.cfg.root) {
-        s.root_fd = open(s.cfg.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (s.root_fd < 0) {
-            fprintf(stderr, PROG ": invalid value for --root: '%s' (%s)\n", s.cfg.root,
+    s.app.root_fd = -1;
+    if (s.cfg->root) {
+        s.app.root_fd = open(s.cfg->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (s.app.root_fd < 0) {
+            fprintf(stderr, PROG ": invalid value for --root: '%s' (%s)\n", s.cfg->root,
                     strerror(errno));
             return 2;
         }
@@ -121,21 +128,24 @@ int main(int argc, char **argv)
     raise_nofile();
 
     char *pattern = make_pattern();
-    s.n_workers = s.cfg.threads;
+    s.n_workers = s.cfg->threads;
     s.workers = calloc(s.n_workers, sizeof(worker));
     if (!pattern || !s.workers) {
         fprintf(stderr, PROG ": out of memory\n");
         return 1;
     }
-    s.bytes_fd = make_bytes_file(pattern);
+    s.app.bytes_fd = make_bytes_file(pattern);
+    s.app.pattern = pattern;
+    s.app.render_metrics = prometheus_render;
+    s.app.metrics_src = &s;
 
     /* One SO_REUSEPORT listener per loop; with --port 0 the first picks the
      * port and the others join it. */
-    int port = s.cfg.port;
+    int port = s.cfg->port;
     for (unsigned i = 0; i < s.n_workers; i++) {
-        int fd = vex_tcp_listen(s.cfg.host, port, (int)s.cfg.backlog, VEX_LISTEN_REUSEPORT);
+        int fd = vex_tcp_listen(s.cfg->host, port, (int)s.cfg->backlog, VEX_LISTEN_REUSEPORT);
         if (fd < 0) {
-            fprintf(stderr, PROG ": cannot listen on %s:%d: %s\n", s.cfg.host, port,
+            fprintf(stderr, PROG ": cannot listen on %s:%d: %s\n", s.cfg->host, port,
                     strerror(errno));
             return 1;
         }
@@ -146,7 +156,6 @@ int main(int argc, char **argv)
         w->id = i;
         w->lfd = fd;
         w->admin_lfd = -1;
-        w->srv_pattern = pattern;
         w->st = stats_new();
         if (!w->st) {
             fprintf(stderr, PROG ": out of memory\n");
@@ -158,11 +167,11 @@ int main(int argc, char **argv)
      * connections need no spreading, and it must never share the main
      * listeners' pause at --max-clients. */
     int admin_port = -1;
-    if (s.cfg.admin_port >= 0) {
-        int fd = vex_tcp_listen(s.cfg.admin_host, s.cfg.admin_port, 64, 0);
+    if (s.cfg->admin_port >= 0) {
+        int fd = vex_tcp_listen(s.cfg->admin_host, s.cfg->admin_port, 64, 0);
         if (fd < 0) {
             fprintf(stderr, PROG ": cannot listen on %s:%d (--admin-port): %s\n",
-                    s.cfg.admin_host, s.cfg.admin_port, strerror(errno));
+                    s.cfg->admin_host, s.cfg->admin_port, strerror(errno));
             return 1;
         }
         s.workers[0].admin_lfd = fd;
@@ -193,17 +202,17 @@ int main(int argc, char **argv)
         }
     }
 
-    print_addr("listening on", s.cfg.host, port);
+    print_addr("listening on", s.cfg->host, port);
     printf(" backend=%s threads=%u pid=%ld\n", s.backend, s.n_workers, (long)getpid());
     if (admin_port >= 0) {
-        print_addr("admin on", s.cfg.admin_host, admin_port);
+        print_addr("admin on", s.cfg->admin_host, admin_port);
         printf(" (/healthz /readyz /metrics)\n");
     }
     fflush(stdout);
     sig_block(false);             /* signals now go to this thread */
 
     /* Periodic statistics until every worker has drained. */
-    uint64_t interval_ns = s.cfg.stats_interval_ms * 1000000u;
+    uint64_t interval_ns = s.cfg->stats_interval_ms * 1000000u;
     uint64_t last_t = s.start_ns, next = s.start_ns + interval_ns, last_req = 0;
     pthread_mutex_lock(&s.mu);
     while (s.running > 0) {
@@ -234,8 +243,8 @@ int main(int argc, char **argv)
             double rate = dt > 0 ? (double)(snap->requests - last_req) / dt : 0;
             last_req = snap->requests;
             last_t = now;
+            stats_print(&s, snap, secs_since(s.start_ns), rate);
             free(snap);
-            stats_print(&s, secs_since(s.start_ns), rate);
         }
         next += interval_ns;
         if (next <= now)
@@ -264,9 +273,9 @@ int main(int argc, char **argv)
     if (snap) {
         stats_collect(&s, snap);
         rate = up > 0 ? (double)snap->requests / up : 0;
+        stats_print(&s, snap, up, rate);
         free(snap);
     }
-    stats_print(&s, up, rate);
 
     for (unsigned i = 0; i < s.n_workers; i++) {
         worker *w = &s.workers[i];
@@ -275,16 +284,15 @@ int main(int argc, char **argv)
         if (w->admin_lfd >= 0)
             close(w->admin_lfd);
         admit_free(w);
-        pool_free(w);
-        resp_table_free(&w->resp);
-        free(w->out);
-        free(w->scratch);
+        h1_ctx_free(&w->h1);
+        config_ref_release(w->cfg_ref);
         free(w->st);
     }
-    if (s.root_fd >= 0)
-        close(s.root_fd);
-    if (s.bytes_fd >= 0)
-        close(s.bytes_fd);
+    if (s.app.root_fd >= 0)
+        close(s.app.root_fd);
+    if (s.app.bytes_fd >= 0)
+        close(s.app.bytes_fd);
+    config_ref_release(s.cfg_ref);
     free(s.workers);
     free(pattern);
     return exit_rc;

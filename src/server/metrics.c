@@ -77,6 +77,8 @@ void stats_add_into(stats_snap *d, const wstats *s)
     d->timeouts += LD(m->timeouts);
     d->rejected += LD(m->rejected);
     d->parked += LD(m->parked);
+    for (int i = 0; i < METRICS_CONN_STATES; i++)
+        d->conn_state[i] += LD(m->conn_state[i]);
     d->syscalls += LD(m->syscalls);
     d->lat_sum_ns += LD(m->lat_sum_ns);
     d->lat_count += LD(m->lat_count);

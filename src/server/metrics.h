@@ -23,6 +23,9 @@
 
 typedef _Atomic uint64_t counter;
 
+/* Open connections per state of http1's state machine (h1_state). */
+#define METRICS_CONN_STATES 6
+
 typedef struct wstats {
     alignas(64) counter conns_total;
     counter conns_active;
@@ -31,6 +34,7 @@ typedef struct wstats {
     counter resp[4];              /* 2xx 3xx 4xx 5xx */
     counter errors, timeouts, rejected;
     counter parked;               /* accepted at the limit, held for a slot */
+    counter conn_state[METRICS_CONN_STATES];        /* open connections per http1 state (gauges) */
     counter syscalls;             /* published by the owner from its loop */
     counter lat_sum_ns, lat_count;
     counter prom[PROM_BUCKETS];
@@ -41,6 +45,7 @@ typedef struct wstats {
 typedef struct stats_snap {
     uint64_t conns_total, conns_active, requests, bytes_rx, bytes_tx;
     uint64_t resp[4], errors, timeouts, rejected, parked, syscalls;
+    uint64_t conn_state[METRICS_CONN_STATES];
     uint64_t lat_sum_ns, lat_count;
     uint64_t prom[PROM_BUCKETS];
     uint64_t hdr[LAT_BUCKETS];

@@ -44,8 +44,9 @@ static void metric(pbuf *b, const char *name, const char *type, const char *help
         (unsigned long long)v);
 }
 
-size_t prometheus_render(server *s, char *buf, size_t cap)
+size_t prometheus_render(void *server_, char *buf, size_t cap)
 {
+    server *s = server_;
     stats_snap *st = malloc(sizeof *st);   /* ~3 KiB: keep it off the stack */
     if (!st)
         return 0;
@@ -72,6 +73,11 @@ size_t prometheus_render(server *s, char *buf, size_t cap)
     metric(&b, "vex_connections_waiting", "gauge",
            "Accepted connections waiting for a slot now.",
            atomic_load_explicit(&s->parked, memory_order_relaxed));
+    put(&b, "# HELP vex_connections Open connections by state.\n"
+            "# TYPE vex_connections gauge\n");
+    for (int i = 1; i < H1_NSTATES; i++)
+        put(&b, "vex_connections{state=\"%s\"} %llu\n", h1_state_name[i],
+            (unsigned long long)st->conn_state[i]);
     metric(&b, "vex_loop_syscalls_total", "counter",
            "Syscalls made by the event loops.", st->syscalls);
     metric(&b, "vex_draining", "gauge", "1 while shutting down.", sig_stop_requested());

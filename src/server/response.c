@@ -3,33 +3,14 @@
  */
 #include "response.h"
 
+#include "http/http_parser.h"   /* http_reason: the one table of reason phrases */
+
 #include <stdlib.h>
 #include <string.h>
 
 static const char *const conn_hdr[RC_COUNT] = {
     "", "Connection: keep-alive\r\n", "Connection: close\r\n",
 };
-
-const char *status_reason(int s)
-{
-    switch (s) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default:  return "Unknown";
-    }
-}
 
 void hb_mem(hb *b, const void *s, size_t n)
 {
@@ -60,7 +41,7 @@ void hb_head(hb *b, const resp_table *t, int status, const char *ctype,
     hb_str(b, "HTTP/1.1 ");
     hb_u64(b, (uint64_t)status);
     hb_str(b, " ");
-    hb_str(b, status_reason(status));
+    hb_str(b, http_reason(status));
     hb_str(b, "\r\nServer: " SERVER_NAME "\r\nDate: ");
     hb_mem(b, t->date, DATE_LEN);
     hb_str(b, "\r\nContent-Type: ");
@@ -95,7 +76,6 @@ static const struct fixed_def defs[R_COUNT] = {
     [R_404]       = {404, "text/plain", "Not Found\n", NULL},
     [R_405_GET]   = {405, "text/plain", "Method Not Allowed\n", "Allow: GET, HEAD\r\n"},
     [R_405_POST]  = {405, "text/plain", "Method Not Allowed\n", "Allow: POST\r\n"},
-    [R_400_ROUTE] = {400, "text/plain", "Bad Request\n", NULL},
     [R_403]       = {403, "text/plain", "Forbidden\n", NULL},
     [R_E400]      = {400, "text/plain", "Bad Request\n", NULL},
     [R_E408]      = {408, "text/plain", "Request Timeout\n", NULL},

@@ -18,7 +18,7 @@
 /* Fixed responses. */
 enum resp_id {
     R_PLAIN, R_JSON, R_HEALTHZ, R_READY, R_NOT_READY,
-    R_404, R_405_GET, R_405_POST, R_400_ROUTE, R_403,
+    R_404, R_405_GET, R_405_POST, R_403,
     R_E400, R_E408, R_E413, R_E414, R_E431, R_E500, R_E501, R_E503, R_E505,
     R_COUNT
 };
@@ -64,7 +64,5 @@ void hb_u64(hb *b, uint64_t v);
  * terminated lines, may be NULL) and the blank line. */
 void hb_head(hb *b, const resp_table *t, int status, const char *ctype,
              int64_t clen, enum resp_conn rc, const char *extra);
-
-const char *status_reason(int status);
 
 #endif

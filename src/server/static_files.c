@@ -8,12 +8,13 @@
  * leave the root. Where openat2 is missing (Linux < 5.6) openat with
  * O_NOFOLLOW is used, which only refuses a symlink as the last component.
  *
- * The body goes out with vex_sendfile (stream.c): sendfile(2) on the
- * readiness backends, where a cold file's disk read does block the loop
+ * The body is handed to the transport whole (h1_body_file): sendfile(2) on
+ * the readiness backends, where a cold file's disk read does block the loop
  * thread (as in nginx without aio threads); ring reads on io_uring, where it
  * does not.
  */
-#include "server.h"
+#include "handlers.h"
+#include "http/http_chars.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,14 +23,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-    return -1;
-}
 
 /* Percent-decode p[0..n) and rebuild it as "seg/seg/..." into out.
  * Returns 0, or the status to answer: 400 bad encoding or NUL, 403 a ".."
@@ -43,10 +36,9 @@ static int clean_path(const char *p, size_t n, char *out, size_t cap)
         if (ch == '%') {
             if (i + 2 >= n)
                 return 400;
-            int hi = hexval(p[i + 1]), lo = hexval(p[i + 2]);
-            if (hi < 0 || lo < 0)
+            if (!http_char_is(p[i + 1], HC_HEX) || !http_char_is(p[i + 2], HC_HEX))
                 return 400;
-            ch = (char)(hi * 16 + lo);
+            ch = (char)(http_hex_value(p[i + 1]) * 16 + http_hex_value(p[i + 2]));
             i += 2;
         }
         if (ch == '\0')
@@ -118,26 +110,27 @@ static const char *content_type(const char *rel)
     return "application/octet-stream";
 }
 
-static void answer(conn *c, int status, enum resp_conn rc, bool head)
+static void answer(h1_ex *x, const http_request *req, int status)
 {
-    enum resp_id id = status == 403 ? R_403 : status == 400 ? R_400_ROUTE : R_404;
-    http_send_fixed(c, id, rc, head);
-    http_request_done(c, rc != RC_CLOSE);
+    h1_fixed(x, req, status == 403 ? R_403 : status == 400 ? R_E400 : R_404);
 }
 
-void static_serve(conn *c, const char *path, size_t len, enum resp_conn rc, bool head)
+void h_static(h1_ex *x, const http_request *req)
 {
-    worker *w = c->w;
-    int root = w->srv->root_fd;
+    int root = app_of(x)->root_fd;
     const size_t pre = sizeof "/static/" - 1;
+    if (req->body != HTTP_BODY_NONE) {
+        h1_fixed(x, req, R_E400);
+        return;
+    }
     if (root < 0) {
-        answer(c, 404, rc, head);
+        answer(x, req, 404);
         return;
     }
     char rel[4096];
-    int st = clean_path(path + pre, len - pre, rel, sizeof rel);
+    int st = clean_path(req->path.p + pre, req->path.len - pre, rel, sizeof rel);
     if (st) {
-        answer(c, st, rc, head);
+        answer(x, req, st);
         return;
     }
     int fd = open_beneath(root, rel);
@@ -145,43 +138,18 @@ void static_serve(conn *c, const char *path, size_t len, enum resp_conn rc, bool
         /* EXDEV/ELOOP: it would escape the root (or is a symlink without
          * openat2); EACCES/EPERM: not ours to show. */
         int e = errno;
-        answer(c, (e == EXDEV || e == ELOOP || e == EACCES || e == EPERM) ? 403 : 404,
-               rc, head);
+        answer(x, req, (e == EXDEV || e == ELOOP || e == EACCES || e == EPERM) ? 403 : 404);
         return;
     }
     struct stat sb;
     if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
-        answer(c, 404, rc, head);
+        answer(x, req, 404);
         return;
     }
-    char hbuf[512];
-    hb b = {hbuf, 0, sizeof hbuf, 0};
-    hb_head(&b, &w->resp, 200, content_type(rel), (int64_t)sb.st_size, rc, NULL);
-    if (!out_put(c, hbuf, b.len)) {
+    if (!h1_head(x, 200, content_type(rel), (int64_t)sb.st_size, NULL)) {
         close(fd);
         return;
     }
-    if (head || sb.st_size == 0) {
-        close(fd);
-        http_note_response(c, 200);
-        http_request_done(c, rc != RC_CLOSE);
-        return;
-    }
-    job *j = job_get(w, JOB_FILE);
-    if (!j) {
-        close(fd);
-        ctr_add(&w->st->errors, 1);
-        conn_close(c);
-        return;
-    }
-    j->file_fd = fd;
-    j->remaining = (uint64_t)sb.st_size;
-    j->off = 0;
-    j->rc = (uint8_t)rc;
-    c->job = j;
-    c->state = CS_WRITING;
-    if (!c->t0_ns)
-        c->t0_ns = w->batch_t0;
-    stream_pump(c);
+    h1_body_file(x, fd, 0, (uint64_t)sb.st_size);
 }

@@ -5,14 +5,9 @@
 #include "server.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 
-void stats_print(server *s, double uptime_s, double rate)
+void stats_print(server *s, const stats_snap *st, double uptime_s, double rate)
 {
-    stats_snap *st = malloc(sizeof *st);
-    if (!st)
-        return;
-    stats_collect(s, st);
     char buf[2048];
     int n = snprintf(buf, sizeof buf,
         "=== SERVER STATISTICS ===\n"
@@ -40,7 +35,6 @@ void stats_print(server *s, double uptime_s, double rate)
         "Syscalls:", (unsigned long long)st->syscalls,
         "Latency p50:", stats_quantile_ns(st, 0.50) / 1e6,
         "Latency p99:", stats_quantile_ns(st, 0.99) / 1e6);
-    free(st);
     if (n > 0) {
         fwrite(buf, 1, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1, stdout);
         fflush(stdout);

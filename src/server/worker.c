@@ -13,18 +13,31 @@
 #include <time.h>
 #include <unistd.h>
 
-uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Draining and nothing left, no client waiting for a slot either: stop. */
 void worker_maybe_done(worker *w)
 {
-    if (w->draining && w->n_conns == 0 && w->park_len == 0)
+    if (w->draining && w->h1.n_conns == 0 && w->park_len == 0)
         vex_loop_stop(w->loop);
+}
+
+/* ---- the configuration snapshot ------------------------------------------ */
+
+/* A safe point (the tick, a wake-up): nothing of this loop is mid-request,
+ * so take the server's current snapshot if it changed, and drop ours. */
+void worker_config_update(worker *w)
+{
+    server *s = w->srv;
+    if (atomic_load_explicit(&s->cfg_gen, memory_order_acquire) == w->cfg_gen)
+        return;
+    pthread_mutex_lock(&s->mu);
+    config_ref *old = w->cfg_ref;
+    w->cfg_ref = config_ref_acquire(s->cfg_ref);
+    w->cfg_gen = atomic_load_explicit(&s->cfg_gen, memory_order_relaxed);
+    pthread_mutex_unlock(&s->mu);
+    w->cfg = config_ref_get(w->cfg_ref);
+    w->h1.cfg = w->cfg;
+    w->h1.lim.max_body = w->cfg->max_body;
+    config_ref_release(old);
 }
 
 /* ---- tick and drain ------------------------------------------------------ */
@@ -32,19 +45,20 @@ void worker_maybe_done(worker *w)
 static void tick(vex_loop *loop, vex_timer *t)
 {
     worker *w = t->data;
-    resp_table_tick(&w->resp);
+    h1_tick(&w->h1);
     ctr_set(&w->st->syscalls, vex_loop_syscalls(loop));
+    worker_config_update(w);
     if (w->draining) {
         uint64_t now = mono_ms();
         if (now >= w->drain_deadline) {
-            conn_close_all(w);
+            h1_close_all(&w->h1);
             admit_flush_parked(w);   /* after: their 503s must not be cut */
         } else if (!w->idle_closed && now >= w->drain_idle_at) {
             w->idle_closed = true;
-            conn_drain_idle(w);
+            h1_drain_idle(&w->h1);
         }
     }
-    conn_scan_timeouts(w);
+    h1_scan_timeouts(&w->h1);
     worker_maybe_done(w);
 }
 
@@ -67,19 +81,15 @@ static void tick_start(worker *w, uint64_t period)
  * request on the wire, and closing under it would fail that request. */
 static void drain_start(worker *w)
 {
-    server *s = w->srv;
     w->draining = true;
     admit_stop(w);
     uint64_t now = mono_ms();
-    uint64_t grace = s->cfg.shutdown_timeout_ms / 2;
+    uint64_t grace = w->cfg->shutdown_timeout_ms / 2;
     if (grace > DRAIN_IDLE_MS)
         grace = DRAIN_IDLE_MS;
-    w->drain_deadline = now + s->cfg.shutdown_timeout_ms;
+    w->drain_deadline = now + w->cfg->shutdown_timeout_ms;
     w->drain_idle_at = now + grace;
-    /* Lingering closes must end by the deadline too. */
-    for (uint32_t i = 0; i < w->pool_hwm; i++)
-        if (w->pool[i].state == CS_CLOSING && w->pool[i].deadline_ms > w->drain_deadline)
-            w->pool[i].deadline_ms = w->drain_deadline;
+    h1_drain_start(&w->h1, w->drain_deadline);
     tick_start(w, 50);
     worker_maybe_done(w);
 }
@@ -92,6 +102,7 @@ static void on_wake(vex_loop *loop, void *udata)
         drain_start(w);
     if (atomic_exchange_explicit(&w->check_limit, false, memory_order_acquire))
         admit_recheck(w);
+    worker_config_update(w);
 }
 
 /* ---- thread -------------------------------------------------------------- */
@@ -114,8 +125,11 @@ void *worker_main(void *arg)
 
     /* The loop is created on the thread that runs it: io_uring rings set up
      * with SINGLE_ISSUER belong to their creating thread. */
+    w->cfg_ref = config_ref_acquire(s->cfg_ref);
+    w->cfg_gen = atomic_load_explicit(&s->cfg_gen, memory_order_relaxed);
+    w->cfg = config_ref_get(w->cfg_ref);
     vex_loop_config lc = {
-        .recv_buf_size = s->cfg.buffer_size,
+        .recv_buf_size = w->cfg->buffer_size,
         .on_wake = on_wake,
         .wake_udata = w,
     };
@@ -127,18 +141,21 @@ void *worker_main(void *arg)
         started(w, (e == EPERM || e == ENOSYS || e == EOPNOTSUPP) ? 3 : 1);
         return NULL;
     }
-    w->lim = http_default_limits;
-    w->lim.max_body = s->cfg.max_body;
-    w->out_cap = 64 * 1024;
-    w->scratch_cap = 64 * 1024;
-    w->out = malloc(w->out_cap);
-    w->scratch = malloc(w->scratch_cap);
-    if (!w->out || !w->scratch || resp_table_init(&w->resp) < 0
-        || pool_init(w, s->cfg.max_clients + REJECT_RESERVE + ADMIN_MAX_CONNS) < 0) {
+    /* Request ids: the thread in the top bits, a counter below. */
+    if (h1_ctx_init(&w->h1, w->loop, w->cfg, w->st,
+                    w->cfg->max_clients + REJECT_RESERVE + ADMIN_MAX_CONNS,
+                    (uint64_t)w->id << 48) < 0) {
         snprintf(w->start_msg, sizeof w->start_msg, "out of memory");
         started(w, 1);
         return NULL;
     }
+    for (int k = 0; k < H1_NKINDS; k++)
+        w->routers[k] = (h1_router){ routes_dispatch,
+                                     k == H1_ADMIN ? &routes_admin : &routes_main, &s->app };
+    for (int k = 0; k < H1_NKINDS; k++)
+        w->h1.routers[k] = &w->routers[k];
+    w->h1.on_gone = admit_conn_gone;
+    w->h1.owner = w;
     tick_start(w, 1000);
     sig_set_loop(w->id, w->loop);
     atomic_store_explicit(&w->loop_pub, w->loop, memory_order_release);
@@ -151,10 +168,10 @@ void *worker_main(void *arg)
     if (sig_stop_requested())     /* a signal before we were published */
         drain_start(w);
 
-    if (!(w->draining && w->n_conns == 0 && w->park_len == 0) && vex_loop_run(w->loop) < 0) {
+    if (!(w->draining && w->h1.n_conns == 0 && w->park_len == 0) && vex_loop_run(w->loop) < 0) {
         fprintf(stderr, "production_server: loop %u failed: %s\n", w->id, strerror(errno));
         w->start_rc = 1;
-        conn_close_all(w);
+        h1_close_all(&w->h1);
         admit_flush_parked(w);
     }
     ctr_set(&w->st->syscalls, vex_loop_syscalls(w->loop));

@@ -113,6 +113,25 @@ def test_absolute_form_target(server):
     assert r.status == 200 and r.body.startswith(b'{"message"')
 
 
+@pytest.mark.parametrize("target", [b"http://localhost", b"http://localhost?x=1",
+                                    b"HTTP://LOCALHOST:8080"])
+def test_absolute_form_without_path_is_root(server, target):
+    """RFC 9112 section 3.2.2: an absolute URI with an empty path names "/"."""
+    r = server.request(b"GET " + target + b" HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    assert r.status == 200 and r.body == b"Hello, World!"
+
+
+@pytest.mark.parametrize("minor", range(2, 10))
+def test_later_http_1_minor_versions_answered_as_1_1(server, minor):
+    """RFC 9110 section 2.5: HTTP/1.2-1.9 get the highest 1.x we speak, with keep-alive."""
+    with server.connect() as s:
+        rd = Reader(s)
+        for _ in range(2):
+            s.sendall(b"GET / HTTP/1.%d\r\nHost: t\r\n\r\n" % minor)
+            r = rd.response()
+            assert r.status == 200 and r.version == "HTTP/1.1" and r.body == b"Hello, World!"
+
+
 def test_long_target_supported(server):
     path = b"/nope/" + b"a" * 7990
     r = server.request(b"GET " + path + b" HTTP/1.1\r\nHost: t\r\n\r\n")

@@ -1,0 +1,640 @@
+/*
+ * http1.c — an HTTP/1.1 connection's life: the pool, the state machine,
+ * input, the request loop, and settling each callback (backpressure,
+ * keep-alive, closing).
+ *
+ * Input: the transport's bytes are parsed in place; only an incomplete
+ * request (or requests held back by backpressure) is copied into the
+ * connection's own buffer, freed as soon as it empties, so an idle
+ * keep-alive connection holds no buffer. When more than OUT_HIGH is queued
+ * the loop stops parsing, pauses reading and resumes from on_drain: a client
+ * that does not read cannot make us buffer more. The transport's contract
+ * (vex_read_pause) bounds what arrives after a pause to one delivery, which
+ * is what the input bound below allows for.
+ */
+#include "http1_internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench_slowdown.h"
+
+uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- the state machine --------------------------------------------------- */
+
+const char *const h1_state_name[H1_NSTATES] = {
+    "closed", "accepting", "reading", "processing", "writing", "closing",
+};
+
+#define S(x) (1u << (x))
+static const unsigned allowed[H1_NSTATES] = {
+    [H1_CLOSED]     = S(H1_ACCEPTING),
+    [H1_ACCEPTING]  = S(H1_READING) | S(H1_CLOSING) | S(H1_CLOSED),
+    [H1_READING]    = S(H1_PROCESSING) | S(H1_CLOSING) | S(H1_CLOSED),
+    [H1_PROCESSING] = S(H1_READING) | S(H1_WRITING) | S(H1_CLOSING) | S(H1_CLOSED),
+    [H1_WRITING]    = S(H1_READING) | S(H1_CLOSING) | S(H1_CLOSED),
+    [H1_CLOSING]    = S(H1_CLOSED),
+};
+#undef S
+
+/* The one place a connection changes state. A transition the table does not
+ * allow is a bug: counted (tests assert none) and carried out anyway, since
+ * stopping the server would be worse. */
+_Static_assert(H1_NSTATES == METRICS_CONN_STATES, "one gauge per state");
+
+void h1_set_state(h1_conn *c, enum h1_state s)
+{
+    h1_ctx *ctx = h1_ctx_of(c);
+    if (c->state == s)
+        return;
+    if (!(allowed[c->state] & (1u << s)))
+        ctx->state_violations++;
+    if (c->state != H1_CLOSED)
+        ctr_sub(&ctx->st->conn_state[c->state], 1);
+    if (s != H1_CLOSED)
+        ctr_add(&ctx->st->conn_state[s], 1);
+    c->state = (uint8_t)s;
+}
+
+/* ---- pool and jobs ---------------------------------------------------------- */
+
+static const tp_upcalls upcalls;
+
+int h1_ctx_init(h1_ctx *ctx, vex_loop *loop, const server_config *cfg, wstats *st,
+                uint32_t pool_cap, uint64_t id_base)
+{
+    memset(ctx, 0, sizeof *ctx);
+    ctx->env.loop = loop;
+    ctx->env.up = &upcalls;
+    ctx->cfg = cfg;
+    ctx->st = st;
+    ctx->lim = http_default_limits;
+    ctx->lim.max_body = cfg->max_body;
+    ctx->next_id = id_base;
+    ctx->scratch_cap = 64 * 1024;
+    ctx->scratch = malloc(ctx->scratch_cap);
+    /* The kernel commits the pool's pages only as the high-water mark
+     * reaches them: a 10 000-slot pool costs nothing until used. */
+    ctx->pool = calloc(pool_cap, sizeof *ctx->pool);
+    ctx->pool_cap = pool_cap;
+    if (!ctx->scratch || !ctx->pool || resp_table_init(&ctx->resp) < 0) {
+        h1_ctx_free(ctx);
+        return -1;
+    }
+    return 0;
+}
+
+void h1_ctx_free(h1_ctx *ctx)
+{
+    free(ctx->pool);
+    ctx->pool = NULL;
+    while (ctx->job_free) {
+        h1_job *j = ctx->job_free;
+        ctx->job_free = j->next_free;
+        free(j);
+    }
+    resp_table_free(&ctx->resp);
+    free(ctx->scratch);
+    ctx->scratch = NULL;
+}
+
+h1_job *h1_job_get(h1_ctx *ctx, h1_ex *x)
+{
+    h1_job *j = ctx->job_free;
+    if (j)
+        ctx->job_free = j->next_free;
+    else if (!(j = malloc(sizeof *j)))
+        return NULL;
+    memset(j, 0, sizeof *j);
+    j->fd = -1;
+    j->x = *x;
+    return j;
+}
+
+void h1_job_put(h1_ctx *ctx, h1_job *j)
+{
+    if (!j)
+        return;
+    if (j->fd >= 0)
+        close(j->fd);
+    free(j->body);
+    free(j->target);
+    j->body = j->target = NULL;
+    j->next_free = ctx->job_free;
+    ctx->job_free = j;
+}
+
+static h1_conn *conn_alloc(h1_ctx *ctx)
+{
+    h1_conn *c;
+    if (ctx->free_head) {
+        c = &ctx->pool[ctx->free_head - 1];
+        ctx->free_head = c->next_free;
+    } else if (ctx->pool_hwm < ctx->pool_cap) {
+        c = &ctx->pool[ctx->pool_hwm++];
+    } else {
+        return NULL;
+    }
+    memset(c, 0, sizeof *c);
+    c->t.env = &ctx->env;
+    ctx->n_conns++;
+    h1_set_state(c, H1_ACCEPTING);
+    return c;
+}
+
+static void in_free(h1_conn *c)
+{
+    free(c->in);
+    c->in = NULL;
+    c->in_len = c->in_cap = 0;
+}
+
+/* Give the slot back; the transport is already closed. */
+static void conn_release(h1_conn *c)
+{
+    h1_ctx *ctx = h1_ctx_of(c);
+    enum h1_kind kind = (enum h1_kind)c->kind;
+    in_free(c);
+    h1_job_put(ctx, c->job);
+    c->job = NULL;
+    h1_set_state(c, H1_CLOSED);
+    c->t.fd = -1;
+    c->next_free = ctx->free_head;
+    ctx->free_head = (uint32_t)(c - ctx->pool) + 1;
+    ctx->n_conns--;
+    ctx->on_gone(ctx->owner, kind);
+}
+
+void h1_peer_set(h1_peer *p, const struct sockaddr *sa, socklen_t len)
+{
+    memset(p, 0, sizeof *p);
+    if (!sa)
+        return;
+    if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+        p->addr[10] = p->addr[11] = 0xff;
+        memcpy(p->addr + 12, &in->sin_addr, 4);
+        p->port = ntohs(in->sin_port);
+        p->family = AF_INET;
+    } else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+        memcpy(p->addr, &in6->sin6_addr, 16);
+        p->port = ntohs(in6->sin6_port);
+        p->family = AF_INET6;
+    }
+}
+
+/* ---- closing ------------------------------------------------------------------ */
+
+/* Ask for a close; the strongest request wins, and settle() carries it out
+ * when the callback ends. */
+void h1_close(h1_conn *c, enum h1_close how)
+{
+    if (how > c->close_how || c->close_how == H1_KEEP)
+        c->close_how = (uint8_t)how;
+    if (how == H1_CLOSE_ABORT)
+        c->close_how = H1_CLOSE_ABORT;
+}
+
+static void close_now(h1_conn *c)
+{
+    tp_close(&c->t);
+    conn_release(c);
+}
+
+/* Lingering close: send what is queued, then FIN, and keep reading (and
+ * discarding) until the peer's EOF or LINGER_MS. Closing at once with
+ * unread input would make the kernel send RST, which can destroy the
+ * response (a 400 or a "Connection: close" reply) before the peer reads it. */
+static void linger(h1_conn *c)
+{
+    h1_ctx *ctx = h1_ctx_of(c);
+    in_free(c);
+    h1_job_put(ctx, c->job);
+    c->job = NULL;
+    c->flags &= (uint8_t)~CF_IN_HEAD;
+    if (c->flags & CF_PAUSED) {
+        tp_pause(&c->t, false);   /* we must see the peer's EOF */
+        c->flags &= (uint8_t)~CF_PAUSED;
+    }
+    if (tp_shutdown(&c->t) < 0) {
+        close_now(c);
+        return;
+    }
+    h1_set_state(c, H1_CLOSING);
+    c->deadline_ms = mono_ms() + LINGER_MS;
+    if (ctx->draining && c->deadline_ms > ctx->drain_deadline)
+        c->deadline_ms = ctx->drain_deadline;   /* lingering ends by the drain's end */
+}
+
+/* EOF seen: flush what is queued, then close. */
+static void close_when_flushed(h1_conn *c)
+{
+    h1_ctx *ctx = h1_ctx_of(c);
+    if (tp_flush(&c->t) < 0 || tp_pending(&c->t) == 0) {
+        close_now(c);
+        return;
+    }
+    c->close_how = H1_CLOSE_FLUSHED;
+    h1_set_state(c, H1_CLOSING);
+    c->deadline_ms = mono_ms() + ctx->cfg->idle_timeout_ms;
+    tp_want_drain(&c->t);
+}
+
+/* ---- the end of every callback ---------------------------------------------- */
+
+static void pause_reading(h1_conn *c, bool on)
+{
+    if (on == !!(c->flags & CF_PAUSED))
+        return;
+    tp_pause(&c->t, on);
+    c->flags ^= CF_PAUSED;
+}
+
+/* Requests are held (complete, unparsed) while the output queue is high. */
+static bool holding_requests(const h1_conn *c)
+{
+    return c->state == H1_READING && c->in_len && !(c->flags & CF_IN_HEAD) && !c->job;
+}
+
+/* The peer closed its side: answer what is complete, then close. */
+static void eof_settle(h1_conn *c)
+{
+    if (c->state == H1_WRITING)
+        return;                  /* finish the streamed response first */
+    if (c->job || (c->flags & CF_IN_HEAD)) {
+        close_now(c);            /* an incomplete request: nothing to answer */
+        return;
+    }
+    if (c->in_len)
+        return;                  /* requests held back; on_drain goes on */
+    close_when_flushed(c);
+}
+
+/* Carry out what the callback asked for, and decide what the connection
+ * waits for next: the single place a connection is closed or paused. */
+static void settle(h1_conn *c)
+{
+    h1_ctx *ctx = h1_ctx_of(c);
+    if (ctx->batch_n) {
+        stats_latency(ctx->st, now_ns() - ctx->batch_t0, ctx->batch_n);
+        ctx->batch_n = 0;
+    }
+    switch (c->close_how) {
+    case H1_CLOSE_ABORT:
+        close_now(c);
+        return;
+    case H1_CLOSE_LINGER:
+        if (c->state == H1_CLOSING)
+            return;
+        if (c->flags & CF_EOF)
+            close_when_flushed(c);
+        else
+            linger(c);
+        return;
+    case H1_CLOSE_FLUSHED:
+        if (c->state != H1_CLOSING)
+            close_when_flushed(c);
+        return;
+    default:
+        break;
+    }
+    uint64_t now = ctx->batch_t0 / 1000000u;
+    if (c->state == H1_WRITING || holding_requests(c) || tp_pending(&c->t) > OUT_HIGH) {
+        pause_reading(c, true);
+        tp_want_drain(&c->t);
+        c->deadline_ms = now + ctx->cfg->idle_timeout_ms;   /* write stall */
+        return;
+    }
+    pause_reading(c, false);
+    if (c->flags & CF_EOF) {
+        eof_settle(c);
+        return;
+    }
+    if (!(c->flags & CF_IN_HEAD))
+        c->deadline_ms = now + ctx->cfg->idle_timeout_ms;   /* idle or body */
+}
+
+/* ---- input buffer -------------------------------------------------------------- */
+
+static bool in_append(h1_conn *c, const char *p, size_t n)
+{
+    h1_ctx *ctx = h1_ctx_of(c);
+    size_t need = (size_t)c->in_len + n;
+    /* A partial head (capped by the parser: 431) plus one delivery: the
+     * transport delivers nothing while paused. More means a broken
+     * contract below us; refuse to grow. */
+    if (need > ctx->lim.max_head + 4 * (size_t)ctx->cfg->buffer_size + 65536) {
+        ctr_add(&ctx->st->errors, 1);
+        h1_close(c, H1_CLOSE_ABORT);
+        return false;
+    }
+    if (need > c->in_cap) {
+        size_t cap = c->in_cap ? (size_t)c->in_cap * 2 : ctx->cfg->buffer_size;
+        while (cap < need)
+            cap *= 2;
+        char *nb = realloc(c->in, cap);
+        if (!nb) {
+            ctr_add(&ctx->st->errors, 1);
+            h1_close(c, H1_CLOSE_ABORT);
+            return false;
+        }
+        c->in = nb;
+        c->in_cap = (uint32_t)cap;
+    }
+    memcpy(c->in + c->in_len, p, n);
+    c->in_len = (uint32_t)need;
+    return true;
+}
+
+static void in_consume(h1_conn *c, size_t used)
+{
+    if (!c->in)
+        return;
+    if (used >= c->in_len) {     /* empty: give the memory back */
+        in_free(c);
+        return;
+    }
+    memmove(c->in, c->in + used, c->in_len - used);
+    c->in_len -= (uint32_t)used;
+}
+
+/* ---- requests ------------------------------------------------------------------ */
+
+static void dispatch(h1_conn *c, const http_request *req)
+{
+    h1_ctx *ctx = h1_ctx_of(c);
+    bool ka = req->keep_alive && !ctx->draining;
+    h1_ex x = {
+        .c = c, .ctx = ctx, .method = req->method,
+        .rc = (uint8_t)(!ka ? RC_CLOSE : req->minor_version == 0 ? RC_KA10 : RC_KA11),
+        .minor = (uint8_t)req->minor_version,
+        .keep_alive = ka, .head_only = req->method == HTTP_HEAD,
+    };
+    bench_slowdown();   /* nothing unless built with BENCH_SLOWDOWN=N */
+    const h1_router *r = ctx->routers[c->kind];
+    r->dispatch(r, &x, req);
+}
+
+/* Parse and answer what buf holds. Returns the octets used; the rest (an
+ * incomplete request, or requests held back by backpressure) is the
+ * caller's to keep. */
+static size_t process(h1_conn *c, const char *buf, size_t len)
+{
+    h1_ctx *ctx = h1_ctx_of(c);
+    size_t off = 0;
+    while (off < len && h1_open(c)) {
+        if (tp_pending(&c->t) > OUT_HIGH)
+            break;
+        if (c->job && c->job->reading) {
+            off += h1_feed_body(c, buf + off, len - off);
+            if (c->job && c->job->reading)
+                break;           /* the body needs more bytes */
+            continue;
+        }
+        if (c->state != H1_READING)
+            break;               /* streaming a response */
+        int r = http_parse_request(buf + off, len - off, &ctx->lim, &ctx->req);
+        if (r == 0) {
+            if (!(c->flags & CF_IN_HEAD)) {
+                /* The header timeout runs from a request's first byte and is
+                 * not extended by later ones: a slowloris client that sends
+                 * a byte now and then is still cut off. */
+                c->flags |= CF_IN_HEAD;
+                c->t0_ns = ctx->batch_t0;
+                c->deadline_ms = ctx->batch_t0 / 1000000u + ctx->cfg->header_timeout_ms;
+            }
+            break;
+        }
+        c->flags &= (uint8_t)~CF_IN_HEAD;
+        if (r < 0) {
+            /* Malformed or smuggling-prone: answer and close; nothing after
+             * it on this connection can be trusted to be framed right. */
+            h1_ex x = { .c = c, .ctx = ctx, .rc = RC_CLOSE };
+            h1_send_fixed(&x, resp_error_id(-r));
+            h1_close(c, H1_CLOSE_LINGER);
+            return len;
+        }
+        off += (size_t)r;
+        h1_set_state(c, H1_PROCESSING);
+        dispatch(c, &ctx->req);
+    }
+    return off;
+}
+
+static void on_eof(h1_conn *c, ssize_t n)
+{
+    h1_ctx *ctx = h1_ctx_of(c);
+    if (n < 0) {                 /* ECONNRESET & co.: nobody to answer */
+        if (c->state != H1_CLOSING)
+            ctr_add(&ctx->st->errors, 1);
+        close_now(c);
+        return;
+    }
+    c->flags |= CF_EOF;
+    if (c->state == H1_CLOSING) {
+        close_when_flushed(c);   /* the lingering close is over */
+        return;
+    }
+    if (!(c->flags & CF_PAUSED))
+        eof_settle(c);
+}
+
+static void on_input(tp *t, const char *data, ssize_t n)
+{
+    h1_conn *c = (h1_conn *)(void *)t;
+    h1_ctx *ctx = h1_ctx_of(c);
+    if (n <= 0) {
+        on_eof(c, n);
+        return;
+    }
+    ctr_add(&ctx->st->bytes_rx, (uint64_t)n);
+    if (c->state == H1_CLOSING)
+        return;                  /* lingering close: discard */
+    ctx->batch_t0 = now_ns();
+    if (c->in_len == 0) {
+        size_t used = process(c, data, (size_t)n);
+        if (used < (size_t)n && h1_open(c))
+            in_append(c, data + used, (size_t)n - used);
+    } else if (in_append(c, data, (size_t)n)) {
+        in_consume(c, process(c, c->in, c->in_len));
+    }
+    settle(c);
+}
+
+static void on_drain(tp *t)
+{
+    h1_conn *c = (h1_conn *)(void *)t;
+    h1_ctx *ctx = h1_ctx_of(c);
+    if (c->state == H1_CLOSED)
+        return;
+    if (c->state == H1_CLOSING) {
+        if (c->close_how == H1_CLOSE_FLUSHED)
+            close_now(c);
+        return;
+    }
+    ctx->batch_t0 = now_ns();
+    if (c->state == H1_WRITING && c->job)
+        h1_stream_pump(c);
+    if (h1_open(c) && c->state == H1_READING && c->in_len)
+        in_consume(c, process(c, c->in, c->in_len));
+    settle(c);
+}
+
+static const tp_upcalls upcalls = { on_input, on_drain };
+
+/* ---- from the server ---------------------------------------------------------- */
+
+/* A new connection, or NULL: *taken says whether fd is ours now (false:
+ * no slot, the caller still owns it). */
+static h1_conn *conn_start(h1_ctx *ctx, const tp_ops *ops, int fd, const h1_peer *peer,
+                           enum h1_kind kind, bool *taken)
+{
+    h1_conn *c = conn_alloc(ctx);
+    *taken = c != NULL;
+    if (!c)
+        return NULL;
+    c->t.ops = ops;
+    c->t.fd = fd;
+    c->kind = (uint8_t)kind;
+    if (peer)
+        c->peer = *peer;
+    if (c->t.ops->open(&c->t) < 0) {
+        ctr_add(&ctx->st->errors, 1);
+        close(fd);
+        conn_release(c);
+        return NULL;
+    }
+    h1_set_state(c, H1_READING);
+    c->deadline_ms = mono_ms() + ctx->cfg->header_timeout_ms;
+    return c;
+}
+
+bool h1_conn_open(h1_ctx *ctx, const tp_ops *ops, int fd, const h1_peer *peer,
+                  enum h1_kind kind)
+{
+    bool taken;
+    conn_start(ctx, ops, fd, peer, kind, &taken);
+    return taken;
+}
+
+bool h1_conn_reject(h1_ctx *ctx, const tp_ops *ops, int fd, enum resp_id id)
+{
+    bool taken;
+    h1_conn *c = conn_start(ctx, ops, fd, NULL, H1_REJECT, &taken);
+    if (c) {
+        ctx->batch_t0 = now_ns();
+        h1_ex x = { .c = c, .ctx = ctx, .rc = RC_CLOSE };
+        h1_send_fixed(&x, id);
+        h1_close(c, H1_CLOSE_LINGER);
+        settle(c);
+        tp_flush(&c->t);
+    }
+    return taken;
+}
+
+void h1_tick(h1_ctx *ctx)
+{
+    resp_table_tick(&ctx->resp);
+}
+
+static bool conn_is_idle(const h1_conn *c)
+{
+    return c->state == H1_READING && !(c->flags & CF_IN_HEAD) && c->in_len == 0
+        && !c->job && tp_pending(&c->t) == 0;
+}
+
+static void conn_timeout(h1_conn *c)
+{
+    h1_ctx *ctx = h1_ctx_of(c);
+    ctx->batch_t0 = now_ns();
+    switch (c->state) {
+    case H1_CLOSING:            /* linger over, or a flush that never ends */
+        close_now(c);
+        return;
+    case H1_READING:
+    case H1_PROCESSING:
+        ctr_add(&ctx->st->timeouts, 1);
+        if (c->job && c->job->x.head_sent) {
+            h1_close(c, H1_CLOSE_ABORT);   /* a 200 head is out: only an abort is honest */
+        } else if ((c->flags & CF_IN_HEAD) || c->job) {
+            /* slow head (slowloris) or a stalled body: say so, then close */
+            h1_job_put(ctx, c->job);
+            c->job = NULL;
+            h1_ex x = { .c = c, .ctx = ctx, .rc = RC_CLOSE };
+            h1_send_fixed(&x, R_E408);
+            h1_close(c, H1_CLOSE_LINGER);
+        } else {
+            h1_close(c, H1_CLOSE_LINGER);   /* idle keep-alive */
+        }
+        settle(c);
+        return;
+    default:                    /* writing to a peer that stopped reading */
+        ctr_add(&ctx->st->timeouts, 1);
+        close_now(c);
+        return;
+    }
+}
+
+void h1_scan_timeouts(h1_ctx *ctx)
+{
+    uint64_t now = mono_ms();
+    for (uint32_t i = 0; i < ctx->pool_hwm; i++) {
+        h1_conn *c = &ctx->pool[i];
+        if (c->state == H1_WRITING && c->job) {
+            /* A write stall is no progress for the idle timeout, not a
+             * response that takes longer (a large file has one on_drain). */
+            uint64_t pending = tp_pending(&c->t);
+            if (pending < c->job->seen_pending)
+                c->deadline_ms = now + ctx->cfg->idle_timeout_ms;
+            c->job->seen_pending = pending;
+        }
+        if (c->state >= H1_READING && now >= c->deadline_ms)
+            conn_timeout(c);
+    }
+    if (ctx->env.out.owner)
+        ctx->env.out.owner->ops->flush(ctx->env.out.owner);
+}
+
+void h1_drain_start(h1_ctx *ctx, uint64_t deadline_ms)
+{
+    ctx->draining = true;
+    ctx->drain_deadline = deadline_ms;
+    for (uint32_t i = 0; i < ctx->pool_hwm; i++)
+        if (ctx->pool[i].state == H1_CLOSING && ctx->pool[i].deadline_ms > deadline_ms)
+            ctx->pool[i].deadline_ms = deadline_ms;
+}
+
+void h1_drain_idle(h1_ctx *ctx)
+{
+    for (uint32_t i = 0; i < ctx->pool_hwm; i++) {
+        h1_conn *c = &ctx->pool[i];
+        if (conn_is_idle(c)) {
+            h1_close(c, H1_CLOSE_LINGER);
+            settle(c);
+        }
+    }
+}
+
+void h1_close_all(h1_ctx *ctx)
+{
+    for (uint32_t i = 0; i < ctx->pool_hwm; i++) {
+        h1_conn *c = &ctx->pool[i];
+        if (c->state == H1_CLOSED)
+            continue;
+        if (c->state != H1_CLOSING && !conn_is_idle(c))
+            ctr_add(&ctx->st->timeouts, 1);   /* cut off by the shutdown timeout */
+        close_now(c);
+    }
+}

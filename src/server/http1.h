@@ -1,0 +1,189 @@
+/*
+ * http1.h — HTTP/1.1 connections over a transport: parsing, keep-alive,
+ * pipelining in order, request bodies, the one place that writes a response
+ * head, streamed and chunked bodies under backpressure, and a hook after
+ * every response. Below: transport.h. Above: the handlers, which see a
+ * request and the h1_* response calls, and never the connection's life.
+ *
+ * A connection's state changes only in h1_set_state (http1.c), through a
+ * table of allowed transitions, and is counted per state for /metrics:
+ *
+ *   ACCEPTING -> READING (request head) -> PROCESSING (handler, request body)
+ *        -> WRITING (a streamed body under backpressure) -> READING ...
+ *   any open state -> CLOSING (flush, FIN, linger) -> CLOSED
+ *
+ * Nothing closes a connection in the middle of a callback: handlers and the
+ * layer itself only ask (h1_conn.close_how), and the request loop stops;
+ * the close happens once, at the end of the callback (settle), so no caller
+ * ever has to check whether a callee closed the connection under it.
+ */
+#ifndef VEX_SERVER_HTTP1_H
+#define VEX_SERVER_HTTP1_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "http/http_parser.h"
+#include "metrics.h"
+#include "response.h"
+#include "transport.h"
+
+typedef struct h1_ctx h1_ctx;
+typedef struct h1_conn h1_conn;
+typedef struct h1_job h1_job;
+typedef struct h1_ex h1_ex;
+
+enum h1_state {
+    H1_CLOSED = 0, H1_ACCEPTING, H1_READING, H1_PROCESSING, H1_WRITING, H1_CLOSING,
+    H1_NSTATES
+};
+extern const char *const h1_state_name[H1_NSTATES];
+
+/* What a connection is for: each kind has its own route table. */
+enum h1_kind { H1_CLIENT = 0, H1_ADMIN, H1_REJECT, H1_NKINDS };
+
+/* The client's address, compact: IPv4 as v4-mapped IPv6. */
+typedef struct h1_peer {
+    uint8_t addr[16];
+    uint16_t port;
+    uint8_t family;           /* AF_INET, AF_INET6, or 0 if unknown */
+} h1_peer;
+void h1_peer_set(h1_peer *p, const struct sockaddr *sa, socklen_t len);
+
+/* A handler: answers req through the h1_* calls below, at once or later. */
+typedef void (*h1_handler)(h1_ex *x, const http_request *req);
+typedef struct h1_router {
+    void (*dispatch)(const struct h1_router *r, h1_ex *x, const http_request *req);
+    const void *table;
+    void *env;                /* the handlers' environment */
+} h1_router;
+
+/* After every response: what an access log or a policy needs. target is
+ * NULL when the request bytes are no longer available. */
+typedef struct h1_log {
+    const h1_peer *peer;
+    http_method method;
+    http_slice method_str, target;
+    int status;
+    uint64_t body_bytes;      /* response body octets sent */
+    uint64_t duration_ns;     /* first byte of the request to response queued */
+    uint64_t request_id;
+} h1_log;
+typedef void (*h1_response_hook)(void *ctx, const h1_log *log);
+
+enum h1_close { H1_KEEP = 0, H1_CLOSE_ABORT, H1_CLOSE_LINGER, H1_CLOSE_FLUSHED };
+
+/* One per connection, in the pool; ordered to leave no padding (idle RSS
+ * per connection is a target). */
+struct h1_conn {
+    tp t;                     /* first: transport upcalls find the conn from it */
+    uint8_t state, flags, kind, close_how;
+    uint32_t next_free;       /* pool free list (index + 1; 0 ends it) */
+    h1_peer peer;
+    h1_job *job;
+    char *in;                 /* unprocessed input; NULL when there is none */
+    uint32_t in_len, in_cap;
+    uint64_t deadline_ms;     /* checked by the 1 s scan */
+    uint64_t t0_ns;           /* start of the request being received */
+};
+
+/* The exchange a handler works on: one request and its response. */
+struct h1_ex {
+    h1_conn *c;
+    h1_ctx *ctx;
+    http_method method;
+    uint8_t rc;               /* enum resp_conn of the response */
+    uint8_t minor;            /* HTTP/1.minor of the request */
+    bool keep_alive, head_only;
+    bool head_sent, chunked;  /* h1_head ran; its body is chunked */
+    uint64_t body_bytes;      /* body octets written by h1_body */
+};
+
+/* Per thread. */
+struct h1_ctx {
+    tp_env env;               /* loop, output window, upcalls */
+    const server_config *cfg;
+    http_limits lim;
+    http_request req;
+    resp_table resp;
+    wstats *st;
+    const h1_router *routers[H1_NKINDS];
+    h1_response_hook on_response;
+    void *hook_ctx;
+    void (*on_gone)(void *owner, enum h1_kind kind);   /* a conn was released */
+    void *owner;
+
+    h1_conn *pool;            /* virtual memory for the whole limit */
+    uint32_t pool_cap, pool_hwm, free_head, n_conns;
+    h1_job *job_free;
+    char *scratch;            /* file reads, chunk decoding, /metrics */
+    size_t scratch_cap;
+    uint64_t batch_t0;        /* now_ns() when this callback started */
+    uint64_t batch_n;         /* responses timed together */
+    uint64_t next_id;         /* request ids */
+    uint64_t state_violations;
+    uint64_t drain_deadline;  /* lingering closes end by then */
+    bool draining;
+};
+
+uint64_t now_ns(void);
+/* Deadlines use our own clock reading, not vex_now_ms(): inside I/O
+ * callbacks the loop's cached time is from before its wait. */
+static inline uint64_t mono_ms(void) { return now_ns() / 1000000u; }
+
+/* ---- for the server (worker, admit) ------------------------------------- */
+
+int  h1_ctx_init(h1_ctx *ctx, vex_loop *loop, const server_config *cfg, wstats *st,
+                 uint32_t pool_cap, uint64_t id_base);
+void h1_ctx_free(h1_ctx *ctx);
+/* Take fd as a new connection of this kind over transport ops: true, or
+ * false (no slot; the caller still owns fd). The connection is closed when
+ * the transport cannot be set up (on_gone is called then too). */
+bool h1_conn_open(h1_ctx *ctx, const tp_ops *ops, int fd, const h1_peer *peer,
+                  enum h1_kind kind);
+/* Answer a fixed response at once and close (503 to a client over a
+ * limit); the connection lingers so the peer reads it. false: no slot. */
+bool h1_conn_reject(h1_ctx *ctx, const tp_ops *ops, int fd, enum resp_id id);
+void h1_scan_timeouts(h1_ctx *ctx);      /* every second */
+void h1_drain_start(h1_ctx *ctx, uint64_t deadline_ms);   /* lingers end by then */
+void h1_drain_idle(h1_ctx *ctx);         /* shutdown: close idle conns */
+void h1_close_all(h1_ctx *ctx);          /* shutdown timeout reached */
+void h1_tick(h1_ctx *ctx);               /* once a second: Date */
+
+/* ---- for handlers --------------------------------------------------------- */
+
+/* A pre-formatted response (HEAD: its head). A request body, if any, is
+ * read and dropped first, so the connection stays usable. */
+void h1_fixed(h1_ex *x, const http_request *req, enum resp_id id);
+/* A response head; clen < 0: the length is not known, the body is sent
+ * chunked (HTTP/1.1) or delimited by the close (HTTP/1.0). extra: further
+ * header lines, CRLF-terminated, or NULL. */
+bool h1_head(h1_ex *x, int status, const char *ctype, int64_t clen, const char *extra);
+/* Body bytes after h1_head, framed as the head said. */
+bool h1_body(h1_ex *x, const void *p, size_t n);
+/* The response is complete (for chunked bodies: the last chunk). */
+void h1_finish(h1_ex *x, int status);
+/* The body is len bytes of file fd from off (http1 takes fd, on every
+ * path): sent by the transport, or read and written where it cannot. */
+void h1_body_file(h1_ex *x, int fd, uint64_t off, uint64_t len);
+/* The body is len bytes repeating a period-byte pattern: pieces of file fd
+ * (fd >= 0, holding at least one period per piece) or of memory mem. */
+void h1_body_repeat(h1_ex *x, int fd, const char *mem, size_t period, uint64_t len);
+/* Request bodies: streamed to on_chunk as they arrive, then on_end; or
+ * collected whole (up to the body limit) and given to on_all. A body that
+ * is malformed or over the limit is answered by http1 (400, 413). */
+void h1_read_body(h1_ex *x, const http_request *req,
+                  void (*on_chunk)(h1_ex *x, const char *p, size_t n),
+                  void (*on_end)(h1_ex *x));
+void h1_collect_body(h1_ex *x, const http_request *req,
+                     void (*on_all)(h1_ex *x, const char *body, size_t len));
+/* The request body's Content-Length, while it is being read (0 if chunked). */
+uint64_t h1_body_length(const h1_ex *x);
+/* Scratch memory of the thread, valid until the handler returns. */
+char *h1_scratch(h1_ex *x, size_t *cap);
+static inline bool h1_draining(const h1_ex *x) { return x->ctx->draining; }
+static inline const h1_peer *h1_peer_of(const h1_ex *x) { return &x->c->peer; }
+
+#endif

@@ -1,0 +1,320 @@
+/*
+ * http1_out.c — responses: the one place that writes a head, body framing
+ * (Content-Length, chunked, or close-delimited for HTTP/1.0), bodies
+ * streamed from files or a repeating pattern under backpressure, and the
+ * end of every response (statistics, the hook, keep-alive or close).
+ *
+ * Bodies from files go to the transport whole (vex_sendfile: sendfile(2),
+ * or ring reads on io_uring) after the head; a repeating pattern goes as
+ * pieces of a file holding it, each handed over from the previous one's
+ * on_drain. Where the transport cannot send files (TLS), the file is read
+ * into the output window STREAM_CHUNK at a time while the queue is below
+ * OUT_HIGH: never whole in memory.
+ */
+#include "http1_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* EPIPE, ECONNRESET (or a bug): nothing more can be sent; nobody to answer. */
+static bool out_failed(h1_conn *c)
+{
+    ctr_add(&h1_ctx_of(c)->st->errors, 1);
+    h1_close(c, H1_CLOSE_ABORT);
+    return false;
+}
+
+bool h1_out(h1_conn *c, const void *p, size_t n)
+{
+    if (c->close_how == H1_CLOSE_ABORT)
+        return false;
+    if (!tp_write(&c->t, p, n))
+        return out_failed(c);
+    ctr_add(&h1_ctx_of(c)->st->bytes_tx, n);
+    return true;
+}
+
+char *h1_scratch(h1_ex *x, size_t *cap)
+{
+    *cap = x->ctx->scratch_cap;
+    return x->ctx->scratch;
+}
+
+static bool in_job(const h1_ex *x)
+{
+    return x->c->job && &x->c->job->x == x;
+}
+
+/* The exchange's job: the one attached, or a new one that copies *x (the
+ * caller goes on with &job->x). */
+h1_job *h1_job_for(h1_ex *x)
+{
+    if (x->c->job)
+        return x->c->job;
+    h1_ctx *ctx = x->ctx;
+    h1_job *j = h1_job_get(ctx, x);
+    if (!j) {
+        ctr_add(&ctx->st->errors, 1);
+        return NULL;
+    }
+    if (ctx->on_response) {   /* the request bytes will be gone by the end */
+        j->method_str = ctx->req.method_str;
+        if ((j->target = malloc(ctx->req.target.len + 1)) != NULL) {
+            memcpy(j->target, ctx->req.target.p, ctx->req.target.len);
+            j->target[ctx->req.target.len] = '\0';
+        }
+    }
+    if (!x->c->t0_ns)
+        x->c->t0_ns = ctx->batch_t0;
+    x->c->job = j;
+    return j;
+}
+
+/* ---- the end of a response ------------------------------------------------ */
+
+static void run_hook(h1_ex *x, int status, uint64_t body_bytes, uint64_t t0)
+{
+    h1_ctx *ctx = x->ctx;
+    h1_log log = {
+        .peer = &x->c->peer, .method = x->method, .status = status,
+        .body_bytes = body_bytes, .duration_ns = now_ns() - t0,
+        .request_id = ctx->next_id,
+    };
+    if (in_job(x)) {
+        log.method_str = x->c->job->method_str;
+        if (x->c->job->target)
+            log.target = (http_slice){ x->c->job->target, strlen(x->c->job->target) };
+    } else {
+        log.method_str = ctx->req.method_str;
+        log.target = ctx->req.target;
+    }
+    ctx->on_response(ctx->hook_ctx, &log);
+}
+
+void h1_response_done(h1_ex *x, int status, uint64_t body_bytes)
+{
+    h1_conn *c = x->c;
+    h1_ctx *ctx = x->ctx;
+    stats_response(ctx->st, status);
+    uint64_t t0 = c->t0_ns ? c->t0_ns : ctx->batch_t0;
+    if (c->t0_ns) {              /* began in an earlier callback */
+        stats_latency(ctx->st, now_ns() - c->t0_ns, 1);
+        c->t0_ns = 0;
+    } else {
+        ctx->batch_n++;          /* timed once for the whole callback */
+    }
+    if (ctx->on_response)
+        run_hook(x, status, body_bytes, t0);
+    ctx->next_id++;
+    bool keep = x->keep_alive;
+    if (in_job(x)) {
+        h1_job_put(ctx, c->job);   /* x lives in it: not used below */
+        c->job = NULL;
+    }
+    if (!keep)
+        h1_close(c, H1_CLOSE_LINGER);
+    else if (h1_open(c))
+        h1_set_state(c, H1_READING);
+}
+
+void h1_send_fixed(h1_ex *x, enum resp_id id)
+{
+    const resp_fixed *f = &x->ctx->resp.r[id][x->rc];
+    size_t n = x->head_only ? f->head_len : f->len;
+    if (h1_out(x->c, f->buf, n))
+        h1_response_done(x, f->status, n - f->head_len);
+}
+
+/* ---- heads and bodies --------------------------------------------------------- */
+
+/* Room for a head: most fit the first size, any fits the second. */
+#define HEAD_ROOM 512
+#define HEAD_MAX 4096
+
+bool h1_head(h1_ex *x, int status, const char *ctype, int64_t clen, const char *extra)
+{
+    if (clen < 0) {
+        if (x->minor == 0) {     /* HTTP/1.0 has no chunked coding: end by close */
+            x->keep_alive = false;
+            x->rc = RC_CLOSE;
+        } else {
+            x->chunked = true;
+        }
+    }
+    if (!h1_open(x->c))
+        return false;
+    char lines[512];
+    hb e = { lines, 0, sizeof lines - 1, 0 };
+    if (x->chunked)
+        hb_str(&e, "Transfer-Encoding: chunked\r\n");
+    if (extra)
+        hb_str(&e, extra);
+    lines[e.len] = '\0';
+    const char *more = e.len ? lines : NULL;
+    size_t avail;
+    char *p = tp_reserve(&x->c->t, HEAD_ROOM, &avail);
+    hb b = { p, 0, avail, 0 };
+    if (p)
+        hb_head(&b, &x->ctx->resp, status, ctype, clen, (enum resp_conn)x->rc, more);
+    if (p && b.overflow) {        /* a long one: all the room a head may take */
+        p = tp_reserve(&x->c->t, HEAD_MAX, &avail);
+        b = (hb){ p, 0, avail < HEAD_MAX ? avail : HEAD_MAX, 0 };
+        if (p)
+            hb_head(&b, &x->ctx->resp, status, ctype, clen, (enum resp_conn)x->rc, more);
+    }
+    if (!p || b.overflow || e.overflow)
+        return out_failed(x->c);
+    tp_commit(&x->c->t, b.len);
+    ctr_add(&x->ctx->st->bytes_tx, b.len);
+    x->head_sent = true;
+    return true;
+}
+
+bool h1_body(h1_ex *x, const void *p, size_t n)
+{
+    if (x->head_only || n == 0)
+        return h1_open(x->c);
+    x->body_bytes += n;
+    if (!x->chunked)
+        return h1_out(x->c, p, n);
+    char size[24];
+    int k = snprintf(size, sizeof size, "%zx\r\n", n);
+    return h1_out(x->c, size, (size_t)k) && h1_out(x->c, p, n) && h1_out(x->c, "\r\n", 2);
+}
+
+void h1_finish(h1_ex *x, int status)
+{
+    if (x->chunked && !x->head_only && !h1_out(x->c, "0\r\n\r\n", 5))
+        return;
+    h1_response_done(x, status, x->body_bytes);
+}
+
+/* ---- streamed bodies ------------------------------------------------------------ */
+
+void h1_body_file(h1_ex *x, int fd, uint64_t off, uint64_t len)
+{
+    if (x->head_only || len == 0 || !h1_open(x->c)) {
+        close(fd);
+        h1_finish(x, 200);
+        return;
+    }
+    h1_job *j = h1_job_for(x);
+    if (!j) {
+        close(fd);
+        h1_close(x->c, H1_CLOSE_ABORT);   /* the head is out: no 500 possible */
+        return;
+    }
+    j->streaming = true;
+    j->fd = fd;
+    j->off = off;
+    j->left = len;
+    h1_stream_pump(x->c);
+}
+
+void h1_body_repeat(h1_ex *x, int fd, const char *mem, size_t period, uint64_t len)
+{
+    if (x->head_only || len == 0 || !h1_open(x->c)) {
+        h1_finish(x, 200);
+        return;
+    }
+    h1_job *j = h1_job_for(x);
+    if (!j) {
+        h1_close(x->c, H1_CLOSE_ABORT);
+        return;
+    }
+    j->streaming = true;
+    j->repeat = true;
+    j->mem = mem;
+    j->period = period;
+    j->left = len;
+    /* Pieces are handed to the transport as their own descriptors (it closes
+     * what it is given), so keep a private one to duplicate from. */
+    j->fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+    h1_stream_pump(x->c);
+}
+
+/* Hand the transport the next file piece. false: it cannot take files (the
+ * caller reads them instead) or the connection failed (close_how says). */
+static bool hand_file(h1_conn *c, h1_job *j)
+{
+    h1_ctx *ctx = h1_ctx_of(c);
+    uint64_t len = j->left;
+    int fd = j->fd;
+    if (j->repeat) {
+        if (len > FILE_PIECE)
+            len = FILE_PIECE;
+        fd = fcntl(j->fd, F_DUPFD_CLOEXEC, 0);
+    }
+    /* If the file shrinks or fails under the transport, the connection
+     * fails and ends: the promised length cannot be kept. */
+    if (fd >= 0 && tp_sendfile(&c->t, fd, j->repeat ? 0 : j->off, len) == 0) {
+        if (!j->repeat)
+            j->fd = -1;          /* the transport's now */
+        j->off += len;
+        j->left -= len;
+        j->x.body_bytes += len;
+        ctr_add(&ctx->st->bytes_tx, len);
+        return true;
+    }
+    int e = errno;
+    if (j->repeat && fd >= 0)
+        close(fd);
+    if (fd >= 0 && e == ENOTSUP && h1_open(c))
+        return false;            /* read and write it instead */
+    return out_failed(c);
+}
+
+/* Up to k bytes from memory or read from the file, into the window: the
+ * number produced, or 0 once the connection failed. */
+static size_t copy_piece(h1_conn *c, h1_job *j, size_t k)
+{
+    if (j->repeat)                /* mem holds STREAM_CHUNK bytes, period-aligned */
+        return h1_out(c, j->mem, k) ? k : 0;
+    size_t avail;
+    char *dst = tp_reserve(&c->t, k, &avail);
+    ssize_t n = dst ? pread(j->fd, dst, k, (off_t)j->off) : -1;
+    if (n <= 0)                   /* 0: the file is shorter than promised */
+        return out_failed(c);
+    tp_commit(&c->t, (size_t)n);
+    ctr_add(&h1_ctx_of(c)->st->bytes_tx, (uint64_t)n);
+    return (size_t)n;
+}
+
+void h1_stream_pump(h1_conn *c)
+{
+    h1_job *j = c->job;
+    if (tp_flush(&c->t) < 0) {
+        out_failed(c);
+        return;
+    }
+    bool by_file = j->fd >= 0 && !j->mem_only;
+    if (by_file) {
+        /* on_drain brings us back once the piece is out; nothing else may
+         * be written while a file is in flight */
+        if (j->left > 0 && !hand_file(c, j)) {
+            if (!h1_open(c))
+                return;
+            j->mem_only = true;  /* the transport cannot: copy from now on */
+        } else if (tp_pending(&c->t) > 0) {
+            h1_set_state(c, H1_WRITING);
+            return;
+        }
+    }
+    while (j->left > 0 && tp_pending(&c->t) < OUT_HIGH) {
+        size_t k = copy_piece(c, j, j->left < STREAM_CHUNK ? (size_t)j->left : STREAM_CHUNK);
+        if (k == 0)
+            return;
+        j->off += k;
+        j->left -= k;
+        j->x.body_bytes += k;
+    }
+    if (j->left > 0) {
+        h1_set_state(c, H1_WRITING);   /* settle pauses reading, waits for drain */
+        return;
+    }
+    h1_finish(&j->x, 200);
+}

@@ -1,0 +1,97 @@
+/*
+ * transport.h — a connection's bytes in and out, below HTTP.
+ *
+ * The layer above (http1) sees only this: input delivered through two
+ * upcalls, output written into an open window (so a response is copied
+ * once, straight into the socket's queue), files handed over whole, and the
+ * pending count, backpressure, shutdown and close. Plain TCP is
+ * transport_tcp.c; TLS will be a second implementation of the same ops, with
+ * its own window (plaintext it encrypts into records on flush) and a
+ * sendfile that says ENOTSUP so the caller reads and writes the file.
+ *
+ * One output window per thread (tp_out): only one connection's callback
+ * runs at a time, so the window belongs to whichever connection wrote last
+ * and is flushed before anything else happens to it.
+ */
+#ifndef VEX_SERVER_TRANSPORT_H
+#define VEX_SERVER_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "vex_net.h"
+
+typedef struct tp tp;
+typedef struct tp_out tp_out;
+typedef struct tp_env tp_env;
+
+/* What the layer above is told. data is valid only during the call; n == 0
+ * EOF, n < 0 -errno (a read or write failure: nothing more can be sent). */
+typedef struct tp_upcalls {
+    void (*on_input)(tp *t, const char *data, ssize_t n);
+    void (*on_drain)(tp *t);
+} tp_upcalls;
+
+typedef struct tp_ops {
+    int    (*open)(tp *t);
+    /* Room for at least min bytes in the window (more in *avail), or NULL
+     * (errno) if the transport can take no more now. */
+    char  *(*reserve)(tp *t, size_t min, size_t *avail);
+    void   (*commit)(tp *t, size_t n);     /* n of the reserved bytes */
+    int    (*flush)(tp *t);                /* end the window: 0 or -1 */
+    /* Send len bytes of file fd after what is queued; takes fd on success.
+     * -1/ENOTSUP: this transport cannot, read and write it instead. */
+    int    (*sendfile)(tp *t, int fd, uint64_t off, uint64_t len);
+    size_t (*pending)(const tp *t);        /* bytes not yet sent */
+    int    (*pause)(tp *t, bool on);
+    int    (*want_drain)(tp *t);
+    int    (*shutdown)(tp *t);             /* FIN after what is queued */
+    void   (*close)(tp *t);                /* now; queued bytes are lost */
+} tp_ops;
+
+/* The window: an open reservation in one connection's output queue. */
+struct tp_out {
+    tp *owner;               /* NULL: none open */
+    char *p;
+    size_t used, avail;
+};
+
+/* What every connection of a thread shares: kept once, not per socket. */
+struct tp_env {
+    vex_loop *loop;
+    tp_out out;
+    const tp_upcalls *up;
+};
+
+struct tp {
+    const tp_ops *ops;
+    tp_env *env;
+    int fd;
+};
+
+extern const tp_ops tp_tcp_ops;
+
+/* Write n bytes (copied once, into the window). false: the connection can
+ * take nothing more (it failed); the caller stops writing. */
+bool tp_write(tp *t, const void *p, size_t n);
+/* Room to format into directly; commit what was used with tp_commit. */
+char *tp_reserve(tp *t, size_t min, size_t *avail);
+void  tp_commit(tp *t, size_t n);
+
+static inline int tp_flush(tp *t) { return t->env->out.owner == t ? t->ops->flush(t) : 0; }
+static inline int tp_sendfile(tp *t, int fd, uint64_t off, uint64_t len)
+{
+    return tp_flush(t) < 0 ? -1 : t->ops->sendfile(t, fd, off, len);
+}
+static inline size_t tp_pending(const tp *t)
+{
+    return t->ops->pending(t) + (t->env->out.owner == t ? t->env->out.used : 0);
+}
+static inline int tp_pause(tp *t, bool on) { return t->ops->pause(t, on); }
+static inline int tp_want_drain(tp *t) { return t->ops->want_drain(t); }
+static inline int tp_shutdown(tp *t) { return tp_flush(t) < 0 ? -1 : t->ops->shutdown(t); }
+void tp_close(tp *t);
+
+#endif
