@@ -617,12 +617,11 @@ void *vex_write_reserve(vex_loop *l, int fd, size_t min, size_t *avail)
 
 int vex_write_commit(vex_loop *l, int fd, size_t n)
 {
-    vex_sock *s = lookup(l, fd);
-    if (!s)
-        return -1;
-    bool open = l->reserved == s;
-    l->reserved = NULL;
-    if (!open || n > s->out.cap - s->out.len) {
+    /* The open room names its socket: no table lookup on this path. */
+    vex_sock *s = l ? l->reserved : NULL;
+    if (l)
+        l->reserved = NULL;
+    if (!s || s->fd != fd || n > s->out.cap - s->out.len) {
         errno = EINVAL;
         return -1;
     }

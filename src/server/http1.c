@@ -38,7 +38,7 @@ const char *const h1_state_name[H1_NSTATES] = {
 };
 
 #define S(x) (1u << (x))
-static const unsigned allowed[H1_NSTATES] = {
+const unsigned h1_allowed_transitions[H1_NSTATES] = {
     [H1_CLOSED]     = S(H1_ACCEPTING),
     [H1_ACCEPTING]  = S(H1_READING) | S(H1_CLOSING) | S(H1_CLOSED),
     [H1_READING]    = S(H1_PROCESSING) | S(H1_CLOSING) | S(H1_CLOSED),
@@ -48,24 +48,7 @@ static const unsigned allowed[H1_NSTATES] = {
 };
 #undef S
 
-/* The one place a connection changes state. A transition the table does not
- * allow is a bug: counted (tests assert none) and carried out anyway, since
- * stopping the server would be worse. */
 _Static_assert(H1_NSTATES == METRICS_CONN_STATES, "one gauge per state");
-
-void h1_set_state(h1_conn *c, enum h1_state s)
-{
-    h1_ctx *ctx = h1_ctx_of(c);
-    if (c->state == s)
-        return;
-    if (!(allowed[c->state] & (1u << s)))
-        ctx->state_violations++;
-    if (c->state != H1_CLOSED)
-        ctr_sub(&ctx->st->conn_state[c->state], 1);
-    if (s != H1_CLOSED)
-        ctr_add(&ctx->st->conn_state[s], 1);
-    c->state = (uint8_t)s;
-}
 
 /* ---- pool and jobs ---------------------------------------------------------- */
 

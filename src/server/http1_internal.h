@@ -56,7 +56,6 @@ struct h1_job {
     bool mem_only;            /* the transport cannot send files: copy them */
 };
 
-void h1_set_state(h1_conn *c, enum h1_state s);
 h1_job *h1_job_get(h1_ctx *ctx, h1_ex *x);   /* NULL: out of memory */
 void h1_job_put(h1_ctx *ctx, h1_job *j);
 void h1_close(h1_conn *c, enum h1_close how);
@@ -64,6 +63,25 @@ static inline bool h1_open(const h1_conn *c) { return c->close_how == H1_KEEP; }
 static inline h1_ctx *h1_ctx_of(const h1_conn *c)
 {
     return (h1_ctx *)(void *)((char *)c->t.env - offsetof(h1_ctx, env));
+}
+
+/* The one place a connection changes state (inline: twice per request). A
+ * transition the table does not allow is a bug: counted (tests assert
+ * none) and carried out anyway, since stopping the server would be worse.
+ * Per-state gauges for /metrics; CLOSED is not counted. */
+extern const unsigned h1_allowed_transitions[H1_NSTATES];
+static inline void h1_set_state(h1_conn *c, enum h1_state s)
+{
+    h1_ctx *ctx = h1_ctx_of(c);
+    if (c->state == s)
+        return;
+    if (!(h1_allowed_transitions[c->state] & (1u << s)))
+        ctx->state_violations++;
+    if (c->state != H1_CLOSED)
+        ctr_sub(&ctx->st->conn_state[c->state], 1);
+    if (s != H1_CLOSED)
+        ctr_add(&ctx->st->conn_state[s], 1);
+    c->state = (uint8_t)s;
 }
 
 /* Output: false once the connection can take nothing more. */

@@ -91,17 +91,10 @@ int main(int argc, char **argv)
     int rc = config_parse(&cfg, argc, argv);
     if (rc)
         return rc == 1 ? 0 : 2;
-    s.cfg_ref = config_ref_new(&cfg);
-    if (!s.cfg_ref) {
-        fprintf(stderr, PROG ": out of memory\n");
-        return 1;
-    }
-    s.cfg = config_ref_get(s.cfg_ref);
-
-    if (!numeric_addr(s.cfg->host))
-        return bad_addr("host", s.cfg->host);
-    if (s.cfg->admin_port >= 0 && !numeric_addr(s.cfg->admin_host))
-        return bad_addr("admin-host", s.cfg->admin_host);
+    if (!numeric_addr(cfg.host))
+        return bad_addr("host", cfg.host);
+    if (cfg.admin_port >= 0 && !numeric_addr(cfg.admin_host))
+        return bad_addr("admin-host", cfg.admin_host);
 
     s.backend = vex_backend_name();
     char why[256] = "";
@@ -112,14 +105,20 @@ int main(int argc, char **argv)
     }
 
     s.app.root_fd = -1;
-    if (s.cfg->root) {
-        s.app.root_fd = open(s.cfg->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (cfg.root) {
+        s.app.root_fd = open(cfg.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (s.app.root_fd < 0) {
-            fprintf(stderr, PROG ": invalid value for --root: '%s' (%s)\n", s.cfg->root,
+            fprintf(stderr, PROG ": invalid value for --root: '%s' (%s)\n", cfg.root,
                     strerror(errno));
             return 2;
         }
     }
+    s.cfg_ref = config_ref_new(&cfg);
+    if (!s.cfg_ref) {
+        fprintf(stderr, PROG ": out of memory\n");
+        return 1;
+    }
+    s.cfg = config_ref_get(s.cfg_ref);
 
     if (sig_install() < 0) {
         fprintf(stderr, PROG ": sigaction: %s\n", strerror(errno));

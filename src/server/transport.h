@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "vex_net.h"
@@ -39,7 +40,6 @@ typedef struct tp_ops {
     /* Room for at least min bytes in the window (more in *avail), or NULL
      * (errno) if the transport can take no more now. */
     char  *(*reserve)(tp *t, size_t min, size_t *avail);
-    void   (*commit)(tp *t, size_t n);     /* n of the reserved bytes */
     int    (*flush)(tp *t);                /* end the window: 0 or -1 */
     /* Send len bytes of file fd after what is queued; takes fd on success.
      * -1/ENOTSUP: this transport cannot, read and write it instead. */
@@ -73,12 +73,26 @@ struct tp {
 
 extern const tp_ops tp_tcp_ops;
 
+bool tp_write_slow(tp *t, const void *p, size_t n);
+
 /* Write n bytes (copied once, into the window). false: the connection can
  * take nothing more (it failed); the caller stops writing. */
-bool tp_write(tp *t, const void *p, size_t n);
+static inline bool tp_write(tp *t, const void *p, size_t n)
+{
+    tp_out *o = &t->env->out;
+    if (o->owner == t && o->avail - o->used >= n) {
+        memcpy(o->p + o->used, p, n);
+        o->used += n;
+        return true;
+    }
+    return tp_write_slow(t, p, n);
+}
 /* Room to format into directly; commit what was used with tp_commit. */
-char *tp_reserve(tp *t, size_t min, size_t *avail);
-void  tp_commit(tp *t, size_t n);
+static inline char *tp_reserve(tp *t, size_t min, size_t *avail)
+{
+    return t->ops->reserve(t, min, avail);
+}
+static inline void tp_commit(tp *t, size_t n) { t->env->out.used += n; }
 
 static inline int tp_flush(tp *t) { return t->env->out.owner == t ? t->ops->flush(t) : 0; }
 static inline int tp_sendfile(tp *t, int fd, uint64_t off, uint64_t len)

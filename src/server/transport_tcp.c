@@ -69,11 +69,6 @@ static char *tcp_reserve(tp *t, size_t min, size_t *avail)
     return p;
 }
 
-static void tcp_commit(tp *t, size_t n)
-{
-    t->env->out.used += n;
-}
-
 static int tcp_flush(tp *t)
 {
     tp_out *o = &t->env->out;
@@ -116,7 +111,7 @@ static void tcp_close(tp *t)
 }
 
 const tp_ops tp_tcp_ops = {
-    .open = tcp_open, .reserve = tcp_reserve, .commit = tcp_commit,
+    .open = tcp_open, .reserve = tcp_reserve,
     .flush = tcp_flush, .sendfile = tcp_sendfile, .pending = tcp_pending,
     .pause = tcp_pause, .want_drain = tcp_want_drain, .shutdown = tcp_shutdown,
     .close = tcp_close,

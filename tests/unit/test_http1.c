@@ -76,8 +76,6 @@ static char *f_reserve(tp *t, size_t min, size_t *avail)
     return o->p;
 }
 
-static void f_commit(tp *t, size_t n) { t->env->out.used += n; }
-
 static int f_flush(tp *t)
 {
     tp_out *o = &t->env->out;
@@ -124,7 +122,7 @@ static void f_close(tp *t)
 }
 
 static const tp_ops fake_ops = {
-    .open = f_open, .reserve = f_reserve, .commit = f_commit, .flush = f_flush,
+    .open = f_open, .reserve = f_reserve, .flush = f_flush,
     .sendfile = f_sendfile, .pending = f_pending, .pause = f_pause,
     .want_drain = f_want_drain, .shutdown = f_shutdown, .close = f_close,
 };
