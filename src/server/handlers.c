@@ -21,8 +21,10 @@ void h_metrics(h1_ex *x, const http_request *req)
         return;
     }
     const app_env *env = app_of(x);
-    /* This thread's syscall count is published by its tick: refresh it. */
+    /* This thread's syscall count and state gauges are published by its
+     * tick: refresh them (other threads' are at most a second old). */
     ctr_set(&x->ctx->st->syscalls, vex_loop_syscalls(x->ctx->env.loop));
+    h1_count_states(x->ctx);
     size_t cap;
     char *buf = h1_scratch(x, &cap);
     size_t n = env->render_metrics(env->metrics_src, buf, cap);

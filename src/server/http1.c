@@ -294,7 +294,7 @@ static void settle(h1_conn *c)
         break;
     }
     uint64_t now = ctx->batch_t0 / 1000000u;
-    if (c->state == H1_WRITING || holding_requests(c) || tp_pending(&c->t) > OUT_HIGH) {
+    if (c->state == H1_WRITING || holding_requests(c) || h1_queued(c) > OUT_HIGH) {
         pause_reading(c, true);
         tp_want_drain(&c->t);
         c->deadline_ms = now + ctx->cfg->idle_timeout_ms;   /* write stall */
@@ -378,7 +378,7 @@ static size_t process(h1_conn *c, const char *buf, size_t len)
     h1_ctx *ctx = h1_ctx_of(c);
     size_t off = 0;
     while (off < len && h1_open(c)) {
-        if (tp_pending(&c->t) > OUT_HIGH)
+        if (h1_queued(c) > OUT_HIGH)
             break;
         if (c->job && c->job->reading) {
             off += h1_feed_body(c, buf + off, len - off);
@@ -446,6 +446,7 @@ static void on_input(tp *t, const char *data, ssize_t n)
     if (c->state == H1_CLOSING)
         return;                  /* lingering close: discard */
     ctx->batch_t0 = now_ns();
+    h1_cb_begin(c);
     if (c->in_len == 0) {
         size_t used = process(c, data, (size_t)n);
         if (used < (size_t)n && h1_open(c))
@@ -468,6 +469,7 @@ static void on_drain(tp *t)
         return;
     }
     ctx->batch_t0 = now_ns();
+    h1_cb_begin(c);
     if (c->state == H1_WRITING && c->job)
         h1_stream_pump(c);
     if (h1_open(c) && c->state == H1_READING && c->in_len)
@@ -518,6 +520,7 @@ bool h1_conn_reject(h1_ctx *ctx, const tp_ops *ops, int fd, enum resp_id id)
     h1_conn *c = conn_start(ctx, ops, fd, NULL, H1_REJECT, &taken);
     if (c) {
         ctx->batch_t0 = now_ns();
+        h1_cb_begin(c);
         h1_ex x = { .c = c, .ctx = ctx, .rc = RC_CLOSE };
         h1_send_fixed(&x, id);
         h1_close(c, H1_CLOSE_LINGER);
@@ -530,6 +533,16 @@ bool h1_conn_reject(h1_ctx *ctx, const tp_ops *ops, int fd, enum resp_id id)
 void h1_tick(h1_ctx *ctx)
 {
     resp_table_tick(&ctx->resp);
+    h1_count_states(ctx);
+}
+
+void h1_count_states(h1_ctx *ctx)
+{
+    uint64_t n[H1_NSTATES] = {0};
+    for (uint32_t i = 0; i < ctx->pool_hwm; i++)
+        n[ctx->pool[i].state]++;
+    for (int s = H1_ACCEPTING; s < H1_NSTATES; s++)
+        ctr_set(&ctx->st->conn_state[s], n[s]);
 }
 
 static bool conn_is_idle(const h1_conn *c)
@@ -542,6 +555,7 @@ static void conn_timeout(h1_conn *c)
 {
     h1_ctx *ctx = h1_ctx_of(c);
     ctx->batch_t0 = now_ns();
+    h1_cb_begin(c);
     switch (c->state) {
     case H1_CLOSING:            /* linger over, or a flush that never ends */
         close_now(c);
@@ -604,6 +618,7 @@ void h1_drain_idle(h1_ctx *ctx)
     for (uint32_t i = 0; i < ctx->pool_hwm; i++) {
         h1_conn *c = &ctx->pool[i];
         if (conn_is_idle(c)) {
+            h1_cb_begin(c);
             h1_close(c, H1_CLOSE_LINGER);
             settle(c);
         }

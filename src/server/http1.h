@@ -121,6 +121,10 @@ struct h1_ctx {
     char *scratch;            /* file reads, chunk decoding, /metrics */
     size_t scratch_cap;
     uint64_t batch_t0;        /* now_ns() when this callback started */
+    size_t cb_queued;         /* the connection's queue when it started ... */
+    uint64_t cb_tx;           /* ... and bytes_tx then: nothing drains during
+                                 a callback, so the queue is their sum
+                                 plus what was written since */
     uint64_t batch_n;         /* responses timed together */
     uint64_t next_id;         /* request ids */
     uint64_t state_violations;
@@ -150,7 +154,10 @@ void h1_scan_timeouts(h1_ctx *ctx);      /* every second */
 void h1_drain_start(h1_ctx *ctx, uint64_t deadline_ms);   /* lingers end by then */
 void h1_drain_idle(h1_ctx *ctx);         /* shutdown: close idle conns */
 void h1_close_all(h1_ctx *ctx);          /* shutdown timeout reached */
-void h1_tick(h1_ctx *ctx);               /* once a second: Date */
+void h1_tick(h1_ctx *ctx);               /* once a second: Date, state gauges */
+/* Publish how many connections are in each state (wstats.conn_state):
+ * from the tick, and from /metrics for its own thread. */
+void h1_count_states(h1_ctx *ctx);
 
 /* ---- for handlers --------------------------------------------------------- */
 

@@ -68,20 +68,29 @@ static inline h1_ctx *h1_ctx_of(const h1_conn *c)
 /* The one place a connection changes state (inline: twice per request). A
  * transition the table does not allow is a bug: counted (tests assert
  * none) and carried out anyway, since stopping the server would be worse.
- * Per-state gauges for /metrics; CLOSED is not counted. */
+ * The per-state gauges are counted from the pool (h1_count_states), not
+ * here, so a request pays for no counter. */
 extern const unsigned h1_allowed_transitions[H1_NSTATES];
 static inline void h1_set_state(h1_conn *c, enum h1_state s)
 {
-    h1_ctx *ctx = h1_ctx_of(c);
-    if (c->state == s)
-        return;
-    if (!(h1_allowed_transitions[c->state] & (1u << s)))
-        ctx->state_violations++;
-    if (c->state != H1_CLOSED)
-        ctr_sub(&ctx->st->conn_state[c->state], 1);
-    if (s != H1_CLOSED)
-        ctr_add(&ctx->st->conn_state[s], 1);
+    if (!(h1_allowed_transitions[c->state] & (1u << s)) && c->state != s)
+        h1_ctx_of(c)->state_violations++;
     c->state = (uint8_t)s;
+}
+
+/* What c has queued and not sent, from the callback's start and what it
+ * has written since (every write and file counts in bytes_tx). */
+static inline void h1_cb_begin(h1_conn *c)
+{
+    h1_ctx *ctx = h1_ctx_of(c);
+    ctx->cb_queued = tp_pending(&c->t);
+    ctx->cb_tx = atomic_load_explicit(&ctx->st->bytes_tx, memory_order_relaxed);
+}
+static inline size_t h1_queued(const h1_conn *c)
+{
+    const h1_ctx *ctx = h1_ctx_of(c);
+    return ctx->cb_queued
+         + (size_t)(atomic_load_explicit(&ctx->st->bytes_tx, memory_order_relaxed) - ctx->cb_tx);
 }
 
 /* Output: false once the connection can take nothing more. */

@@ -275,7 +275,11 @@ static int count(const char *needle)
 
 static bool out_has(const char *needle) { return count(needle) > 0; }
 
-static uint64_t gauge(enum h1_state s) { return st->conn_state[s]; }
+static uint64_t gauge(enum h1_state s)
+{
+    h1_count_states(&ctx);
+    return st->conn_state[s];
+}
 
 /* ---- tests ------------------------------------------------------------------------ */
 
