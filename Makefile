@@ -26,13 +26,14 @@ ALL_BACKENDS := epoll io_uring kqueue poll
 
 CC ?= cc
 WERROR ?= 1
-OPT ?= -O2
-CFLAGS_BASE := -std=c11 $(OPT) -g -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) \
-               -D_GNU_SOURCE -Iinclude -Isrc -MMD -MP $(CFLAGS_BASE_EXTRA)
+# Before CFLAGS_BASE: it is expanded once (:=), so OPT must be final here.
 ifeq ($(DEBUG),1)   # no optimisation, full debug info: build/<backend>-debug/
   OPT := -O0 -g3
   SUFFIX := -debug
 endif
+OPT ?= -O2
+CFLAGS_BASE := -std=c11 -g $(OPT) -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) \
+               -D_GNU_SOURCE -Iinclude -Isrc -MMD -MP $(CFLAGS_BASE_EXTRA)
 ifeq ($(SANITIZE),1)
   SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   SUFFIX := $(SUFFIX)-san
@@ -46,6 +47,11 @@ endif
 # stand-in tests/kqshim/sys/event.h and link the poll(2)-based emulation
 # tests/kqshim/kqshim.c into the library, into build/kqueue-kqshim[-san]/.
 # It checks kqueue.c's bookkeeping, not real BSD kernel behaviour.
+# The server and HTTP objects do not depend on the backend: they are built
+# once per flavour into build/common$(SUFFIX)/ and linked into every
+# backend's production_server (before -kqshim joins SUFFIX: the shim only
+# touches kqueue.c).
+COMMON := build/common$(SUFFIX)
 ifeq ($(KQSHIM),1)
   ifneq ($(UNAME)/$(BACKEND),Linux/kqueue)
     $(error KQSHIM=1 needs Linux and BACKEND=kqueue)
@@ -54,6 +60,7 @@ ifeq ($(KQSHIM),1)
   KQSHIM_INC := -Itests/kqshim
   KQSHIM_SRC := tests/kqshim/kqshim.c
 endif
+CFLAGS_COMMON = $(CFLAGS_BASE) $(SAN_FLAGS) $(EXTRA_DEFS) $(CFLAGS)
 CFLAGS_ALL = $(CFLAGS_BASE) $(KQSHIM_INC) $(SAN_FLAGS) $(EXTRA_DEFS) $(CFLAGS)
 LDFLAGS_ALL = $(SAN_FLAGS) $(LDFLAGS)
 LIBS := -lpthread
@@ -78,8 +85,8 @@ B := build/$(BACKEND)$(SUFFIX)
 LIB := $(B)/libvex_net.a
 LIB_SRC := $(CORE_SRC) $(BACKEND_SRC_$(BACKEND)) $(KQSHIM_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
-HTTP_OBJ := $(HTTP_SRC:%.c=$(B)/obj/%.o)
-SERVER_OBJ := $(SERVER_SRC:%.c=$(B)/obj/%.o)
+HTTP_OBJ := $(HTTP_SRC:%.c=$(COMMON)/obj/%.o)
+SERVER_OBJ := $(SERVER_SRC:%.c=$(COMMON)/obj/%.o)
 ALL_LIBS := $(BACKEND_LIBS_$(BACKEND)) $(LIBS)
 
 PROGRAMS := $(B)/vex_probe $(B)/test_conformance $(B)/echo_bench
@@ -98,7 +105,15 @@ all backend: $(LIB) $(PROGRAMS)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -DVEX_BACKEND_$(BACKEND) -c $< -o $@
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+# Two builds of different backends may run at once (make gate builds two in
+# parallel) and share these: write to a private name, then rename, so a
+# reader never sees a half-written object.
+$(COMMON)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -MF $@.d.$$$$ -MT $@ -c $< -o $@.$$$$ && \
+	  mv -f $@.d.$$$$ $(@:.o=.d) && mv -f $@.$$$$ $@
 
 $(LIB): $(LIB_OBJ)
 	$(AR) rcs $@ $^
@@ -122,7 +137,7 @@ $(B)/echo_bench: bench/echo_bench.c $(LIB)
 $(B)/production_server: $(SERVER_OBJ) $(HTTP_OBJ) $(LIB)
 	$(CC) $^ -o $@ $(LDFLAGS_ALL) $(ALL_LIBS)
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(shell find $(B) $(COMMON) -name '*.d' 2>/dev/null)
 
 else
 # ------------------------------------------------------- every backend here
