@@ -124,7 +124,7 @@ $(B)/test_conformance: $(wildcard tests/conformance/*.c) $(LIB)
 $(B)/test_http_parser: tests/unit/test_http_parser.c $(HTTP_OBJ)
 	$(CC) $(CFLAGS_ALL) $(filter %.c %.o,$^) -o $@ $(LDFLAGS_ALL) -lcmocka
 
-# kqueue.c alone, with a stub readiness_event(), against the emulation.
+# kqueue.c alone, with a stub vex__readiness_event(), against the emulation.
 $(B)/test_kqueue_poller: tests/kqshim/kq_unit.c $(B)/obj/src/backends/kqueue.o $(B)/obj/tests/kqshim/kqshim.o
 	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LDFLAGS_ALL) -lcmocka $(LIBS)
 
@@ -146,7 +146,7 @@ all:
 	@set -e; for b in $(AVAILABLE); do $(MAKE) --no-print-directory BACKEND=$$b; done
 endif
 
-.PHONY: deps test test-c test-san test-python test-kqshim bench plot gate clean fuzz
+.PHONY: deps test test-c test-san test-python test-kqshim check-symbols bench plot gate clean fuzz
 deps:
 	@./scripts/deps.sh
 
@@ -165,6 +165,20 @@ test-kqshim:
 	@set -e; for s in 0 1; do $(MAKE) --no-print-directory BACKEND=kqueue KQSHIM=1 SANITIZE=$$s; done
 	@set -e; for d in build/kqueue-kqshim build/kqueue-kqshim-san; do \
 	  $$d/test_kqueue_poller; $$d/test_conformance; done
+
+# Every built libvex_net.a (build/*/) defines only vex_* globals. A canary
+# archive with one stray global must fail first, so the check is checked.
+CANARY := build/check-symbols/libcanary.a
+check-symbols:
+	@mkdir -p $(dir $(CANARY))
+	@printf 'int vex_fine(void) { return 0; }\nint stray_global(void) { return 1; }\n' | \
+	  $(CC) -x c -c - -o $(CANARY:.a=.o) && rm -f $(CANARY) && $(AR) rcs $(CANARY) $(CANARY:.a=.o)
+	@if $(PY) scripts/check_symbols.py $(CANARY) > $(CANARY:.a=.out) || \
+	    ! grep -q "'stray_global'" $(CANARY:.a=.out); then \
+	  cat $(CANARY:.a=.out); echo "check-symbols: the canary's stray_global was not caught"; exit 1; fi
+	@libs=$$(ls build/*/libvex_net.a 2>/dev/null); \
+	  [ -n "$$libs" ] || { echo "check-symbols: no build/*/libvex_net.a: run make first"; exit 1; }; \
+	  $(PY) scripts/check_symbols.py $$libs
 
 RUN ?= results/latest
 plot:

@@ -57,7 +57,7 @@ typedef struct uring_state {
     unsigned setup_flags;
 } uring_state;
 
-const char *const backend_name = "io_uring";
+const char *const vex__backend_name = "io_uring";
 
 static uint64_t tag(const void *p, unsigned op)
 {
@@ -101,7 +101,7 @@ static const char *setup_hint(int err)
          : "";
 }
 
-int backend_available(char *why, size_t why_len)
+int vex__backend_available(char *why, size_t why_len)
 {
     char dummy[8];
     if (!why) {
@@ -193,7 +193,7 @@ static struct io_uring_sqe *get_sqe(vex_loop *l)
     struct io_uring_sqe *sqe = io_uring_get_sqe(&st->ring);
     while (!sqe) {
         io_uring_submit(&st->ring);
-        core_syscall(l);
+        vex__core_syscall(l);
         sqe = io_uring_get_sqe(&st->ring);
     }
     return sqe;
@@ -206,7 +206,7 @@ static void reserve_sqes(vex_loop *l, unsigned n)
     uring_state *st = l->be;
     while (io_uring_sq_space_left(&st->ring) < n) {
         io_uring_submit(&st->ring);
-        core_syscall(l);
+        vex__core_syscall(l);
     }
 }
 
@@ -228,7 +228,7 @@ static void state_free(uring_state *st, bool ring_ok)
     free(st);
 }
 
-int backend_init(vex_loop *l, char *err, size_t err_len)
+int vex__backend_init(vex_loop *l, char *err, size_t err_len)
 {
     char why[160];
     if (!kernel_at_least(6, 0) || disabled_by_sysctl(why, sizeof why)) {
@@ -293,13 +293,13 @@ static void cancel_op(vex_loop *l, const void *p, unsigned op)
     io_uring_sqe_set_data64(sqe, OP_IGNORE);
 }
 
-int backend_sock_add(vex_loop *l, vex_sock *s)
+int vex__backend_sock_add(vex_loop *l, vex_sock *s)
 {
     arm_recv(l, s);
     return 0;
 }
 
-int backend_sock_read(vex_loop *l, vex_sock *s, bool on)
+int vex__backend_sock_read(vex_loop *l, vex_sock *s, bool on)
 {
     /* A recv still armed (its cancel not yet completed) re-arms itself from
      * its last completion, see recv_done. */
@@ -317,7 +317,7 @@ static void submit_send(vex_loop *l, vex_sock *s)
     bool more = s->file && s->file->left > 0;
     struct io_uring_sqe *sqe = get_sqe(l);
     io_uring_prep_send(sqe, s->fd, s->be_buf.data + s->be_buf.off,
-                       buf_pending(&s->be_buf), MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+                       vex__buf_pending(&s->be_buf), MSG_NOSIGNAL | (more ? MSG_MORE : 0));
     io_uring_sqe_set_data64(sqe, tag(s, OP_SEND));
     s->be_flags |= U_SEND;
 }
@@ -341,14 +341,14 @@ static void sock_failed(vex_loop *l, vex_sock *s, int err)
 {
     file_end(l, s);
     s->inflight = 0;
-    buf_consume(&s->be_buf, buf_pending(&s->be_buf));
-    core_wrote(l, s, -err);
+    vex__buf_consume(&s->be_buf, vex__buf_pending(&s->be_buf));
+    vex__core_wrote(l, s, -err);
 }
 
 static void file_read(vex_loop *l, vex_sock *s)
 {
-    core_buf_ready(l, &s->be_buf);
-    if (buf_reserve(&s->be_buf, FILE_CHUNK) < 0) {
+    vex__core_buf_ready(l, &s->be_buf);
+    if (vex__buf_reserve(&s->be_buf, FILE_CHUNK) < 0) {
         sock_failed(l, s, ENOMEM);
         return;
     }
@@ -371,11 +371,11 @@ static void file_read(vex_loop *l, vex_sock *s)
     submit_send(l, s);
 }
 
-void backend_sock_flush(vex_loop *l, vex_sock *s)
+void vex__backend_sock_flush(vex_loop *l, vex_sock *s)
 {
     if (s->be_flags & (U_SEND | U_FREAD))
         return;   /* one send in flight per socket keeps the bytes in order */
-    if (buf_pending(&s->out) == 0) {   /* then the file, if any */
+    if (vex__buf_pending(&s->out) == 0) {   /* then the file, if any */
         if (s->file && s->file->left > 0)
             file_read(l, s);
         else
@@ -388,12 +388,12 @@ void backend_sock_flush(vex_loop *l, vex_sock *s)
     s->be_buf = s->out;
     s->out = spare;
     s->out.off = s->out.len = 0;
-    core_buf_release(l, &s->out);   /* the next write takes a spare */
-    s->inflight = buf_pending(&s->be_buf);
+    vex__core_buf_release(l, &s->out);   /* the next write takes a spare */
+    s->inflight = vex__buf_pending(&s->be_buf);
     submit_send(l, s);
 }
 
-bool backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
+bool vex__backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
 {
     uring_state *st = l->be;
     file_end(l, s);   /* or when its read completes */
@@ -426,7 +426,7 @@ bool backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
         /* The caller owns fd again after we return: cancel now, before it
          * can read from or close the socket itself. */
         io_uring_submit(&st->ring);
-        core_syscall(l);
+        vex__core_syscall(l);
     }
     return !busy;
 }
@@ -437,7 +437,7 @@ static void maybe_release(vex_loop *l, vex_sock *s)
     if ((s->be_flags & (U_HELD | U_BUSY)) == U_HELD) {
         s->be_flags &= ~U_HELD;
         st->held--;
-        core_sock_release(l, s);
+        vex__core_sock_release(l, s);
     }
 }
 
@@ -450,12 +450,12 @@ static void recv_done(vex_loop *l, vex_sock *s, struct io_uring_cqe *cqe)
     if (cqe->flags & IORING_CQE_F_BUFFER) {
         unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
         if (cqe->res > 0)
-            core_deliver(l, s, st->bufs + (size_t)bid * st->buf_size, cqe->res);
+            vex__core_deliver(l, s, st->bufs + (size_t)bid * st->buf_size, cqe->res);
         give_back_buffer(st, bid);   /* the data was consumed in the callback */
     } else if (cqe->res == 0) {
-        core_deliver(l, s, NULL, 0);
+        vex__core_deliver(l, s, NULL, 0);
     } else if (cqe->res < 0 && cqe->res != -ENOBUFS && cqe->res != -ECANCELED) {
-        core_deliver(l, s, NULL, cqe->res);
+        vex__core_deliver(l, s, NULL, cqe->res);
     }
     if (s->flags & VS_DETACHED) {
         maybe_release(l, s);
@@ -490,13 +490,13 @@ static void send_done(vex_loop *l, vex_sock *s, int res)
         send_done(l, s, -EPIPE);
         return;
     }
-    buf_consume(&s->be_buf, (size_t)res);
+    vex__buf_consume(&s->be_buf, (size_t)res);
     s->inflight -= (size_t)res;
-    if (buf_pending(&s->be_buf) > 0)
+    if (vex__buf_pending(&s->be_buf) > 0)
         submit_send(l, s);   /* short send: the rest, before anything newer */
-    else if (buf_pending(&s->out) > 0 || s->file)
-        backend_sock_flush(l, s);
-    core_wrote(l, s, res);
+    else if (vex__buf_pending(&s->out) > 0 || s->file)
+        vex__backend_sock_flush(l, s);
+    vex__core_wrote(l, s, res);
 }
 
 static void file_read_done(vex_loop *l, vex_sock *s, int res)
@@ -539,7 +539,7 @@ static void arm_accept(vex_loop *l, vex_listener *ls)
     (*accepts_in_flight(ls))++;
 }
 
-int backend_listen(vex_loop *l, vex_listener *ls, bool on)
+int vex__backend_listen(vex_loop *l, vex_listener *ls, bool on)
 {
     if (ls->armed == on)
         return 0;
@@ -566,7 +566,7 @@ static void accept_done(vex_loop *l, vex_listener *ls, struct io_uring_cqe *cqe)
         return;
     }
     if (cqe->res != -ECANCELED)
-        core_accepted(l, ls, cqe->res);   /* EMFILE & co. disarm + back off */
+        vex__core_accepted(l, ls, cqe->res);   /* EMFILE & co. disarm + back off */
     if (!more && ls->armed && *accepts_in_flight(ls) == 0)
         arm_accept(l, ls);
 }
@@ -592,7 +592,7 @@ static void dispatch(vex_loop *l, struct io_uring_cqe *cqe)
         break;
     case OP_WAKE:
         arm_wake(l);
-        core_woken(l);
+        vex__core_woken(l);
         break;
     case OP_CLOSE:
         ((uring_state *)l->be)->closing--;
@@ -615,7 +615,7 @@ static int reap(vex_loop *l)
     return (int)n;
 }
 
-int backend_wait(vex_loop *l, int timeout_ms)
+int vex__backend_wait(vex_loop *l, int timeout_ms)
 {
     uring_state *st = l->be;
     struct io_uring_cqe *cqe;
@@ -630,7 +630,7 @@ int backend_wait(vex_loop *l, int timeout_ms)
         };
         r = io_uring_submit_and_wait_timeout(&st->ring, &cqe, 1, &ts, NULL);
     }
-    core_waited(l);
+    vex__core_waited(l);
     if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY && r != -EAGAIN) {
         errno = -r;
         return -1;
@@ -640,13 +640,13 @@ int backend_wait(vex_loop *l, int timeout_ms)
      * flush them now rather than one turn later. */
     while (io_uring_cq_has_overflow(&st->ring)) {
         io_uring_get_events(&st->ring);
-        core_syscall(l);
+        vex__core_syscall(l);
         n += reap(l);
     }
     return n;
 }
 
-void backend_free(vex_loop *l)
+void vex__backend_free(vex_loop *l)
 {
     uring_state *st = l->be;
     if (!st)
@@ -656,8 +656,8 @@ void backend_free(vex_loop *l)
      * held socket is released exactly once. With DEFER_TASKRUN a linked
      * close runs only while we wait, so wait for the closes too. */
     io_uring_submit(&st->ring);
-    uint64_t deadline = core_clock_ms() + 2000;
-    while ((st->held > 0 || st->closing > 0) && core_clock_ms() < deadline) {
+    uint64_t deadline = vex__core_clock_ms() + 2000;
+    while ((st->held > 0 || st->closing > 0) && vex__core_clock_ms() < deadline) {
         struct io_uring_cqe *cqe;
         struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000000};
         int r = io_uring_submit_and_wait_timeout(&st->ring, &cqe,
