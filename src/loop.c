@@ -704,7 +704,8 @@ static void accept_backoff_done(vex_loop *l, vex_timer *t)
         vex__backend_listen(l, ls, true);
 }
 
-void vex__core_accepted(vex_loop *l, vex_listener *ls, int fd)
+void vex__core_accepted(vex_loop *l, vex_listener *ls, int fd,
+                        const struct sockaddr *peer, socklen_t peer_len)
 {
     if (fd < 0 && (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM)) {
         /* Out of descriptors or memory: accepting again at once would spin. */
@@ -714,7 +715,7 @@ void vex__core_accepted(vex_loop *l, vex_listener *ls, int fd)
                         accept_backoff_done, ls);
     }
     l->callbacks++;
-    ls->cb(l, ls->fd, fd, ls->udata);
+    ls->cb(l, ls->fd, fd, peer, peer_len, ls->udata);
 }
 
 int vex_listen_start(vex_loop *l, int listen_fd, vex_accept_cb cb, void *udata)

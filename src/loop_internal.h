@@ -128,7 +128,9 @@ int  vex__backend_wait(vex_loop *l, int timeout_ms);
 vex_sock *vex__core_sock(const vex_loop *l, int fd);          /* NULL if none */
 vex_listener *vex__core_listener(vex_loop *l, int fd);        /* NULL if none */
 void vex__core_deliver(vex_loop *l, vex_sock *s, const char *data, ssize_t n);
-void vex__core_accepted(vex_loop *l, vex_listener *ls, int fd_or_neg_errno);
+/* A connection (fd >= 0, from peer) or an accept error (-errno, peer NULL). */
+void vex__core_accepted(vex_loop *l, vex_listener *ls, int fd_or_neg_errno,
+                        const struct sockaddr *peer, socklen_t peer_len);
 /* The backend consumed n bytes of output (n < 0: -errno, the socket
  * failed). The core then checks whether s->out and s->inflight are empty. */
 void vex__core_wrote(vex_loop *l, vex_sock *s, ssize_t n);
@@ -149,6 +151,12 @@ static inline void vex__core_waited(vex_loop *l)
  * connections then hold none); a queue about to grow from nothing takes it. */
 void vex__core_buf_release(vex_loop *l, vex_buf *b);
 void vex__core_buf_ready(vex_loop *l, vex_buf *b);
+
+/* ---- socket helpers (sockopt.c) ----------------------------------------- */
+/* Accept one connection and its peer's address (peer_len in: its size; out:
+ * the address's), retrying EINTR and ECONNABORTED. Returns the fd
+ * (non-blocking, close-on-exec) or -1 with errno (EAGAIN: none waiting). */
+int vex__accept(int listen_fd, struct sockaddr *peer, socklen_t *peer_len);
 
 /* ---- byte queue helpers (buf.c) ----------------------------------------- */
 int  vex__buf_append(vex_buf *b, const void *p, size_t n);

@@ -1,5 +1,5 @@
 /* sockopt.c — socket helpers that need no loop: listen, batch accept, options. */
-#include "vex_net.h"
+#include "loop_internal.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -150,12 +150,12 @@ fail:;
     return -1;
 }
 
-static int accept_one(int listen_fd)
+static int accept_one(int listen_fd, struct sockaddr *peer, socklen_t *peer_len)
 {
 #if defined(__linux__) || defined(__FreeBSD__)
-    return accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    return accept4(listen_fd, peer, peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 #else
-    int fd = accept(listen_fd, NULL, NULL);
+    int fd = accept(listen_fd, peer, peer_len);
     if (fd >= 0 && (set_cloexec(fd) < 0 || vex_set_nonblock(fd, 1) < 0)) {
         int saved = errno;
         close(fd);
@@ -170,7 +170,7 @@ int vex_accept_batch(int listen_fd, int *fds, int max)
 {
     int n = 0;
     while (n < max) {
-        int fd = accept_one(listen_fd);
+        int fd = accept_one(listen_fd, NULL, NULL);
         if (fd >= 0) {
             fds[n++] = fd;
             continue;
@@ -184,4 +184,15 @@ int vex_accept_batch(int listen_fd, int *fds, int max)
         break;  /* report the error on the next call, after these are served */
     }
     return n;
+}
+
+int vex__accept(int listen_fd, struct sockaddr *peer, socklen_t *peer_len)
+{
+    socklen_t room = *peer_len;
+    for (;;) {
+        *peer_len = room;
+        int fd = accept_one(listen_fd, peer, peer_len);
+        if (fd >= 0 || (errno != EINTR && errno != ECONNABORTED))
+            return fd;
+    }
 }

@@ -555,6 +555,25 @@ int vex__backend_listen(vex_loop *l, vex_listener *ls, bool on)
     return 0;
 }
 
+/* A multishot accept writes every connection's address to the one buffer
+ * its SQE names, so by the time a CQE is read the address may be a later
+ * connection's: ask the socket instead, one getpeername(2) per connection.
+ * It fails (ENOTCONN) only for a client that reset meanwhile; such a
+ * connection is dropped, as accept(2) drops one that aborted. */
+static void accepted(vex_loop *l, vex_listener *ls, int fd)
+{
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    int r = getpeername(fd, (struct sockaddr *)&peer, &len);
+    vex__core_syscall(l);
+    if (r < 0) {
+        close(fd);
+        vex__core_syscall(l);
+        return;
+    }
+    vex__core_accepted(l, ls, fd, (struct sockaddr *)&peer, len);
+}
+
 static void accept_done(vex_loop *l, vex_listener *ls, struct io_uring_cqe *cqe)
 {
     bool more = cqe->flags & IORING_CQE_F_MORE;
@@ -565,8 +584,10 @@ static void accept_done(vex_loop *l, vex_listener *ls, struct io_uring_cqe *cqe)
             close(cqe->res);
         return;
     }
-    if (cqe->res != -ECANCELED)
-        vex__core_accepted(l, ls, cqe->res);   /* EMFILE & co. disarm + back off */
+    if (cqe->res >= 0)
+        accepted(l, ls, cqe->res);
+    else if (cqe->res != -ECANCELED)
+        vex__core_accepted(l, ls, cqe->res, NULL, 0);   /* EMFILE & co. disarm + back off */
     if (!more && ls->armed && *accepts_in_flight(ls) == 0)
         arm_accept(l, ls);
 }

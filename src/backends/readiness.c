@@ -195,14 +195,16 @@ static void accept_ready(vex_loop *l, vex_listener *ls)
 {
     int fd = ls->fd;
     for (int i = 0; i < VEX_ACCEPT_BATCH && ls->armed && ls->fd == fd; i++) {
-        int got;
-        int n = vex_accept_batch(fd, &got, 1);
+        struct sockaddr_storage peer;   /* from the accept itself: no syscall more */
+        socklen_t len = sizeof peer;
+        int got = vex__accept(fd, (struct sockaddr *)&peer, &len);
         vex__core_syscall(l);
-        if (n < 0)
-            vex__core_accepted(l, ls, -errno);
-        if (n <= 0)
+        if (got < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                vex__core_accepted(l, ls, -errno, NULL, 0);
             return;
-        vex__core_accepted(l, ls, got);
+        }
+        vex__core_accepted(l, ls, got, (struct sockaddr *)&peer, len);
     }
 }
 

@@ -242,8 +242,11 @@ void admit_free(worker *w)
     w->park_len = w->park_cap = w->park_head = 0;
 }
 
-static void on_accept(vex_loop *loop, int lfd, int fd, void *udata)
+static void on_accept(vex_loop *loop, int lfd, int fd,
+                      const struct sockaddr *peer, socklen_t peer_len, void *udata)
 {
+    (void)peer;
+    (void)peer_len;
     (void)loop;
     (void)lfd;
     worker *w = udata;
@@ -259,8 +262,11 @@ static void on_accept(vex_loop *loop, int lfd, int fd, void *udata)
 
 /* Its own few slots, not counted against --max-clients and never paused by
  * it, so monitoring can tell a full server from a dead one. */
-static void on_admin_accept(vex_loop *loop, int lfd, int fd, void *udata)
+static void on_admin_accept(vex_loop *loop, int lfd, int fd,
+                            const struct sockaddr *peer, socklen_t peer_len, void *udata)
 {
+    (void)peer;
+    (void)peer_len;
     (void)loop;
     (void)lfd;
     worker *w = udata;
@@ -307,7 +313,7 @@ void admit_stop(worker *w)
         vex_listen_stop(w->loop, afd);
         while ((n = vex_accept_batch(afd, fds, VEX_ACCEPT_BATCH)) > 0)
             for (int i = 0; i < n; i++)
-                on_admin_accept(w->loop, afd, fds[i], w);
+                on_admin_accept(w->loop, afd, fds[i], NULL, 0, w);
         close(afd);
     }
     if (lfd >= 0) {
