@@ -65,7 +65,7 @@ CFLAGS_ALL = $(CFLAGS_BASE) $(KQSHIM_INC) $(SAN_FLAGS) $(EXTRA_DEFS) $(CFLAGS)
 LDFLAGS_ALL = $(SAN_FLAGS) $(LDFLAGS)
 LIBS := -lpthread
 
-CORE_SRC := src/loop.c src/timer.c src/buf.c src/sockopt.c
+CORE_SRC := src/loop.c src/timer.c src/buf.c src/sockopt.c src/fd_table.c
 READINESS_SRC := src/backends/readiness.c src/backends/sendfile.c
 BACKEND_SRC_epoll    := $(READINESS_SRC) src/backends/epoll.c
 BACKEND_SRC_kqueue   := $(READINESS_SRC) src/backends/kqueue.c
@@ -124,8 +124,10 @@ $(B)/test_conformance: $(wildcard tests/conformance/*.c) $(LIB)
 $(B)/test_http_parser: tests/unit/test_http_parser.c $(HTTP_OBJ)
 	$(CC) $(CFLAGS_ALL) $(filter %.c %.o,$^) -o $@ $(LDFLAGS_ALL) -lcmocka
 
-# kqueue.c alone, with a stub vex__readiness_event(), against the emulation.
-$(B)/test_kqueue_poller: tests/kqshim/kq_unit.c $(B)/obj/src/backends/kqueue.o $(B)/obj/tests/kqshim/kqshim.o
+# kqueue.c alone (and the fd-table helper it grows its map with), with a
+# stub vex__readiness_event(), against the emulation.
+$(B)/test_kqueue_poller: tests/kqshim/kq_unit.c $(B)/obj/src/backends/kqueue.o \
+                         $(B)/obj/src/fd_table.o $(B)/obj/tests/kqshim/kqshim.o
 	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LDFLAGS_ALL) -lcmocka $(LIBS)
 
 $(B)/vex_probe: tools/vex_probe.c $(LIB)

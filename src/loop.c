@@ -62,28 +62,11 @@ static int table_reserve(vex_loop *l, int fd)
 {
     if ((unsigned)fd < l->max_fds)
         return 0;
-    if (l->cfg.max_fds && (unsigned)fd >= l->cfg.max_fds) {
-        errno = EBADF;
+    vex_sock **t = vex__fd_table_grow(l->socks, &l->max_fds, sizeof *t, fd, 1024,
+                                      l->cfg.max_fds, 0);
+    if (!t)
         return -1;
-    }
-    unsigned n = l->max_fds ? l->max_fds : 1024;
-    while (n <= (unsigned)fd) {
-        if (n > (1u << 30)) {
-            errno = EBADF;
-            return -1;
-        }
-        n *= 2;
-    }
-    if (l->cfg.max_fds && n > l->cfg.max_fds)
-        n = l->cfg.max_fds;
-    vex_sock **t = realloc(l->socks, n * sizeof *t);
-    if (!t) {
-        errno = ENOMEM;
-        return -1;
-    }
-    memset(t + l->max_fds, 0, (n - l->max_fds) * sizeof *t);
     l->socks = t;
-    l->max_fds = n;
     return 0;
 }
 

@@ -152,6 +152,16 @@ static inline void vex__core_waited(vex_loop *l)
 void vex__core_buf_release(vex_loop *l, vex_buf *b);
 void vex__core_buf_ready(vex_loop *l, vex_buf *b);
 
+/* ---- per-fd arrays (fd_table.c) ------------------------------------------ */
+/* Grow table (*len entries of elem bytes) to cover fd, doubling from *len
+ * (or first), to at most cap entries when cap > 0; new entries get the byte
+ * fill (0, or 0xff for int -1). Returns the table, moved perhaps (*len
+ * updated), or NULL with errno (EBADF: fd < 0, >= cap or beyond 2^31;
+ * ENOMEM) leaving table and *len as they were. Callers test
+ * fd < *len first, inline: this is the slow path. */
+void *vex__fd_table_grow(void *table, unsigned *len, size_t elem, int fd,
+                         unsigned first, unsigned cap, int fill);
+
 /* ---- socket helpers (sockopt.c) ----------------------------------------- */
 /* Accept one connection and its peer's address (peer_len in: its size; out:
  * the address's), retrying EINTR and ECONNABORTED. Returns the fd

@@ -89,22 +89,10 @@ static int st_reserve(kq_state *k, int fd)
 {
     if ((unsigned)fd < k->st_len)
         return 0;
-    unsigned len = k->st_len ? k->st_len : 64;
-    while (len <= (unsigned)fd) {
-        if (len > (1u << 30)) {
-            errno = EBADF;
-            return -1;
-        }
-        len *= 2;
-    }
-    uint8_t *p = realloc(k->st, len);
-    if (!p) {
-        errno = ENOMEM;
+    uint8_t *p = vex__fd_table_grow(k->st, &k->st_len, 1, fd, 64, 0, 0);
+    if (!p)
         return -1;
-    }
-    memset(p + k->st_len, 0, len - k->st_len);
     k->st = p;
-    k->st_len = len;
     return 0;
 }
 

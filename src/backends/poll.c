@@ -41,23 +41,11 @@ static int pos_reserve(poll_state *st, int fd)
 {
     if ((unsigned)fd < st->pos_len)
         return 0;
-    unsigned len = st->pos_len ? st->pos_len : 64;
-    while (len <= (unsigned)fd) {
-        if (len > (1u << 30)) {
-            errno = EBADF;
-            return -1;
-        }
-        len *= 2;
-    }
-    int *p = realloc(st->pos, (size_t)len * sizeof *p);
-    if (!p) {
-        errno = ENOMEM;
+    int *p = vex__fd_table_grow(st->pos, &st->pos_len, sizeof *p, fd, 64, 0,
+                                0xff);   /* every byte 0xff: -1 */
+    if (!p)
         return -1;
-    }
-    for (unsigned i = st->pos_len; i < len; i++)
-        p[i] = -1;
     st->pos = p;
-    st->pos_len = len;
     return 0;
 }
 
