@@ -194,7 +194,6 @@ static void free_dead(vex_loop *l)
         l->dead_head = s->next_dead;
         vex__buf_free(&s->out);
         free_held(s);
-        vex__buf_free(&s->be_buf);
         free(s->file);   /* NULL unless a backend could not end the job */
         free(s);
     }
@@ -396,7 +395,6 @@ void vex__core_wrote(vex_loop *l, vex_sock *s, ssize_t n)
     if (!vex__sock_idle_output(s))
         return;
     vex__core_buf_release(l, &s->out);
-    vex__core_buf_release(l, &s->be_buf);
     if ((s->flags & (VS_SHUT_WANTED | VS_SHUT_DONE)) == VS_SHUT_WANTED) {
         s->flags |= VS_SHUT_DONE;
         shutdown(s->fd, SHUT_WR);
@@ -456,7 +454,7 @@ int vex_sock_add(vex_loop *l, int fd, const vex_sock_cbs *cbs, void *udata)
     vex__core_syscall(l);
     if (vex_set_nonblock(fd, 1) < 0)   /* also proves fd is open */
         return -1;
-    vex_sock *s = calloc(1, sizeof *s);
+    vex_sock *s = calloc(1, vex__backend_sock_size);
     if (!s) {
         errno = ENOMEM;
         return -1;
@@ -726,9 +724,7 @@ int vex_listen_start(vex_loop *l, int listen_fd, vex_accept_cb cb, void *udata)
         }
         ls = &l->listeners[l->n_listeners++];
     }
-    void *be = ls->be;   /* a backend may keep per-slot state across reuse */
     memset(ls, 0, sizeof *ls);
-    ls->be = be;
     ls->fd = listen_fd;
     ls->cb = cb;
     ls->udata = udata;

@@ -46,6 +46,13 @@ typedef struct vex_file_job {
     uint64_t off, left;
 } vex_file_job;
 
+/* What the core knows of a connection. A backend's own per-socket state
+ * follows it in the same allocation: each backend defines a struct whose
+ * first member is a vex_sock (readiness.c: the watched mask; io_uring.c:
+ * its flags and the output in flight) and sets vex__backend_sock_size to
+ * its size; the core allocates that many zeroed bytes. Reaching the
+ * backend's part is a cast, no pointer to follow, and a readiness
+ * connection no longer carries io_uring's 32-byte buffer. */
 typedef struct vex_sock {
     /* Ordered to leave no padding: one per connection, and idle RSS per
      * connection is a target. */
@@ -53,17 +60,23 @@ typedef struct vex_sock {
     uint32_t flags;
     int err;                   /* sticky write error (EPIPE, ECONNRESET) */
     int held_end;              /* after held: 0 none, 1 EOF, -errno error */
-    unsigned be_flags;         /* backend-private (readiness: watched mask) */
     const vex_sock_cbs *cbs;   /* the caller's: must outlive the socket */
     void *udata;
     vex_buf out;               /* queued output */
     vex_buf *held;             /* data completed while paused (rare: lazy) */
     vex_file_job *file;        /* vex_sendfile job in progress, or NULL */
     size_t inflight;           /* bytes handed to the kernel, not yet confirmed */
-    vex_buf be_buf;            /* backend-private (io_uring: output in flight) */
     struct vex_sock *next_flush, *next_ready, *next_dead;
 } vex_sock;
 
+/* A backend's socket struct (vex_sock first) may not outgrow what vex_sock
+ * alone was, backend fields inside, before they moved out: 152 bytes on
+ * LP64. Each backend asserts it. */
+#define VEX__SOCK_BUDGET_LP64 152
+
+/* A backend keeps its per-listener state in its own array indexed by the
+ * slot, ls - l->listeners (io_uring: accepts in flight), which survives the
+ * slot's reuse, as that state must. */
 typedef struct vex_listener {
     int fd;
     bool active;               /* user wants accepts (not paused/stopped) */
@@ -71,7 +84,6 @@ typedef struct vex_listener {
     vex_accept_cb cb;
     void *udata;
     vex_timer backoff;         /* EMFILE & co.: re-arm later instead of spinning */
-    void *be;
 } vex_listener;
 
 #define VEX_MAX_LISTENERS 16
@@ -106,6 +118,7 @@ struct vex_loop {
 
 /* ---- implemented by each backend (io_uring.c, or readiness.c) ---------- */
 extern const char *const vex__backend_name;
+extern const size_t vex__backend_sock_size;   /* its struct with vex_sock first */
 int  vex__backend_available(char *why, size_t why_len);
 int  vex__backend_init(vex_loop *l, char *err, size_t err_len);
 void vex__backend_free(vex_loop *l);

@@ -34,7 +34,7 @@ enum { OP_IGNORE = 0, OP_RECV = 1, OP_SEND = 2, OP_ACCEPT = 3, OP_WAKE = 4, OP_C
 #define OP_MASK 7u
 #define BUF_GROUP 0
 
-/* vex_sock.be_flags */
+/* uring_sock.flags */
 enum { U_RECV = 1u, U_SEND = 2u, U_HELD = 4u /* detached, kept for its CQEs */,
        U_FREAD = 8u /* a read of the vex_sendfile file is in flight */,
        U_RESEND = 16u /* the read came up short, so the SEND linked to it
@@ -44,6 +44,19 @@ enum { U_RECV = 1u, U_SEND = 2u, U_HELD = 4u /* detached, kept for its CQEs */,
 /* vex_sendfile reads the file in pieces of this size into the socket's
  * in-flight buffer, which then fits the loop's spare-buffer list. */
 #define FILE_CHUNK 65536u
+
+/* A connection as io_uring.c sees it. */
+typedef struct uring_sock {
+    vex_sock s;                /* first: a vex_sock * is a uring_sock * */
+    unsigned flags;            /* U_* */
+    vex_buf sending;           /* output handed to the kernel (s.inflight bytes) */
+} uring_sock;
+
+const size_t vex__backend_sock_size = sizeof(uring_sock);
+_Static_assert(sizeof(void *) != 8 || sizeof(uring_sock) <= VEX__SOCK_BUDGET_LP64,
+               "idle connection memory is a target");
+
+static inline uring_sock *us(vex_sock *s) { return (uring_sock *)s; }
 
 typedef struct uring_state {
     struct io_uring ring;
@@ -55,6 +68,9 @@ typedef struct uring_state {
     unsigned held;             /* detached sockets waiting for completions */
     unsigned closing;          /* close SQEs not yet completed */
     unsigned setup_flags;
+    /* Per listener slot: accept SQEs in flight (0 or 1, briefly 1 more
+     * while a cancel is pending). */
+    unsigned accepts[VEX_MAX_LISTENERS];
 } uring_state;
 
 const char *const vex__backend_name = "io_uring";
@@ -283,7 +299,7 @@ static void arm_recv(vex_loop *l, vex_sock *s)
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = BUF_GROUP;
     io_uring_sqe_set_data64(sqe, tag(s, OP_RECV));
-    s->be_flags |= U_RECV;
+    us(s)->flags |= U_RECV;
 }
 
 static void cancel_op(vex_loop *l, const void *p, unsigned op)
@@ -303,9 +319,9 @@ int vex__backend_sock_read(vex_loop *l, vex_sock *s, bool on)
 {
     /* A recv still armed (its cancel not yet completed) re-arms itself from
      * its last completion, see recv_done. */
-    if (on && !(s->be_flags & U_RECV))
+    if (on && !(us(s)->flags & U_RECV))
         arm_recv(l, s);
-    else if (!on && (s->be_flags & U_RECV))
+    else if (!on && (us(s)->flags & U_RECV))
         cancel_op(l, s, OP_RECV);
     return 0;
 }
@@ -316,10 +332,11 @@ static void submit_send(vex_loop *l, vex_sock *s)
      * the last): MSG_MORE lets TCP fill whole segments, as TCP_CORK does. */
     bool more = s->file && s->file->left > 0;
     struct io_uring_sqe *sqe = get_sqe(l);
-    io_uring_prep_send(sqe, s->fd, s->be_buf.data + s->be_buf.off,
-                       vex__buf_pending(&s->be_buf), MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+    vex_buf *b = &us(s)->sending;
+    io_uring_prep_send(sqe, s->fd, b->data + b->off, vex__buf_pending(b),
+                       MSG_NOSIGNAL | (more ? MSG_MORE : 0));
     io_uring_sqe_set_data64(sqe, tag(s, OP_SEND));
-    s->be_flags |= U_SEND;
+    us(s)->flags |= U_SEND;
 }
 
 /* Close the file of a vex_sendfile job with an SQE in the turn's batch; only
@@ -327,7 +344,7 @@ static void submit_send(vex_loop *l, vex_sock *s)
  * number, but one still in the SQ would see a closed or reused fd). */
 static void file_end(vex_loop *l, vex_sock *s)
 {
-    if (!s->file || (s->be_flags & U_FREAD))
+    if (!s->file || (us(s)->flags & U_FREAD))
         return;
     struct io_uring_sqe *sqe = get_sqe(l);
     io_uring_prep_close(sqe, s->file->fd);
@@ -341,14 +358,14 @@ static void sock_failed(vex_loop *l, vex_sock *s, int err)
 {
     file_end(l, s);
     s->inflight = 0;
-    vex__buf_consume(&s->be_buf, vex__buf_pending(&s->be_buf));
+    vex__buf_consume(&us(s)->sending, vex__buf_pending(&us(s)->sending));
     vex__core_wrote(l, s, -err);
 }
 
 static void file_read(vex_loop *l, vex_sock *s)
 {
-    vex__core_buf_ready(l, &s->be_buf);
-    if (vex__buf_reserve(&s->be_buf, FILE_CHUNK) < 0) {
+    vex__core_buf_ready(l, &us(s)->sending);
+    if (vex__buf_reserve(&us(s)->sending, FILE_CHUNK) < 0) {
         sock_failed(l, s, ENOMEM);
         return;
     }
@@ -359,21 +376,21 @@ static void file_read(vex_loop *l, vex_sock *s)
      * bytes count as in flight from now on, no longer as the file's. */
     reserve_sqes(l, 2);
     struct io_uring_sqe *sqe = get_sqe(l);
-    io_uring_prep_read(sqe, s->file->fd, s->be_buf.data, n, s->file->off);
+    io_uring_prep_read(sqe, s->file->fd, us(s)->sending.data, n, s->file->off);
     io_uring_sqe_set_data64(sqe, tag(s, OP_FREAD));
     sqe->flags |= IOSQE_IO_LINK;
-    s->be_flags |= U_FREAD;
+    us(s)->flags |= U_FREAD;
     s->file->off += n;
     s->file->left -= n;
-    s->be_buf.off = 0;
-    s->be_buf.len = n;
+    us(s)->sending.off = 0;
+    us(s)->sending.len = n;
     s->inflight = n;
     submit_send(l, s);
 }
 
 void vex__backend_sock_flush(vex_loop *l, vex_sock *s)
 {
-    if (s->be_flags & (U_SEND | U_FREAD))
+    if (us(s)->flags & (U_SEND | U_FREAD))
         return;   /* one send in flight per socket keeps the bytes in order */
     if (vex__buf_pending(&s->out) == 0) {   /* then the file, if any */
         if (s->file && s->file->left > 0)
@@ -384,12 +401,12 @@ void vex__backend_sock_flush(vex_loop *l, vex_sock *s)
     }
     /* Hand the queue to the kernel as it is; new writes go to a fresh queue
      * so the bytes in flight are never moved by a realloc. */
-    vex_buf spare = s->be_buf;
-    s->be_buf = s->out;
+    vex_buf spare = us(s)->sending;
+    us(s)->sending = s->out;
     s->out = spare;
     s->out.off = s->out.len = 0;
     vex__core_buf_release(l, &s->out);   /* the next write takes a spare */
-    s->inflight = vex__buf_pending(&s->be_buf);
+    s->inflight = vex__buf_pending(&us(s)->sending);
     submit_send(l, s);
 }
 
@@ -397,8 +414,8 @@ bool vex__backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
 {
     uring_state *st = l->be;
     file_end(l, s);   /* or when its read completes */
-    bool busy = s->be_flags & U_BUSY;
-    if (s->be_flags & U_FREAD) {
+    bool busy = us(s)->flags & U_BUSY;
+    if (us(s)->flags & U_FREAD) {
         /* The file READ is not on s->fd, so the cancel below misses it; a
          * cancelled READ breaks its link, and the SEND behind it never runs.
          * A READ already waiting on the disk cannot be stopped: its SEND
@@ -414,7 +431,7 @@ bool vex__backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
          * nothing (-ENOENT): a hard link does not break on error. */
         if (close_fd)
             sqe->flags |= IOSQE_IO_HARDLINK;
-        s->be_flags |= U_HELD;
+        us(s)->flags |= U_HELD;
         st->held++;
     }
     if (close_fd) {
@@ -428,15 +445,18 @@ bool vex__backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
         io_uring_submit(&st->ring);
         vex__core_syscall(l);
     }
+    if (!busy)   /* nothing of the kernel's still points into it */
+        vex__buf_free(&us(s)->sending);
     return !busy;
 }
 
 static void maybe_release(vex_loop *l, vex_sock *s)
 {
     uring_state *st = l->be;
-    if ((s->be_flags & (U_HELD | U_BUSY)) == U_HELD) {
-        s->be_flags &= ~U_HELD;
+    if ((us(s)->flags & (U_HELD | U_BUSY)) == U_HELD) {
+        us(s)->flags &= ~U_HELD;
         st->held--;
+        vex__buf_free(&us(s)->sending);
         vex__core_sock_release(l, s);
     }
 }
@@ -446,7 +466,7 @@ static void recv_done(vex_loop *l, vex_sock *s, struct io_uring_cqe *cqe)
     uring_state *st = l->be;
     bool more = cqe->flags & IORING_CQE_F_MORE;
     if (!more)
-        s->be_flags &= ~U_RECV;
+        us(s)->flags &= ~U_RECV;
     if (cqe->flags & IORING_CQE_F_BUFFER) {
         unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
         if (cqe->res > 0)
@@ -464,19 +484,19 @@ static void recv_done(vex_loop *l, vex_sock *s, struct io_uring_cqe *cqe)
     /* Multishot ended (ENOBUFS, cancel after a pause, or the kernel's
      * choice): re-arm while the owner still wants data. */
     if (!more && !(s->flags & (VS_PAUSED | VS_EOF)) && !s->held_end &&
-        !(s->be_flags & U_RECV))
+        !(us(s)->flags & U_RECV))
         arm_recv(l, s);
 }
 
 static void send_done(vex_loop *l, vex_sock *s, int res)
 {
-    s->be_flags &= ~U_SEND;
+    us(s)->flags &= ~U_SEND;
     if (s->flags & VS_DETACHED) {
         maybe_release(l, s);
         return;
     }
-    if (s->be_flags & U_RESEND) {
-        s->be_flags &= ~U_RESEND;
+    if (us(s)->flags & U_RESEND) {
+        us(s)->flags &= ~U_RESEND;
         if (res == -ECANCELED) {   /* the link broke as it should */
             submit_send(l, s);
             return;
@@ -490,18 +510,20 @@ static void send_done(vex_loop *l, vex_sock *s, int res)
         send_done(l, s, -EPIPE);
         return;
     }
-    vex__buf_consume(&s->be_buf, (size_t)res);
+    vex__buf_consume(&us(s)->sending, (size_t)res);
     s->inflight -= (size_t)res;
-    if (vex__buf_pending(&s->be_buf) > 0)
+    if (vex__buf_pending(&us(s)->sending) > 0)
         submit_send(l, s);   /* short send: the rest, before anything newer */
     else if (vex__buf_pending(&s->out) > 0 || s->file)
         vex__backend_sock_flush(l, s);
+    if (vex__sock_idle_output(s))   /* idle: its memory goes back, as s->out's does */
+        vex__core_buf_release(l, &us(s)->sending);
     vex__core_wrote(l, s, res);
 }
 
 static void file_read_done(vex_loop *l, vex_sock *s, int res)
 {
-    s->be_flags &= ~U_FREAD;
+    us(s)->flags &= ~U_FREAD;
     if (s->flags & VS_DETACHED) {
         file_end(l, s);
         maybe_release(l, s);
@@ -511,23 +533,22 @@ static void file_read_done(vex_loop *l, vex_sock *s, int res)
         sock_failed(l, s, res < 0 ? -res : EIO);   /* the linked SEND is cancelled */
         return;
     }
-    size_t unread = s->be_buf.len - (size_t)res;
+    size_t unread = us(s)->sending.len - (size_t)res;
     if (unread > 0) {   /* short: those bytes are the file's again */
         s->file->off -= unread;
         s->file->left += unread;
-        s->be_buf.len = (size_t)res;
+        us(s)->sending.len = (size_t)res;
         s->inflight = (size_t)res;
-        s->be_flags |= U_RESEND;
+        us(s)->flags |= U_RESEND;
     }
 }
 
 /* ---- listeners ---------------------------------------------------------- */
 
-/* ls->armed is the wish to accept; ls->be counts accept SQEs in flight
- * (0 or 1, briefly 1 more while a cancel is pending). */
-static uintptr_t *accepts_in_flight(vex_listener *ls)
+/* ls->armed is the wish to accept; uring_state.accepts counts the SQEs. */
+static unsigned *accepts_in_flight(vex_loop *l, vex_listener *ls)
 {
-    return (uintptr_t *)&ls->be;
+    return &((uring_state *)l->be)->accepts[ls - l->listeners];
 }
 
 static void arm_accept(vex_loop *l, vex_listener *ls)
@@ -536,7 +557,7 @@ static void arm_accept(vex_loop *l, vex_listener *ls)
     io_uring_prep_multishot_accept(sqe, ls->fd, NULL, NULL,
                                    SOCK_NONBLOCK | SOCK_CLOEXEC);
     io_uring_sqe_set_data64(sqe, tag(ls, OP_ACCEPT));
-    (*accepts_in_flight(ls))++;
+    (*accepts_in_flight(l, ls))++;
 }
 
 int vex__backend_listen(vex_loop *l, vex_listener *ls, bool on)
@@ -544,9 +565,9 @@ int vex__backend_listen(vex_loop *l, vex_listener *ls, bool on)
     if (ls->armed == on)
         return 0;
     ls->armed = on;
-    if (on && *accepts_in_flight(ls) == 0) {
+    if (on && *accepts_in_flight(l, ls) == 0) {
         arm_accept(l, ls);
-    } else if (!on && *accepts_in_flight(ls) > 0) {
+    } else if (!on && *accepts_in_flight(l, ls) > 0) {
         struct io_uring_sqe *sqe = get_sqe(l);
         io_uring_prep_cancel64(sqe, tag(ls, OP_ACCEPT), IORING_ASYNC_CANCEL_ALL);
         io_uring_sqe_set_data64(sqe, OP_IGNORE);
@@ -578,7 +599,7 @@ static void accept_done(vex_loop *l, vex_listener *ls, struct io_uring_cqe *cqe)
 {
     bool more = cqe->flags & IORING_CQE_F_MORE;
     if (!more)
-        (*accepts_in_flight(ls))--;
+        (*accepts_in_flight(l, ls))--;
     if (ls->fd < 0) {            /* listener stopped: do not leak the socket */
         if (cqe->res >= 0)
             close(cqe->res);
@@ -588,7 +609,7 @@ static void accept_done(vex_loop *l, vex_listener *ls, struct io_uring_cqe *cqe)
         accepted(l, ls, cqe->res);
     else if (cqe->res != -ECANCELED)
         vex__core_accepted(l, ls, cqe->res, NULL, 0);   /* EMFILE & co. disarm + back off */
-    if (!more && ls->armed && *accepts_in_flight(ls) == 0)
+    if (!more && ls->armed && *accepts_in_flight(l, ls) == 0)
         arm_accept(l, ls);
 }
 
