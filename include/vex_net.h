@@ -287,6 +287,12 @@ int vex_tcp_listen(const char *host, int port, int backlog, unsigned flags);
  * the number accepted (0 when none are waiting), or -1 with errno when the
  * first accept fails for another reason than EAGAIN. */
 int vex_accept_batch(int listen_fd, int *fds, int max);
+/* The same with each client's address: peers[i] (peer_lens[i] bytes) for
+ * fds[i], as vex_accept_cb reports it. peers and peer_lens are both NULL
+ * (then it is vex_accept_batch) or both arrays of max; one alone: EINVAL.
+ * For accepting by hand, e.g. draining a listener's backlog at shutdown. */
+int vex_accept_batch_addr(int listen_fd, int *fds, struct sockaddr_storage *peers,
+                          socklen_t *peer_lens, int max);
 
 int vex_set_nonblock(int fd, int on);
 int vex_set_nodelay(int fd, int on);

@@ -177,7 +177,7 @@ void *vex__fd_table_grow(void *table, unsigned *len, size_t elem, int fd,
 
 /* ---- socket helpers (sockopt.c) ----------------------------------------- */
 /* Accept one connection and its peer's address (peer_len in: its size; out:
- * the address's), retrying EINTR and ECONNABORTED. Returns the fd
+ * the address's; both may be NULL), retrying EINTR and ECONNABORTED. Returns the fd
  * (non-blocking, close-on-exec) or -1 with errno (EAGAIN: none waiting). */
 int vex__accept(int listen_fd, struct sockaddr *peer, socklen_t *peer_len);
 

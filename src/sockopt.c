@@ -166,17 +166,36 @@ static int accept_one(int listen_fd, struct sockaddr *peer, socklen_t *peer_len)
 #endif
 }
 
-int vex_accept_batch(int listen_fd, int *fds, int max)
+int vex__accept(int listen_fd, struct sockaddr *peer, socklen_t *peer_len)
 {
+    socklen_t room = peer_len ? *peer_len : 0;
+    for (;;) {
+        if (peer_len)
+            *peer_len = room;
+        int fd = accept_one(listen_fd, peer, peer_len);
+        if (fd >= 0 || (errno != EINTR && errno != ECONNABORTED))
+            return fd;
+    }
+}
+
+int vex_accept_batch_addr(int listen_fd, int *fds, struct sockaddr_storage *peers,
+                          socklen_t *peer_lens, int max)
+{
+    if (!peers != !peer_lens) {
+        errno = EINVAL;
+        return -1;
+    }
     int n = 0;
     while (n < max) {
-        int fd = accept_one(listen_fd, NULL, NULL);
+        socklen_t len = sizeof *peers;
+        int fd = vex__accept(listen_fd, peers ? (struct sockaddr *)&peers[n] : NULL,
+                             peers ? &len : NULL);
         if (fd >= 0) {
+            if (peer_lens)
+                peer_lens[n] = len;
             fds[n++] = fd;
             continue;
         }
-        if (errno == EINTR || errno == ECONNABORTED)
-            continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK)
             break;
         if (n == 0)
@@ -186,13 +205,7 @@ int vex_accept_batch(int listen_fd, int *fds, int max)
     return n;
 }
 
-int vex__accept(int listen_fd, struct sockaddr *peer, socklen_t *peer_len)
+int vex_accept_batch(int listen_fd, int *fds, int max)
 {
-    socklen_t room = *peer_len;
-    for (;;) {
-        *peer_len = room;
-        int fd = accept_one(listen_fd, peer, peer_len);
-        if (fd >= 0 || (errno != EINTR && errno != ECONNABORTED))
-            return fd;
-    }
+    return vex_accept_batch_addr(listen_fd, fds, NULL, NULL, max);
 }

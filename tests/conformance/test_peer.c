@@ -2,7 +2,8 @@
  * test_peer.c — the client's address in vex_accept_cb: IPv4, IPv6, an IPv4
  * client on a dual-stack listener (IPv4-mapped), a burst in which every
  * connection must carry its own address (io_uring's multishot accept shares
- * one address buffer between completions), and no address with an error.
+ * one address buffer between completions), no address with an error, and
+ * vex_accept_batch_addr (no loop).
  */
 #include "harness.h"
 
@@ -272,6 +273,56 @@ static void test_peer_address_each_connection_its_own(void **state)
     assert_int_equal(matched, N);
 }
 
+/* The loopless helper: three clients, each fd with its own client's port. */
+static void test_accept_batch_addr_reports_each_client(void **state)
+{
+    (void)state;
+    enum { N = 3 };
+    int port;
+    int lfd = h_listen(16, &port);
+    int fds[8], cli[N], cli_port[N];
+    struct sockaddr_storage peers[8];
+    socklen_t lens[8];
+    errno = 0;
+    int one_array = vex_accept_batch_addr(lfd, fds, peers, NULL, 8);
+    int one_array_err = errno;
+    for (int i = 0; i < N; i++) {
+        cli[i] = h_connect(port);
+        cli_port[i] = cli[i] >= 0 ? vex_local_port(cli[i]) : -1;
+    }
+    int got = 0;
+    uint64_t t0 = h_now_ms();
+    while (got < N && h_now_ms() - t0 < 3000) {
+        int n = vex_accept_batch_addr(lfd, fds + got, peers + got, lens + got, 8 - got);
+        if (n < 0)
+            break;
+        got += n;
+        if (n == 0)
+            h_sleep_ms(5);
+    }
+    int matched = 0, bad = 0;
+    for (int i = 0; i < got; i++) {
+        int k = 0;
+        while (k < N && cli_port[k] != addr_port(&peers[i]))
+            k++;
+        if (k < N && peers[i].ss_family == AF_INET && lens[i] == sizeof(struct sockaddr_in))
+            matched++;
+        else
+            bad++;
+        close(fds[i]);
+    }
+    for (int i = 0; i < N; i++)
+        if (cli[i] >= 0)
+            close(cli[i]);
+    close(lfd);
+
+    assert_int_equal(one_array, -1);
+    assert_int_equal(one_array_err, EINVAL);
+    assert_int_equal(got, N);
+    assert_int_equal(bad, 0);
+    assert_int_equal(matched, N);
+}
+
 /* Lowest free fd number: with the soft limit set to it, any new fd fails. */
 static int lowest_free_fd(void)
 {
@@ -333,6 +384,7 @@ int h_group_peer(void)
         H_TEST(test_peer_address_ipv4_client_on_dual_stack_listener),
         H_TEST(test_peer_address_each_connection_its_own),
         H_TEST(test_peer_address_absent_on_accept_error),
+        H_TEST(test_accept_batch_addr_reports_each_client),
     };
     return cmocka_run_group_tests_name("peer", tests, NULL, NULL);
 }
