@@ -26,13 +26,14 @@ ALL_BACKENDS := epoll io_uring kqueue poll
 
 CC ?= cc
 WERROR ?= 1
-OPT ?= -O2
-CFLAGS_BASE := -std=c11 $(OPT) -g -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) \
-               -D_GNU_SOURCE -Iinclude -Isrc -MMD -MP $(CFLAGS_BASE_EXTRA)
+# Before CFLAGS_BASE: it is expanded once (:=), so OPT must be final here.
 ifeq ($(DEBUG),1)   # no optimisation, full debug info: build/<backend>-debug/
   OPT := -O0 -g3
   SUFFIX := -debug
 endif
+OPT ?= -O2
+CFLAGS_BASE := -std=c11 -g $(OPT) -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) \
+               -D_GNU_SOURCE -Iinclude -Isrc -MMD -MP $(CFLAGS_BASE_EXTRA)
 ifeq ($(SANITIZE),1)
   SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   SUFFIX := $(SUFFIX)-san
@@ -46,6 +47,11 @@ endif
 # stand-in tests/kqshim/sys/event.h and link the poll(2)-based emulation
 # tests/kqshim/kqshim.c into the library, into build/kqueue-kqshim[-san]/.
 # It checks kqueue.c's bookkeeping, not real BSD kernel behaviour.
+# The server and HTTP objects do not depend on the backend: they are built
+# once per flavour into build/common$(SUFFIX)/ and linked into every
+# backend's production_server (before -kqshim joins SUFFIX: the shim only
+# touches kqueue.c).
+COMMON := build/common$(SUFFIX)
 ifeq ($(KQSHIM),1)
   ifneq ($(UNAME)/$(BACKEND),Linux/kqueue)
     $(error KQSHIM=1 needs Linux and BACKEND=kqueue)
@@ -54,11 +60,12 @@ ifeq ($(KQSHIM),1)
   KQSHIM_INC := -Itests/kqshim
   KQSHIM_SRC := tests/kqshim/kqshim.c
 endif
+CFLAGS_COMMON = $(CFLAGS_BASE) $(SAN_FLAGS) $(EXTRA_DEFS) $(CFLAGS)
 CFLAGS_ALL = $(CFLAGS_BASE) $(KQSHIM_INC) $(SAN_FLAGS) $(EXTRA_DEFS) $(CFLAGS)
 LDFLAGS_ALL = $(SAN_FLAGS) $(LDFLAGS)
 LIBS := -lpthread
 
-CORE_SRC := src/loop.c src/timer.c src/buf.c src/sockopt.c
+CORE_SRC := src/loop.c src/timer.c src/buf.c src/sockopt.c src/fd_table.c
 READINESS_SRC := src/backends/readiness.c src/backends/sendfile.c
 BACKEND_SRC_epoll    := $(READINESS_SRC) src/backends/epoll.c
 BACKEND_SRC_kqueue   := $(READINESS_SRC) src/backends/kqueue.c
@@ -78,8 +85,8 @@ B := build/$(BACKEND)$(SUFFIX)
 LIB := $(B)/libvex_net.a
 LIB_SRC := $(CORE_SRC) $(BACKEND_SRC_$(BACKEND)) $(KQSHIM_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
-HTTP_OBJ := $(HTTP_SRC:%.c=$(B)/obj/%.o)
-SERVER_OBJ := $(SERVER_SRC:%.c=$(B)/obj/%.o)
+HTTP_OBJ := $(HTTP_SRC:%.c=$(COMMON)/obj/%.o)
+SERVER_OBJ := $(SERVER_SRC:%.c=$(COMMON)/obj/%.o)
 ALL_LIBS := $(BACKEND_LIBS_$(BACKEND)) $(LIBS)
 
 PROGRAMS := $(B)/vex_probe $(B)/test_conformance $(B)/echo_bench
@@ -98,7 +105,15 @@ all backend: $(LIB) $(PROGRAMS)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -DVEX_BACKEND_$(BACKEND) -c $< -o $@
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+# Two builds of different backends may run at once (make gate builds two in
+# parallel) and share these: write to a private name, then rename, so a
+# reader never sees a half-written object.
+$(COMMON)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) -MF $@.d.$$$$ -MT $@ -c $< -o $@.$$$$ && \
+	  mv -f $@.d.$$$$ $(@:.o=.d) && mv -f $@.$$$$ $@
 
 $(LIB): $(LIB_OBJ)
 	$(AR) rcs $@ $^
@@ -113,8 +128,10 @@ $(B)/test_http1: tests/unit/test_http1.c $(filter-out %/main.o,$(SERVER_OBJ)) $(
 $(B)/test_http_parser: tests/unit/test_http_parser.c $(HTTP_OBJ)
 	$(CC) $(CFLAGS_ALL) $(filter %.c %.o,$^) -o $@ $(LDFLAGS_ALL) -lcmocka
 
-# kqueue.c alone, with a stub readiness_event(), against the emulation.
-$(B)/test_kqueue_poller: tests/kqshim/kq_unit.c $(B)/obj/src/backends/kqueue.o $(B)/obj/tests/kqshim/kqshim.o
+# kqueue.c alone (and the fd-table helper it grows its map with), with a
+# stub vex__readiness_event(), against the emulation.
+$(B)/test_kqueue_poller: tests/kqshim/kq_unit.c $(B)/obj/src/backends/kqueue.o \
+                         $(B)/obj/src/fd_table.o $(B)/obj/tests/kqshim/kqshim.o
 	$(CC) $(CFLAGS_ALL) $^ -o $@ $(LDFLAGS_ALL) -lcmocka $(LIBS)
 
 $(B)/vex_probe: tools/vex_probe.c $(LIB)
@@ -126,7 +143,7 @@ $(B)/echo_bench: bench/echo_bench.c $(LIB)
 $(B)/production_server: $(SERVER_OBJ) $(HTTP_OBJ) $(LIB)
 	$(CC) $^ -o $@ $(LDFLAGS_ALL) $(ALL_LIBS)
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(shell find $(B) $(COMMON) -name '*.d' 2>/dev/null)
 
 else
 # ------------------------------------------------------- every backend here
@@ -135,7 +152,7 @@ all:
 	@set -e; for b in $(AVAILABLE); do $(MAKE) --no-print-directory BACKEND=$$b; done
 endif
 
-.PHONY: deps test test-c test-san test-python test-kqshim bench plot gate clean fuzz
+.PHONY: deps test test-c test-san test-python test-kqshim check-symbols bench plot gate clean fuzz
 deps:
 	@./scripts/deps.sh
 
@@ -154,6 +171,20 @@ test-kqshim:
 	@set -e; for s in 0 1; do $(MAKE) --no-print-directory BACKEND=kqueue KQSHIM=1 SANITIZE=$$s; done
 	@set -e; for d in build/kqueue-kqshim build/kqueue-kqshim-san; do \
 	  $$d/test_kqueue_poller; $$d/test_conformance; done
+
+# Every built libvex_net.a (build/*/) defines only vex_* globals. A canary
+# archive with one stray global must fail first, so the check is checked.
+CANARY := build/check-symbols/libcanary.a
+check-symbols:
+	@mkdir -p $(dir $(CANARY))
+	@printf 'int vex_fine(void) { return 0; }\nint stray_global(void) { return 1; }\n' | \
+	  $(CC) -x c -c - -o $(CANARY:.a=.o) && rm -f $(CANARY) && $(AR) rcs $(CANARY) $(CANARY:.a=.o)
+	@if $(PY) scripts/check_symbols.py $(CANARY) > $(CANARY:.a=.out) || \
+	    ! grep -q "'stray_global'" $(CANARY:.a=.out); then \
+	  cat $(CANARY:.a=.out); echo "check-symbols: the canary's stray_global was not caught"; exit 1; fi
+	@libs=$$(ls build/*/libvex_net.a 2>/dev/null); \
+	  [ -n "$$libs" ] || { echo "check-symbols: no build/*/libvex_net.a: run make first"; exit 1; }; \
+	  $(PY) scripts/check_symbols.py $$libs
 
 RUN ?= results/latest
 plot:

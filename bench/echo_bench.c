@@ -113,8 +113,11 @@ static void on_drain(vex_loop *loop, int fd, void *udata)
 
 static const vex_sock_cbs CBS = {on_data, on_drain};
 
-static void on_accept(vex_loop *loop, int listen_fd, int fd, void *udata)
+static void on_accept(vex_loop *loop, int listen_fd, int fd,
+                      const struct sockaddr *peer, socklen_t peer_len, void *udata)
 {
+    (void)peer;
+    (void)peer_len;
     (void)listen_fd;
     (void)udata;
     if (fd < 0)

@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/socket.h>   /* struct sockaddr, socklen_t (vex_accept_cb) */
 
 #ifdef __cplusplus
 extern "C" {
@@ -53,11 +54,22 @@ typedef void (*vex_data_cb)(vex_loop *loop, int fd, const char *data,
 typedef void (*vex_drain_cb)(vex_loop *loop, int fd, void *udata);
 
 /* A connection was accepted on listen_fd: client_fd >= 0 is a new
- * non-blocking, close-on-exec socket the callback now owns. client_fd < 0
- * reports an accept error, -client_fd is the errno; on EMFILE/ENFILE/ENOBUFS
- * /ENOMEM the loop backs off by itself for VEX_ACCEPT_BACKOFF_MS rather than
- * spinning. */
+ * non-blocking, close-on-exec socket the callback now owns, and peer
+ * (peer_len bytes, valid only during the call: copy what you keep) is the
+ * client's address as accept(2) reports it: a struct sockaddr_in for an
+ * IPv4 listener, a struct sockaddr_in6 for an IPv6 one. A dual-stack
+ * listener ([::] without VEX_LISTEN_V6ONLY) shows an IPv4 client as
+ * AF_INET6 with an IPv4-mapped address, ::ffff:a.b.c.d
+ * (IN6_IS_ADDR_V4MAPPED). Readiness backends get it from the accept itself;
+ * io_uring's multishot accept cannot return an address per connection, so
+ * there the loop asks getpeername(2), one syscall per connection; a client
+ * already reset by then is closed and not delivered, as accept(2) itself
+ * drops one that aborted (ECONNABORTED).
+ * client_fd < 0 reports an accept error, -client_fd is the errno, and peer
+ * is NULL, peer_len 0; on EMFILE/ENFILE/ENOBUFS/ENOMEM the loop backs off by
+ * itself for VEX_ACCEPT_BACKOFF_MS rather than spinning. */
 typedef void (*vex_accept_cb)(vex_loop *loop, int listen_fd, int client_fd,
+                              const struct sockaddr *peer, socklen_t peer_len,
                               void *udata);
 
 typedef struct vex_timer vex_timer;
@@ -275,6 +287,12 @@ int vex_tcp_listen(const char *host, int port, int backlog, unsigned flags);
  * the number accepted (0 when none are waiting), or -1 with errno when the
  * first accept fails for another reason than EAGAIN. */
 int vex_accept_batch(int listen_fd, int *fds, int max);
+/* The same with each client's address: peers[i] (peer_lens[i] bytes) for
+ * fds[i], as vex_accept_cb reports it. peers and peer_lens are both NULL
+ * (then it is vex_accept_batch) or both arrays of max; one alone: EINVAL.
+ * For accepting by hand, e.g. draining a listener's backlog at shutdown. */
+int vex_accept_batch_addr(int listen_fd, int *fds, struct sockaddr_storage *peers,
+                          socklen_t *peer_lens, int max);
 
 int vex_set_nonblock(int fd, int on);
 int vex_set_nodelay(int fd, int on);

@@ -40,6 +40,7 @@ done
 if [ "$(uname -s)" = Linux ]; then
   step "kqueue via tests/kqshim (plain + ASan+UBSan)" make --no-print-directory -s test-kqshim
 fi
+step "libvex_net.a exports only vex_* (check-symbols)" make --no-print-directory -s check-symbols
 export VEX_TEST_BACKENDS="${backends[*]}"
 # One pytest run per suite: each has its own conftest.py.
 for suite in server harness gate; do

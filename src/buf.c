@@ -4,7 +4,7 @@
 #include <string.h>
 #include <errno.h>
 
-int buf_reserve(vex_buf *b, size_t n)
+int vex__buf_reserve(vex_buf *b, size_t n)
 {
     if (b->off == b->len)   /* empty: reuse from the start */
         b->off = b->len = 0;
@@ -39,30 +39,30 @@ int buf_reserve(vex_buf *b, size_t n)
     return 0;
 }
 
-int buf_append(vex_buf *b, const void *p, size_t n)
+int vex__buf_append(vex_buf *b, const void *p, size_t n)
 {
     if (n == 0)
         return 0;
-    if (buf_reserve(b, n) < 0)
+    if (vex__buf_reserve(b, n) < 0)
         return -1;
     memcpy(b->data + b->len, p, n);
     b->len += n;
     return 0;
 }
 
-void buf_consume(vex_buf *b, size_t n)
+void vex__buf_consume(vex_buf *b, size_t n)
 {
     b->off += n;
     if (b->off >= b->len) {
         b->off = b->len = 0;
         /* Give large buffers back: an idle connection should hold nothing. */
         if (b->cap > 65536) {
-            buf_free(b);
+            vex__buf_free(b);
         }
     }
 }
 
-void buf_free(vex_buf *b)
+void vex__buf_free(vex_buf *b)
 {
     free(b->data);
     b->data = NULL;

@@ -22,22 +22,22 @@
 #include <sys/eventfd.h>
 #endif
 
-int timers_next_timeout(const vex_loop *l);
-int timers_run(vex_loop *l);
+int vex__timers_next_timeout(const vex_loop *l);
+int vex__timers_run(vex_loop *l);
 
 #define DEFAULT_RECV_BUF   16384u
 #define DEFAULT_RECV_COUNT 1024u
 #define DEFAULT_HIGH_WATER (1u << 20)
 #define DEFAULT_RING       4096u
 
-const char *vex_backend_name(void) { return backend_name; }
+const char *vex_backend_name(void) { return vex__backend_name; }
 
 int vex_backend_available(char *why, size_t why_len)
 {
-    return backend_available(why, why_len);
+    return vex__backend_available(why, why_len);
 }
 
-uint64_t core_clock_ms(void)
+uint64_t vex__core_clock_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -49,7 +49,7 @@ uint64_t vex_loop_syscalls(const vex_loop *l) { return l ? l->syscalls : 0; }
 
 /* ---- fd table ----------------------------------------------------------- */
 
-vex_sock *core_sock(const vex_loop *l, int fd)
+vex_sock *vex__core_sock(const vex_loop *l, int fd)
 {
     if (fd < 0 || (unsigned)fd >= l->max_fds)
         return NULL;
@@ -62,40 +62,23 @@ static int table_reserve(vex_loop *l, int fd)
 {
     if ((unsigned)fd < l->max_fds)
         return 0;
-    if (l->cfg.max_fds && (unsigned)fd >= l->cfg.max_fds) {
-        errno = EBADF;
+    vex_sock **t = vex__fd_table_grow(l->socks, &l->max_fds, sizeof *t, fd, 1024,
+                                      l->cfg.max_fds, 0);
+    if (!t)
         return -1;
-    }
-    unsigned n = l->max_fds ? l->max_fds : 1024;
-    while (n <= (unsigned)fd) {
-        if (n > (1u << 30)) {
-            errno = EBADF;
-            return -1;
-        }
-        n *= 2;
-    }
-    if (l->cfg.max_fds && n > l->cfg.max_fds)
-        n = l->cfg.max_fds;
-    vex_sock **t = realloc(l->socks, n * sizeof *t);
-    if (!t) {
-        errno = ENOMEM;
-        return -1;
-    }
-    memset(t + l->max_fds, 0, (n - l->max_fds) * sizeof *t);
     l->socks = t;
-    l->max_fds = n;
     return 0;
 }
 
 static vex_sock *lookup(const vex_loop *l, int fd)
 {
-    vex_sock *s = l ? core_sock(l, fd) : NULL;
+    vex_sock *s = l ? vex__core_sock(l, fd) : NULL;
     if (!s)
         errno = EBADF;
     return s;
 }
 
-vex_listener *core_listener(vex_loop *l, int fd)
+vex_listener *vex__core_listener(vex_loop *l, int fd)
 {
     for (unsigned i = 0; i < l->n_listeners; i++)
         if (l->listeners[i].fd == fd)
@@ -165,7 +148,7 @@ vex_loop *vex_loop_new(const vex_loop_config *cfg, char *err, size_t err_len)
         max_fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
                   rl.rlim_cur < (1u << 24) ? (unsigned)rl.rlim_cur : 65536;
     }
-    l->now_ms = core_clock_ms();
+    l->now_ms = vex__core_clock_ms();
     if (table_reserve(l, (int)max_fds - 1) < 0 || open_wake_fds(l) < 0) {
         set_err(err, err_len, "vex_loop_new");
         goto fail;
@@ -176,9 +159,9 @@ vex_loop *vex_loop_new(const vex_loop_config *cfg, char *err, size_t err_len)
         set_err(err, err_len, "vex_loop_new");
         goto fail;
     }
-    if (backend_init(l, err, err_len) < 0)
+    if (vex__backend_init(l, err, err_len) < 0)
         goto fail;
-    l->now_ms = core_clock_ms();   /* setting up a ring can take a while */
+    l->now_ms = vex__core_clock_ms();   /* setting up a ring can take a while */
     return l;
 fail:;
     int saved = errno;
@@ -192,13 +175,13 @@ fail:;
 
 static size_t held_pending(const vex_sock *s)
 {
-    return s->held ? buf_pending(s->held) : 0;
+    return s->held ? vex__buf_pending(s->held) : 0;
 }
 
 static void free_held(vex_sock *s)
 {
     if (s->held) {
-        buf_free(s->held);
+        vex__buf_free(s->held);
         free(s->held);
         s->held = NULL;
     }
@@ -209,9 +192,8 @@ static void free_dead(vex_loop *l)
     while (l->dead_head) {
         vex_sock *s = l->dead_head;
         l->dead_head = s->next_dead;
-        buf_free(&s->out);
+        vex__buf_free(&s->out);
         free_held(s);
-        buf_free(&s->be_buf);
         free(s->file);   /* NULL unless a backend could not end the job */
         free(s);
     }
@@ -227,10 +209,10 @@ void vex_loop_free(vex_loop *l)
     for (unsigned i = 0; i < l->n_listeners; i++)
         if (l->listeners[i].fd >= 0)
             vex_listen_stop(l, l->listeners[i].fd);
-    backend_free(l);   /* releases every socket it still held */
+    vex__backend_free(l);   /* releases every socket it still held */
     free_dead(l);
     while (l->n_spare > 0)
-        buf_free(&l->spare_bufs[--l->n_spare]);
+        vex__buf_free(&l->spare_bufs[--l->n_spare]);
     close_wake_fds(l);
     free(l->heap);
     free(l->read_buf);
@@ -255,7 +237,7 @@ int vex_loop_wake(vex_loop *l)
     return r >= 0 || errno == EAGAIN ? 0 : -1;
 }
 
-void core_woken(vex_loop *l)
+void vex__core_woken(vex_loop *l)
 {
     if (l->cfg.on_wake) {
         l->callbacks++;
@@ -279,8 +261,8 @@ static void flush_all(vex_loop *l)
         s->next_flush = NULL;
         s->flags &= ~VS_IN_FLUSH;
         if (!(s->flags & VS_DETACHED) &&
-            (buf_pending(&s->out) > 0 || s->file))
-            backend_sock_flush(l, s);
+            (vex__buf_pending(&s->out) > 0 || s->file))
+            vex__backend_sock_flush(l, s);
     }
 }
 
@@ -293,14 +275,14 @@ static void deliver_held(vex_loop *l, vex_sock *s)
     size_t piece = l->cfg.recv_buf_size;
     while (held_pending(s) > 0 && !(s->flags & (VS_DETACHED | VS_PAUSED))) {
         vex_buf *held = s->held;
-        size_t n = buf_pending(held) < piece ? buf_pending(held) : piece;
+        size_t n = vex__buf_pending(held) < piece ? vex__buf_pending(held) : piece;
         /* Consume before the call: the owner may close the socket, or a
          * write failure may free held, from inside it. */
         const char *p = held->data + held->off;
         held->off += n;
         l->callbacks++;
         s->cbs->on_data(l, s->fd, p, (ssize_t)n, s->udata);
-        if (s->held && buf_pending(s->held) == 0)   /* NULL: a write failure freed it */
+        if (s->held && vex__buf_pending(s->held) == 0)   /* NULL: a write failure freed it */
             free_held(s);
     }
     if (held_pending(s) > 0 || (s->flags & (VS_DETACHED | VS_PAUSED)))
@@ -334,18 +316,18 @@ int vex_loop_run_once(vex_loop *l, int timeout_ms)
         return -1;
     }
     l->callbacks = 0;
-    l->now_ms = core_clock_ms();
+    l->now_ms = vex__core_clock_ms();
     l->reserved = NULL;
     flush_all(l);
     free_dead(l);
-    int t = timers_next_timeout(l);
+    int t = vex__timers_next_timeout(l);
     if (timeout_ms >= 0 && (t < 0 || timeout_ms < t))
         t = timeout_ms;
     if (l->ready_head)
         t = 0;
-    if (backend_wait(l, t) < 0)   /* it refreshed now_ms after waiting (core_waited) */
+    if (vex__backend_wait(l, t) < 0)   /* it refreshed now_ms after waiting (vex__core_waited) */
         return -1;
-    l->callbacks += timers_run(l);
+    l->callbacks += vex__timers_run(l);
     run_ready(l);
     return l->callbacks;
 }
@@ -366,7 +348,7 @@ int vex_loop_run(vex_loop *l)
 
 /* ---- data and write completions (from backends) -------------------------- */
 
-void core_deliver(vex_loop *l, vex_sock *s, const char *data, ssize_t n)
+void vex__core_deliver(vex_loop *l, vex_sock *s, const char *data, ssize_t n)
 {
     if (s->flags & (VS_DETACHED | VS_EOF) || s->held_end)
         return;
@@ -375,7 +357,7 @@ void core_deliver(vex_loop *l, vex_sock *s, const char *data, ssize_t n)
         if (n > 0) {
             if (!s->held && !(s->held = calloc(1, sizeof *s->held)))
                 s->held_end = -ENOMEM;
-            else if (buf_append(s->held, data, (size_t)n) < 0)
+            else if (vex__buf_append(s->held, data, (size_t)n) < 0)
                 s->held_end = -ENOMEM;
         } else {
             s->held_end = n == 0 ? 1 : (int)n;
@@ -388,7 +370,7 @@ void core_deliver(vex_loop *l, vex_sock *s, const char *data, ssize_t n)
     s->cbs->on_data(l, s->fd, data, n, s->udata);
 }
 
-void core_wrote(vex_loop *l, vex_sock *s, ssize_t n)
+void vex__core_wrote(vex_loop *l, vex_sock *s, ssize_t n)
 {
     l->reserved = NULL;   /* a queue may have moved: no room outlives this */
     if (s->flags & VS_DETACHED)
@@ -400,7 +382,7 @@ void core_wrote(vex_loop *l, vex_sock *s, ssize_t n)
          * owner waiting for on_drain would otherwise wait forever. Input
          * held back by the pause goes with it. */
         s->err = (n == -ECONNRESET) ? ECONNRESET : EPIPE;
-        buf_consume(&s->out, buf_pending(&s->out));
+        vex__buf_consume(&s->out, vex__buf_pending(&s->out));
         if (s->flags & VS_EOF)
             return;
         free_held(s);
@@ -410,14 +392,13 @@ void core_wrote(vex_loop *l, vex_sock *s, ssize_t n)
         s->cbs->on_data(l, s->fd, NULL, n, s->udata);
         return;
     }
-    if (!sock_idle_output(s))
+    if (!vex__sock_idle_output(s))
         return;
-    core_buf_release(l, &s->out);
-    core_buf_release(l, &s->be_buf);
+    vex__core_buf_release(l, &s->out);
     if ((s->flags & (VS_SHUT_WANTED | VS_SHUT_DONE)) == VS_SHUT_WANTED) {
         s->flags |= VS_SHUT_DONE;
         shutdown(s->fd, SHUT_WR);
-        core_syscall(l);
+        vex__core_syscall(l);
     }
     if ((s->flags & VS_WANT_DRAIN) && s->cbs->on_drain) {
         s->flags &= ~VS_WANT_DRAIN;
@@ -426,7 +407,7 @@ void core_wrote(vex_loop *l, vex_sock *s, ssize_t n)
     }
 }
 
-void core_buf_release(vex_loop *l, vex_buf *b)
+void vex__core_buf_release(vex_loop *l, vex_buf *b)
 {
     if (!b->data || b->len > b->off)
         return;
@@ -434,11 +415,11 @@ void core_buf_release(vex_loop *l, vex_buf *b)
         l->spare_bufs[l->n_spare++] = *b;
         memset(b, 0, sizeof *b);
     } else {
-        buf_free(b);
+        vex__buf_free(b);
     }
 }
 
-void core_buf_ready(vex_loop *l, vex_buf *b)
+void vex__core_buf_ready(vex_loop *l, vex_buf *b)
 {
     if (!b->data && l->n_spare > 0) {
         *b = l->spare_bufs[--l->n_spare];
@@ -446,7 +427,7 @@ void core_buf_ready(vex_loop *l, vex_buf *b)
     }
 }
 
-void core_sock_release(vex_loop *l, vex_sock *s)
+void vex__core_sock_release(vex_loop *l, vex_sock *s)
 {
     s->next_dead = l->dead_head;
     l->dead_head = s;
@@ -464,16 +445,16 @@ int vex_sock_add(vex_loop *l, int fd, const vex_sock_cbs *cbs, void *udata)
         errno = EBADF;
         return -1;
     }
-    if (core_sock(l, fd) || core_listener(l, fd) || fd == l->wake_rfd) {
+    if (vex__core_sock(l, fd) || vex__core_listener(l, fd) || fd == l->wake_rfd) {
         errno = EEXIST;
         return -1;
     }
     if (table_reserve(l, fd) < 0)
         return -1;
-    core_syscall(l);
+    vex__core_syscall(l);
     if (vex_set_nonblock(fd, 1) < 0)   /* also proves fd is open */
         return -1;
-    vex_sock *s = calloc(1, sizeof *s);
+    vex_sock *s = calloc(1, vex__backend_sock_size);
     if (!s) {
         errno = ENOMEM;
         return -1;
@@ -482,7 +463,7 @@ int vex_sock_add(vex_loop *l, int fd, const vex_sock_cbs *cbs, void *udata)
     s->cbs = cbs;
     s->udata = udata;
     l->socks[fd] = s;
-    if (backend_sock_add(l, s) < 0) {
+    if (vex__backend_sock_add(l, s) < 0) {
         int saved = errno;
         l->socks[fd] = NULL;
         free(s);
@@ -494,7 +475,7 @@ int vex_sock_add(vex_loop *l, int fd, const vex_sock_cbs *cbs, void *udata)
 
 int vex_sock_registered(const vex_loop *l, int fd)
 {
-    return l && core_sock(l, fd) != NULL;
+    return l && vex__core_sock(l, fd) != NULL;
 }
 
 static int detach(vex_loop *l, int fd, bool close_fd)
@@ -506,10 +487,10 @@ static int detach(vex_loop *l, int fd, bool close_fd)
     if (l->reserved == s)
         l->reserved = NULL;
     s->flags |= VS_DETACHED;
-    buf_consume(&s->out, buf_pending(&s->out));
-    core_buf_release(l, &s->out);
-    if (backend_sock_detach(l, s, close_fd))
-        core_sock_release(l, s);
+    vex__buf_consume(&s->out, vex__buf_pending(&s->out));
+    vex__core_buf_release(l, &s->out);
+    if (vex__backend_sock_detach(l, s, close_fd))
+        vex__core_sock_release(l, s);
     return 0;
 }
 
@@ -524,7 +505,7 @@ int vex_read_pause(vex_loop *l, int fd)
     if (s->flags & VS_PAUSED)
         return 0;
     s->flags |= VS_PAUSED;
-    return s->flags & VS_EOF ? 0 : backend_sock_read(l, s, false);
+    return s->flags & VS_EOF ? 0 : vex__backend_sock_read(l, s, false);
 }
 
 int vex_read_resume(vex_loop *l, int fd)
@@ -542,7 +523,7 @@ int vex_read_resume(vex_loop *l, int fd)
     }
     if (s->flags & VS_EOF || s->held_end)
         return 0;
-    return backend_sock_read(l, s, true);
+    return vex__backend_sock_read(l, s, true);
 }
 
 static void mark_dirty(vex_loop *l, vex_sock *s)
@@ -564,7 +545,7 @@ static int queue_refusal(vex_sock *s, size_t high_water)
         return s->err;
     if (s->flags & VS_SHUT_WANTED)
         return EPIPE;
-    if (s->file || buf_pending(&s->out) + s->inflight >= high_water) {
+    if (s->file || vex__buf_pending(&s->out) + s->inflight >= high_water) {
         s->flags |= VS_WANT_DRAIN;
         return EAGAIN;
     }
@@ -587,8 +568,8 @@ ssize_t vex_write(vex_loop *l, int fd, const void *data, size_t len)
         errno = refused;
         return -1;
     }
-    core_buf_ready(l, &s->out);
-    if (buf_append(&s->out, data, len) < 0)
+    vex__core_buf_ready(l, &s->out);
+    if (vex__buf_append(&s->out, data, len) < 0)
         return -1;
     if (len)
         mark_dirty(l, s);
@@ -606,8 +587,8 @@ void *vex_write_reserve(vex_loop *l, int fd, size_t min, size_t *avail)
         errno = refused;
         return NULL;
     }
-    core_buf_ready(l, &s->out);
-    if (buf_reserve(&s->out, min ? min : 1) < 0)
+    vex__core_buf_ready(l, &s->out);
+    if (vex__buf_reserve(&s->out, min ? min : 1) < 0)
         return NULL;
     l->reserved = s;
     if (avail)
@@ -634,10 +615,10 @@ int vex_write_commit(vex_loop *l, int fd, size_t n)
 
 size_t vex_write_pending(const vex_loop *l, int fd)
 {
-    const vex_sock *s = l ? core_sock(l, fd) : NULL;
+    const vex_sock *s = l ? vex__core_sock(l, fd) : NULL;
     if (!s)
         return 0;
-    return buf_pending(&s->out) + s->inflight + (s->file ? s->file->left : 0);
+    return vex__buf_pending(&s->out) + s->inflight + (s->file ? s->file->left : 0);
 }
 
 int vex_sendfile(vex_loop *l, int fd, int file_fd, uint64_t offset, uint64_t len)
@@ -658,7 +639,7 @@ int vex_sendfile(vex_loop *l, int fd, int file_fd, uint64_t offset, uint64_t len
     }
     if (len == 0) {   /* nothing to send, but the file is ours now */
         close(file_fd);
-        core_syscall(l);
+        vex__core_syscall(l);
         return 0;
     }
     if (!(s->file = malloc(sizeof *s->file))) {
@@ -678,8 +659,8 @@ int vex_want_drain(vex_loop *l, int fd)
     if (!s)
         return -1;
     s->flags |= VS_WANT_DRAIN;
-    if (sock_idle_output(s))
-        core_wrote(l, s, 0);
+    if (vex__sock_idle_output(s))
+        vex__core_wrote(l, s, 0);
     return 0;
 }
 
@@ -689,8 +670,8 @@ int vex_shutdown_write(vex_loop *l, int fd)
     if (!s)
         return -1;
     s->flags |= VS_SHUT_WANTED;
-    if (sock_idle_output(s))
-        core_wrote(l, s, 0);
+    if (vex__sock_idle_output(s))
+        vex__core_wrote(l, s, 0);
     return 0;
 }
 
@@ -700,20 +681,21 @@ static void accept_backoff_done(vex_loop *l, vex_timer *t)
 {
     vex_listener *ls = t->data;
     if (ls->active && !ls->armed)
-        backend_listen(l, ls, true);
+        vex__backend_listen(l, ls, true);
 }
 
-void core_accepted(vex_loop *l, vex_listener *ls, int fd)
+void vex__core_accepted(vex_loop *l, vex_listener *ls, int fd,
+                        const struct sockaddr *peer, socklen_t peer_len)
 {
     if (fd < 0 && (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM)) {
         /* Out of descriptors or memory: accepting again at once would spin. */
         if (ls->armed)
-            backend_listen(l, ls, false);
+            vex__backend_listen(l, ls, false);
         vex_timer_start(l, &ls->backoff, VEX_ACCEPT_BACKOFF_MS, 0,
                         accept_backoff_done, ls);
     }
     l->callbacks++;
-    ls->cb(l, ls->fd, fd, ls->udata);
+    ls->cb(l, ls->fd, fd, peer, peer_len, ls->udata);
 }
 
 int vex_listen_start(vex_loop *l, int listen_fd, vex_accept_cb cb, void *udata)
@@ -726,7 +708,7 @@ int vex_listen_start(vex_loop *l, int listen_fd, vex_accept_cb cb, void *udata)
         errno = EBADF;
         return -1;
     }
-    if (core_listener(l, listen_fd) || core_sock(l, listen_fd)) {
+    if (vex__core_listener(l, listen_fd) || vex__core_sock(l, listen_fd)) {
         errno = EEXIST;
         return -1;
     }
@@ -741,14 +723,12 @@ int vex_listen_start(vex_loop *l, int listen_fd, vex_accept_cb cb, void *udata)
         }
         ls = &l->listeners[l->n_listeners++];
     }
-    void *be = ls->be;   /* a backend may keep per-slot state across reuse */
     memset(ls, 0, sizeof *ls);
-    ls->be = be;
     ls->fd = listen_fd;
     ls->cb = cb;
     ls->udata = udata;
     ls->active = true;
-    if (vex_set_nonblock(listen_fd, 1) < 0 || backend_listen(l, ls, true) < 0) {
+    if (vex_set_nonblock(listen_fd, 1) < 0 || vex__backend_listen(l, ls, true) < 0) {
         ls->fd = -1;
         return -1;
     }
@@ -757,7 +737,7 @@ int vex_listen_start(vex_loop *l, int listen_fd, vex_accept_cb cb, void *udata)
 
 static vex_listener *lookup_listener(vex_loop *l, int fd)
 {
-    vex_listener *ls = l ? core_listener(l, fd) : NULL;
+    vex_listener *ls = l ? vex__core_listener(l, fd) : NULL;
     if (!ls)
         errno = EBADF;
     return ls;
@@ -770,7 +750,7 @@ int vex_listen_pause(vex_loop *l, int fd)
         return -1;
     ls->active = false;
     vex_timer_stop(l, &ls->backoff);
-    return ls->armed ? backend_listen(l, ls, false) : 0;
+    return ls->armed ? vex__backend_listen(l, ls, false) : 0;
 }
 
 int vex_listen_resume(vex_loop *l, int fd)
@@ -781,13 +761,13 @@ int vex_listen_resume(vex_loop *l, int fd)
     ls->active = true;
     if (ls->armed || vex_timer_active(&ls->backoff))
         return 0;
-    return backend_listen(l, ls, true);
+    return vex__backend_listen(l, ls, true);
 }
 
 int vex_listen_stop(vex_loop *l, int fd)
 {
     if (vex_listen_pause(l, fd) < 0)
         return -1;
-    core_listener(l, fd)->fd = -1;
+    vex__core_listener(l, fd)->fd = -1;
     return 0;
 }

@@ -3,10 +3,16 @@
  * Not installed; only src/ includes it.
  *
  * Two layers, so each backend stays one small file:
- *   backend_*  the completion-level interface the core calls (below). The
- *              io_uring backend implements it directly; readiness.c implements
- *              it once for epoll, kqueue and poll on top of poller.h.
- *   core_*     what a backend calls back when something completed.
+ *   vex__backend_*  the completion-level interface the core calls (below).
+ *                   The io_uring backend implements it directly; readiness.c
+ *                   implements it once for epoll, kqueue and poll on top of
+ *                   poller.h.
+ *   vex__core_*     what a backend calls back when something completed.
+ *
+ * Naming: the library's public names start with vex_ and every other name
+ * it defines with external linkage starts with vex__ (as libuv's uv__), so
+ * a program linking libvex_net.a meets no name of ours outside vex_*;
+ * `make check-symbols` fails the build otherwise.
  */
 #ifndef VEX_LOOP_INTERNAL_H
 #define VEX_LOOP_INTERNAL_H
@@ -40,6 +46,13 @@ typedef struct vex_file_job {
     uint64_t off, left;
 } vex_file_job;
 
+/* What the core knows of a connection. A backend's own per-socket state
+ * follows it in the same allocation: each backend defines a struct whose
+ * first member is a vex_sock (readiness.c: the watched mask; io_uring.c:
+ * its flags and the output in flight) and sets vex__backend_sock_size to
+ * its size; the core allocates that many zeroed bytes. Reaching the
+ * backend's part is a cast, no pointer to follow, and a readiness
+ * connection no longer carries io_uring's 32-byte buffer. */
 typedef struct vex_sock {
     /* Ordered to leave no padding: one per connection, and idle RSS per
      * connection is a target. */
@@ -47,17 +60,23 @@ typedef struct vex_sock {
     uint32_t flags;
     int err;                   /* sticky write error (EPIPE, ECONNRESET) */
     int held_end;              /* after held: 0 none, 1 EOF, -errno error */
-    unsigned be_flags;         /* backend-private (readiness: watched mask) */
     const vex_sock_cbs *cbs;   /* the caller's: must outlive the socket */
     void *udata;
     vex_buf out;               /* queued output */
     vex_buf *held;             /* data completed while paused (rare: lazy) */
     vex_file_job *file;        /* vex_sendfile job in progress, or NULL */
     size_t inflight;           /* bytes handed to the kernel, not yet confirmed */
-    vex_buf be_buf;            /* backend-private (io_uring: output in flight) */
     struct vex_sock *next_flush, *next_ready, *next_dead;
 } vex_sock;
 
+/* A backend's socket struct (vex_sock first) may not outgrow what vex_sock
+ * alone was, backend fields inside, before they moved out: 152 bytes on
+ * LP64. Each backend asserts it. */
+#define VEX__SOCK_BUDGET_LP64 152
+
+/* A backend keeps its per-listener state in its own array indexed by the
+ * slot, ls - l->listeners (io_uring: accepts in flight), which survives the
+ * slot's reuse, as that state must. */
 typedef struct vex_listener {
     int fd;
     bool active;               /* user wants accepts (not paused/stopped) */
@@ -65,7 +84,6 @@ typedef struct vex_listener {
     vex_accept_cb cb;
     void *udata;
     vex_timer backoff;         /* EMFILE & co.: re-arm later instead of spinning */
-    void *be;
 } vex_listener;
 
 #define VEX_MAX_LISTENERS 16
@@ -99,63 +117,82 @@ struct vex_loop {
 };
 
 /* ---- implemented by each backend (io_uring.c, or readiness.c) ---------- */
-extern const char *const backend_name;
-int  backend_available(char *why, size_t why_len);
-int  backend_init(vex_loop *l, char *err, size_t err_len);
-void backend_free(vex_loop *l);
+extern const char *const vex__backend_name;
+extern const size_t vex__backend_sock_size;   /* its struct with vex_sock first */
+int  vex__backend_available(char *why, size_t why_len);
+int  vex__backend_init(vex_loop *l, char *err, size_t err_len);
+void vex__backend_free(vex_loop *l);
 /* Start or stop accepting on a listener (ls->armed tracks the state). */
-int  backend_listen(vex_loop *l, vex_listener *ls, bool on);
-int  backend_sock_add(vex_loop *l, vex_sock *s);
-int  backend_sock_read(vex_loop *l, vex_sock *s, bool on);
+int  vex__backend_listen(vex_loop *l, vex_listener *ls, bool on);
+int  vex__backend_sock_add(vex_loop *l, vex_sock *s);
+int  vex__backend_sock_read(vex_loop *l, vex_sock *s, bool on);
 /* Write what s->out holds, then the file job if any (called once per
  * turn for each dirty socket). */
-void backend_sock_flush(vex_loop *l, vex_sock *s);
+void vex__backend_sock_flush(vex_loop *l, vex_sock *s);
 /* Stop all I/O on s, cancel what is in flight, end a file job, close the
  * fd if close_fd.
  * Returns true if s may be freed now; false if the backend will call
- * core_sock_release() when the last completion for s has arrived. */
-bool backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd);
-/* Wait up to timeout_ms (-1: forever) and dispatch through core_*. */
-int  backend_wait(vex_loop *l, int timeout_ms);
+ * vex__core_sock_release() when the last completion for s has arrived. */
+bool vex__backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd);
+/* Wait up to timeout_ms (-1: forever) and dispatch through vex__core_*. */
+int  vex__backend_wait(vex_loop *l, int timeout_ms);
 
 /* ---- implemented by the core (loop.c) for the backends ------------------ */
-vex_sock *core_sock(const vex_loop *l, int fd);          /* NULL if none */
-vex_listener *core_listener(vex_loop *l, int fd);        /* NULL if none */
-void core_deliver(vex_loop *l, vex_sock *s, const char *data, ssize_t n);
-void core_accepted(vex_loop *l, vex_listener *ls, int fd_or_neg_errno);
+vex_sock *vex__core_sock(const vex_loop *l, int fd);          /* NULL if none */
+vex_listener *vex__core_listener(vex_loop *l, int fd);        /* NULL if none */
+void vex__core_deliver(vex_loop *l, vex_sock *s, const char *data, ssize_t n);
+/* A connection (fd >= 0, from peer) or an accept error (-errno, peer NULL). */
+void vex__core_accepted(vex_loop *l, vex_listener *ls, int fd_or_neg_errno,
+                        const struct sockaddr *peer, socklen_t peer_len);
 /* The backend consumed n bytes of output (n < 0: -errno, the socket
  * failed). The core then checks whether s->out and s->inflight are empty. */
-void core_wrote(vex_loop *l, vex_sock *s, ssize_t n);
-void core_sock_release(vex_loop *l, vex_sock *s);
+void vex__core_wrote(vex_loop *l, vex_sock *s, ssize_t n);
+void vex__core_sock_release(vex_loop *l, vex_sock *s);
 /* The wake fd fired (the backend has drained it): run on_wake. */
-void core_woken(vex_loop *l);
-static inline void core_syscall(vex_loop *l) { l->syscalls++; }
-uint64_t core_clock_ms(void);   /* CLOCK_MONOTONIC now, uncached */
+void vex__core_woken(vex_loop *l);
+static inline void vex__core_syscall(vex_loop *l) { l->syscalls++; }
+uint64_t vex__core_clock_ms(void);   /* CLOCK_MONOTONIC now, uncached */
 /* The wait syscall returned: count it and refresh the cached time before
  * dispatching, so deadlines set in callbacks count from now. */
-static inline void core_waited(vex_loop *l)
+static inline void vex__core_waited(vex_loop *l)
 {
     l->syscalls++;
-    l->now_ms = core_clock_ms();
+    l->now_ms = vex__core_clock_ms();
 }
 
 /* An empty queue gives its memory to the loop's spare list (idle
  * connections then hold none); a queue about to grow from nothing takes it. */
-void core_buf_release(vex_loop *l, vex_buf *b);
-void core_buf_ready(vex_loop *l, vex_buf *b);
+void vex__core_buf_release(vex_loop *l, vex_buf *b);
+void vex__core_buf_ready(vex_loop *l, vex_buf *b);
+
+/* ---- per-fd arrays (fd_table.c) ------------------------------------------ */
+/* Grow table (*len entries of elem bytes) to cover fd, doubling from *len
+ * (or first), to at most cap entries when cap > 0; new entries get the byte
+ * fill (0, or 0xff for int -1). Returns the table, moved perhaps (*len
+ * updated), or NULL with errno (EBADF: fd < 0, >= cap or beyond 2^31;
+ * ENOMEM) leaving table and *len as they were. Callers test
+ * fd < *len first, inline: this is the slow path. */
+void *vex__fd_table_grow(void *table, unsigned *len, size_t elem, int fd,
+                         unsigned first, unsigned cap, int fill);
+
+/* ---- socket helpers (sockopt.c) ----------------------------------------- */
+/* Accept one connection and its peer's address (peer_len in: its size; out:
+ * the address's; both may be NULL), retrying EINTR and ECONNABORTED. Returns the fd
+ * (non-blocking, close-on-exec) or -1 with errno (EAGAIN: none waiting). */
+int vex__accept(int listen_fd, struct sockaddr *peer, socklen_t *peer_len);
 
 /* ---- byte queue helpers (buf.c) ----------------------------------------- */
-int  buf_append(vex_buf *b, const void *p, size_t n);
+int  vex__buf_append(vex_buf *b, const void *p, size_t n);
 /* Make room for n bytes at the end of b (for reading into it directly). */
-int  buf_reserve(vex_buf *b, size_t n);
-void buf_consume(vex_buf *b, size_t n);
-void buf_free(vex_buf *b);
-static inline size_t buf_pending(const vex_buf *b) { return b->len - b->off; }
+int  vex__buf_reserve(vex_buf *b, size_t n);
+void vex__buf_consume(vex_buf *b, size_t n);
+void vex__buf_free(vex_buf *b);
+static inline size_t vex__buf_pending(const vex_buf *b) { return b->len - b->off; }
 
 /* Nothing left to send: no queued bytes, none in flight, no file job. */
-static inline bool sock_idle_output(const vex_sock *s)
+static inline bool vex__sock_idle_output(const vex_sock *s)
 {
-    return buf_pending(&s->out) == 0 && s->inflight == 0 && !s->file;
+    return vex__buf_pending(&s->out) == 0 && s->inflight == 0 && !s->file;
 }
 
 #endif

@@ -1,5 +1,5 @@
 /* sockopt.c — socket helpers that need no loop: listen, batch accept, options. */
-#include "vex_net.h"
+#include "loop_internal.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -150,12 +150,12 @@ fail:;
     return -1;
 }
 
-static int accept_one(int listen_fd)
+static int accept_one(int listen_fd, struct sockaddr *peer, socklen_t *peer_len)
 {
 #if defined(__linux__) || defined(__FreeBSD__)
-    return accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    return accept4(listen_fd, peer, peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 #else
-    int fd = accept(listen_fd, NULL, NULL);
+    int fd = accept(listen_fd, peer, peer_len);
     if (fd >= 0 && (set_cloexec(fd) < 0 || vex_set_nonblock(fd, 1) < 0)) {
         int saved = errno;
         close(fd);
@@ -166,17 +166,36 @@ static int accept_one(int listen_fd)
 #endif
 }
 
-int vex_accept_batch(int listen_fd, int *fds, int max)
+int vex__accept(int listen_fd, struct sockaddr *peer, socklen_t *peer_len)
 {
+    socklen_t room = peer_len ? *peer_len : 0;
+    for (;;) {
+        if (peer_len)
+            *peer_len = room;
+        int fd = accept_one(listen_fd, peer, peer_len);
+        if (fd >= 0 || (errno != EINTR && errno != ECONNABORTED))
+            return fd;
+    }
+}
+
+int vex_accept_batch_addr(int listen_fd, int *fds, struct sockaddr_storage *peers,
+                          socklen_t *peer_lens, int max)
+{
+    if (!peers != !peer_lens) {
+        errno = EINVAL;
+        return -1;
+    }
     int n = 0;
     while (n < max) {
-        int fd = accept_one(listen_fd);
+        socklen_t len = sizeof *peers;
+        int fd = vex__accept(listen_fd, peers ? (struct sockaddr *)&peers[n] : NULL,
+                             peers ? &len : NULL);
         if (fd >= 0) {
+            if (peer_lens)
+                peer_lens[n] = len;
             fds[n++] = fd;
             continue;
         }
-        if (errno == EINTR || errno == ECONNABORTED)
-            continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK)
             break;
         if (n == 0)
@@ -184,4 +203,9 @@ int vex_accept_batch(int listen_fd, int *fds, int max)
         break;  /* report the error on the next call, after these are served */
     }
     return n;
+}
+
+int vex_accept_batch(int listen_fd, int *fds, int max)
+{
+    return vex_accept_batch_addr(listen_fd, fds, NULL, NULL, max);
 }

@@ -91,7 +91,7 @@ int vex_timer_active(const vex_timer *t)
 }
 
 /* Milliseconds until the next timer is due: -1 if none, 0 if overdue. */
-int timers_next_timeout(const vex_loop *l)
+int vex__timers_next_timeout(const vex_loop *l)
 {
     if (l->heap_len == 0)
         return -1;
@@ -105,7 +105,7 @@ int timers_next_timeout(const vex_loop *l)
 /* Run every timer due by now. A periodic timer is re-armed before its
  * callback so the callback may stop or restart it. Timers started by a
  * callback with a zero delay run on the next turn, never in this one. */
-int timers_run(vex_loop *l)
+int vex__timers_run(vex_loop *l)
 {
     int ran = 0;
     uint64_t now = l->now_ms, last_seq = l->timer_seq;

@@ -14,15 +14,15 @@ typedef struct epoll_state {
     struct epoll_event events[MAX_EVENTS];
 } epoll_state;
 
-const char poller_name[] = "epoll";
+const char vex__poller_name[] = "epoll";
 
-int poller_available(char *why, size_t why_len)
+int vex__poller_available(char *why, size_t why_len)
 {
     (void)why; (void)why_len;
     return 1;
 }
 
-int poller_init(vex_loop *l, char *err, size_t err_len)
+int vex__poller_init(vex_loop *l, char *err, size_t err_len)
 {
     epoll_state *st = calloc(1, sizeof *st);
     if (!st) {
@@ -40,7 +40,7 @@ int poller_init(vex_loop *l, char *err, size_t err_len)
     return 0;
 }
 
-void poller_free(vex_loop *l)
+void vex__poller_free(vex_loop *l)
 {
     epoll_state *st = l->be;
     if (st) {
@@ -50,7 +50,7 @@ void poller_free(vex_loop *l)
     }
 }
 
-int poller_set(vex_loop *l, int fd, unsigned old_mask, unsigned new_mask)
+int vex__poller_set(vex_loop *l, int fd, unsigned old_mask, unsigned new_mask)
 {
     epoll_state *st = l->be;
     if (new_mask & POLLER_CLOSING)
@@ -60,15 +60,15 @@ int poller_set(vex_loop *l, int fd, unsigned old_mask, unsigned new_mask)
                 ((new_mask & POLLER_WRITE) ? EPOLLOUT : 0u);
     ev.data.fd = fd;
     int op = !old_mask ? EPOLL_CTL_ADD : !new_mask ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
-    core_syscall(l);
+    vex__core_syscall(l);
     return epoll_ctl(st->epfd, op, fd, &ev);
 }
 
-int poller_wait(vex_loop *l, int timeout_ms)
+int vex__poller_wait(vex_loop *l, int timeout_ms)
 {
     epoll_state *st = l->be;
     int n = epoll_wait(st->epfd, st->events, MAX_EVENTS, timeout_ms);
-    core_waited(l);
+    vex__core_waited(l);
     if (n < 0)
         return errno == EINTR ? 0 : -1;
     for (int i = 0; i < n; i++) {
@@ -78,7 +78,7 @@ int poller_wait(vex_loop *l, int timeout_ms)
             mask |= POLLER_READ;
         if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))
             mask |= POLLER_WRITE;
-        readiness_event(l, st->events[i].data.fd, mask);
+        vex__readiness_event(l, st->events[i].data.fd, mask);
     }
     return n;
 }

@@ -34,7 +34,7 @@ enum { OP_IGNORE = 0, OP_RECV = 1, OP_SEND = 2, OP_ACCEPT = 3, OP_WAKE = 4, OP_C
 #define OP_MASK 7u
 #define BUF_GROUP 0
 
-/* vex_sock.be_flags */
+/* uring_sock.flags */
 enum { U_RECV = 1u, U_SEND = 2u, U_HELD = 4u /* detached, kept for its CQEs */,
        U_FREAD = 8u /* a read of the vex_sendfile file is in flight */,
        U_RESEND = 16u /* the read came up short, so the SEND linked to it
@@ -44,6 +44,19 @@ enum { U_RECV = 1u, U_SEND = 2u, U_HELD = 4u /* detached, kept for its CQEs */,
 /* vex_sendfile reads the file in pieces of this size into the socket's
  * in-flight buffer, which then fits the loop's spare-buffer list. */
 #define FILE_CHUNK 65536u
+
+/* A connection as io_uring.c sees it. */
+typedef struct uring_sock {
+    vex_sock s;                /* first: a vex_sock * is a uring_sock * */
+    unsigned flags;            /* U_* */
+    vex_buf sending;           /* output handed to the kernel (s.inflight bytes) */
+} uring_sock;
+
+const size_t vex__backend_sock_size = sizeof(uring_sock);
+_Static_assert(sizeof(void *) != 8 || sizeof(uring_sock) <= VEX__SOCK_BUDGET_LP64,
+               "idle connection memory is a target");
+
+static inline uring_sock *us(vex_sock *s) { return (uring_sock *)s; }
 
 typedef struct uring_state {
     struct io_uring ring;
@@ -55,9 +68,12 @@ typedef struct uring_state {
     unsigned held;             /* detached sockets waiting for completions */
     unsigned closing;          /* close SQEs not yet completed */
     unsigned setup_flags;
+    /* Per listener slot: accept SQEs in flight (0 or 1, briefly 1 more
+     * while a cancel is pending). */
+    unsigned accepts[VEX_MAX_LISTENERS];
 } uring_state;
 
-const char *const backend_name = "io_uring";
+const char *const vex__backend_name = "io_uring";
 
 static uint64_t tag(const void *p, unsigned op)
 {
@@ -101,7 +117,7 @@ static const char *setup_hint(int err)
          : "";
 }
 
-int backend_available(char *why, size_t why_len)
+int vex__backend_available(char *why, size_t why_len)
 {
     char dummy[8];
     if (!why) {
@@ -193,7 +209,7 @@ static struct io_uring_sqe *get_sqe(vex_loop *l)
     struct io_uring_sqe *sqe = io_uring_get_sqe(&st->ring);
     while (!sqe) {
         io_uring_submit(&st->ring);
-        core_syscall(l);
+        vex__core_syscall(l);
         sqe = io_uring_get_sqe(&st->ring);
     }
     return sqe;
@@ -206,7 +222,7 @@ static void reserve_sqes(vex_loop *l, unsigned n)
     uring_state *st = l->be;
     while (io_uring_sq_space_left(&st->ring) < n) {
         io_uring_submit(&st->ring);
-        core_syscall(l);
+        vex__core_syscall(l);
     }
 }
 
@@ -228,7 +244,7 @@ static void state_free(uring_state *st, bool ring_ok)
     free(st);
 }
 
-int backend_init(vex_loop *l, char *err, size_t err_len)
+int vex__backend_init(vex_loop *l, char *err, size_t err_len)
 {
     char why[160];
     if (!kernel_at_least(6, 0) || disabled_by_sysctl(why, sizeof why)) {
@@ -283,7 +299,7 @@ static void arm_recv(vex_loop *l, vex_sock *s)
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = BUF_GROUP;
     io_uring_sqe_set_data64(sqe, tag(s, OP_RECV));
-    s->be_flags |= U_RECV;
+    us(s)->flags |= U_RECV;
 }
 
 static void cancel_op(vex_loop *l, const void *p, unsigned op)
@@ -293,19 +309,19 @@ static void cancel_op(vex_loop *l, const void *p, unsigned op)
     io_uring_sqe_set_data64(sqe, OP_IGNORE);
 }
 
-int backend_sock_add(vex_loop *l, vex_sock *s)
+int vex__backend_sock_add(vex_loop *l, vex_sock *s)
 {
     arm_recv(l, s);
     return 0;
 }
 
-int backend_sock_read(vex_loop *l, vex_sock *s, bool on)
+int vex__backend_sock_read(vex_loop *l, vex_sock *s, bool on)
 {
     /* A recv still armed (its cancel not yet completed) re-arms itself from
      * its last completion, see recv_done. */
-    if (on && !(s->be_flags & U_RECV))
+    if (on && !(us(s)->flags & U_RECV))
         arm_recv(l, s);
-    else if (!on && (s->be_flags & U_RECV))
+    else if (!on && (us(s)->flags & U_RECV))
         cancel_op(l, s, OP_RECV);
     return 0;
 }
@@ -316,10 +332,11 @@ static void submit_send(vex_loop *l, vex_sock *s)
      * the last): MSG_MORE lets TCP fill whole segments, as TCP_CORK does. */
     bool more = s->file && s->file->left > 0;
     struct io_uring_sqe *sqe = get_sqe(l);
-    io_uring_prep_send(sqe, s->fd, s->be_buf.data + s->be_buf.off,
-                       buf_pending(&s->be_buf), MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+    vex_buf *b = &us(s)->sending;
+    io_uring_prep_send(sqe, s->fd, b->data + b->off, vex__buf_pending(b),
+                       MSG_NOSIGNAL | (more ? MSG_MORE : 0));
     io_uring_sqe_set_data64(sqe, tag(s, OP_SEND));
-    s->be_flags |= U_SEND;
+    us(s)->flags |= U_SEND;
 }
 
 /* Close the file of a vex_sendfile job with an SQE in the turn's batch; only
@@ -327,7 +344,7 @@ static void submit_send(vex_loop *l, vex_sock *s)
  * number, but one still in the SQ would see a closed or reused fd). */
 static void file_end(vex_loop *l, vex_sock *s)
 {
-    if (!s->file || (s->be_flags & U_FREAD))
+    if (!s->file || (us(s)->flags & U_FREAD))
         return;
     struct io_uring_sqe *sqe = get_sqe(l);
     io_uring_prep_close(sqe, s->file->fd);
@@ -341,14 +358,14 @@ static void sock_failed(vex_loop *l, vex_sock *s, int err)
 {
     file_end(l, s);
     s->inflight = 0;
-    buf_consume(&s->be_buf, buf_pending(&s->be_buf));
-    core_wrote(l, s, -err);
+    vex__buf_consume(&us(s)->sending, vex__buf_pending(&us(s)->sending));
+    vex__core_wrote(l, s, -err);
 }
 
 static void file_read(vex_loop *l, vex_sock *s)
 {
-    core_buf_ready(l, &s->be_buf);
-    if (buf_reserve(&s->be_buf, FILE_CHUNK) < 0) {
+    vex__core_buf_ready(l, &us(s)->sending);
+    if (vex__buf_reserve(&us(s)->sending, FILE_CHUNK) < 0) {
         sock_failed(l, s, ENOMEM);
         return;
     }
@@ -359,23 +376,23 @@ static void file_read(vex_loop *l, vex_sock *s)
      * bytes count as in flight from now on, no longer as the file's. */
     reserve_sqes(l, 2);
     struct io_uring_sqe *sqe = get_sqe(l);
-    io_uring_prep_read(sqe, s->file->fd, s->be_buf.data, n, s->file->off);
+    io_uring_prep_read(sqe, s->file->fd, us(s)->sending.data, n, s->file->off);
     io_uring_sqe_set_data64(sqe, tag(s, OP_FREAD));
     sqe->flags |= IOSQE_IO_LINK;
-    s->be_flags |= U_FREAD;
+    us(s)->flags |= U_FREAD;
     s->file->off += n;
     s->file->left -= n;
-    s->be_buf.off = 0;
-    s->be_buf.len = n;
+    us(s)->sending.off = 0;
+    us(s)->sending.len = n;
     s->inflight = n;
     submit_send(l, s);
 }
 
-void backend_sock_flush(vex_loop *l, vex_sock *s)
+void vex__backend_sock_flush(vex_loop *l, vex_sock *s)
 {
-    if (s->be_flags & (U_SEND | U_FREAD))
+    if (us(s)->flags & (U_SEND | U_FREAD))
         return;   /* one send in flight per socket keeps the bytes in order */
-    if (buf_pending(&s->out) == 0) {   /* then the file, if any */
+    if (vex__buf_pending(&s->out) == 0) {   /* then the file, if any */
         if (s->file && s->file->left > 0)
             file_read(l, s);
         else
@@ -384,21 +401,21 @@ void backend_sock_flush(vex_loop *l, vex_sock *s)
     }
     /* Hand the queue to the kernel as it is; new writes go to a fresh queue
      * so the bytes in flight are never moved by a realloc. */
-    vex_buf spare = s->be_buf;
-    s->be_buf = s->out;
+    vex_buf spare = us(s)->sending;
+    us(s)->sending = s->out;
     s->out = spare;
     s->out.off = s->out.len = 0;
-    core_buf_release(l, &s->out);   /* the next write takes a spare */
-    s->inflight = buf_pending(&s->be_buf);
+    vex__core_buf_release(l, &s->out);   /* the next write takes a spare */
+    s->inflight = vex__buf_pending(&us(s)->sending);
     submit_send(l, s);
 }
 
-bool backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
+bool vex__backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
 {
     uring_state *st = l->be;
     file_end(l, s);   /* or when its read completes */
-    bool busy = s->be_flags & U_BUSY;
-    if (s->be_flags & U_FREAD) {
+    bool busy = us(s)->flags & U_BUSY;
+    if (us(s)->flags & U_FREAD) {
         /* The file READ is not on s->fd, so the cancel below misses it; a
          * cancelled READ breaks its link, and the SEND behind it never runs.
          * A READ already waiting on the disk cannot be stopped: its SEND
@@ -414,7 +431,7 @@ bool backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
          * nothing (-ENOENT): a hard link does not break on error. */
         if (close_fd)
             sqe->flags |= IOSQE_IO_HARDLINK;
-        s->be_flags |= U_HELD;
+        us(s)->flags |= U_HELD;
         st->held++;
     }
     if (close_fd) {
@@ -426,18 +443,21 @@ bool backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
         /* The caller owns fd again after we return: cancel now, before it
          * can read from or close the socket itself. */
         io_uring_submit(&st->ring);
-        core_syscall(l);
+        vex__core_syscall(l);
     }
+    if (!busy)   /* nothing of the kernel's still points into it */
+        vex__buf_free(&us(s)->sending);
     return !busy;
 }
 
 static void maybe_release(vex_loop *l, vex_sock *s)
 {
     uring_state *st = l->be;
-    if ((s->be_flags & (U_HELD | U_BUSY)) == U_HELD) {
-        s->be_flags &= ~U_HELD;
+    if ((us(s)->flags & (U_HELD | U_BUSY)) == U_HELD) {
+        us(s)->flags &= ~U_HELD;
         st->held--;
-        core_sock_release(l, s);
+        vex__buf_free(&us(s)->sending);
+        vex__core_sock_release(l, s);
     }
 }
 
@@ -446,16 +466,16 @@ static void recv_done(vex_loop *l, vex_sock *s, struct io_uring_cqe *cqe)
     uring_state *st = l->be;
     bool more = cqe->flags & IORING_CQE_F_MORE;
     if (!more)
-        s->be_flags &= ~U_RECV;
+        us(s)->flags &= ~U_RECV;
     if (cqe->flags & IORING_CQE_F_BUFFER) {
         unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
         if (cqe->res > 0)
-            core_deliver(l, s, st->bufs + (size_t)bid * st->buf_size, cqe->res);
+            vex__core_deliver(l, s, st->bufs + (size_t)bid * st->buf_size, cqe->res);
         give_back_buffer(st, bid);   /* the data was consumed in the callback */
     } else if (cqe->res == 0) {
-        core_deliver(l, s, NULL, 0);
+        vex__core_deliver(l, s, NULL, 0);
     } else if (cqe->res < 0 && cqe->res != -ENOBUFS && cqe->res != -ECANCELED) {
-        core_deliver(l, s, NULL, cqe->res);
+        vex__core_deliver(l, s, NULL, cqe->res);
     }
     if (s->flags & VS_DETACHED) {
         maybe_release(l, s);
@@ -464,19 +484,19 @@ static void recv_done(vex_loop *l, vex_sock *s, struct io_uring_cqe *cqe)
     /* Multishot ended (ENOBUFS, cancel after a pause, or the kernel's
      * choice): re-arm while the owner still wants data. */
     if (!more && !(s->flags & (VS_PAUSED | VS_EOF)) && !s->held_end &&
-        !(s->be_flags & U_RECV))
+        !(us(s)->flags & U_RECV))
         arm_recv(l, s);
 }
 
 static void send_done(vex_loop *l, vex_sock *s, int res)
 {
-    s->be_flags &= ~U_SEND;
+    us(s)->flags &= ~U_SEND;
     if (s->flags & VS_DETACHED) {
         maybe_release(l, s);
         return;
     }
-    if (s->be_flags & U_RESEND) {
-        s->be_flags &= ~U_RESEND;
+    if (us(s)->flags & U_RESEND) {
+        us(s)->flags &= ~U_RESEND;
         if (res == -ECANCELED) {   /* the link broke as it should */
             submit_send(l, s);
             return;
@@ -490,18 +510,20 @@ static void send_done(vex_loop *l, vex_sock *s, int res)
         send_done(l, s, -EPIPE);
         return;
     }
-    buf_consume(&s->be_buf, (size_t)res);
+    vex__buf_consume(&us(s)->sending, (size_t)res);
     s->inflight -= (size_t)res;
-    if (buf_pending(&s->be_buf) > 0)
+    if (vex__buf_pending(&us(s)->sending) > 0)
         submit_send(l, s);   /* short send: the rest, before anything newer */
-    else if (buf_pending(&s->out) > 0 || s->file)
-        backend_sock_flush(l, s);
-    core_wrote(l, s, res);
+    else if (vex__buf_pending(&s->out) > 0 || s->file)
+        vex__backend_sock_flush(l, s);
+    if (vex__sock_idle_output(s))   /* idle: its memory goes back, as s->out's does */
+        vex__core_buf_release(l, &us(s)->sending);
+    vex__core_wrote(l, s, res);
 }
 
 static void file_read_done(vex_loop *l, vex_sock *s, int res)
 {
-    s->be_flags &= ~U_FREAD;
+    us(s)->flags &= ~U_FREAD;
     if (s->flags & VS_DETACHED) {
         file_end(l, s);
         maybe_release(l, s);
@@ -511,23 +533,22 @@ static void file_read_done(vex_loop *l, vex_sock *s, int res)
         sock_failed(l, s, res < 0 ? -res : EIO);   /* the linked SEND is cancelled */
         return;
     }
-    size_t unread = s->be_buf.len - (size_t)res;
+    size_t unread = us(s)->sending.len - (size_t)res;
     if (unread > 0) {   /* short: those bytes are the file's again */
         s->file->off -= unread;
         s->file->left += unread;
-        s->be_buf.len = (size_t)res;
+        us(s)->sending.len = (size_t)res;
         s->inflight = (size_t)res;
-        s->be_flags |= U_RESEND;
+        us(s)->flags |= U_RESEND;
     }
 }
 
 /* ---- listeners ---------------------------------------------------------- */
 
-/* ls->armed is the wish to accept; ls->be counts accept SQEs in flight
- * (0 or 1, briefly 1 more while a cancel is pending). */
-static uintptr_t *accepts_in_flight(vex_listener *ls)
+/* ls->armed is the wish to accept; uring_state.accepts counts the SQEs. */
+static unsigned *accepts_in_flight(vex_loop *l, vex_listener *ls)
 {
-    return (uintptr_t *)&ls->be;
+    return &((uring_state *)l->be)->accepts[ls - l->listeners];
 }
 
 static void arm_accept(vex_loop *l, vex_listener *ls)
@@ -536,17 +557,17 @@ static void arm_accept(vex_loop *l, vex_listener *ls)
     io_uring_prep_multishot_accept(sqe, ls->fd, NULL, NULL,
                                    SOCK_NONBLOCK | SOCK_CLOEXEC);
     io_uring_sqe_set_data64(sqe, tag(ls, OP_ACCEPT));
-    (*accepts_in_flight(ls))++;
+    (*accepts_in_flight(l, ls))++;
 }
 
-int backend_listen(vex_loop *l, vex_listener *ls, bool on)
+int vex__backend_listen(vex_loop *l, vex_listener *ls, bool on)
 {
     if (ls->armed == on)
         return 0;
     ls->armed = on;
-    if (on && *accepts_in_flight(ls) == 0) {
+    if (on && *accepts_in_flight(l, ls) == 0) {
         arm_accept(l, ls);
-    } else if (!on && *accepts_in_flight(ls) > 0) {
+    } else if (!on && *accepts_in_flight(l, ls) > 0) {
         struct io_uring_sqe *sqe = get_sqe(l);
         io_uring_prep_cancel64(sqe, tag(ls, OP_ACCEPT), IORING_ASYNC_CANCEL_ALL);
         io_uring_sqe_set_data64(sqe, OP_IGNORE);
@@ -555,19 +576,40 @@ int backend_listen(vex_loop *l, vex_listener *ls, bool on)
     return 0;
 }
 
+/* A multishot accept writes every connection's address to the one buffer
+ * its SQE names, so by the time a CQE is read the address may be a later
+ * connection's: ask the socket instead, one getpeername(2) per connection.
+ * It fails (ENOTCONN) only for a client that reset meanwhile; such a
+ * connection is dropped, as accept(2) drops one that aborted. */
+static void accepted(vex_loop *l, vex_listener *ls, int fd)
+{
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    int r = getpeername(fd, (struct sockaddr *)&peer, &len);
+    vex__core_syscall(l);
+    if (r < 0) {
+        close(fd);
+        vex__core_syscall(l);
+        return;
+    }
+    vex__core_accepted(l, ls, fd, (struct sockaddr *)&peer, len);
+}
+
 static void accept_done(vex_loop *l, vex_listener *ls, struct io_uring_cqe *cqe)
 {
     bool more = cqe->flags & IORING_CQE_F_MORE;
     if (!more)
-        (*accepts_in_flight(ls))--;
+        (*accepts_in_flight(l, ls))--;
     if (ls->fd < 0) {            /* listener stopped: do not leak the socket */
         if (cqe->res >= 0)
             close(cqe->res);
         return;
     }
-    if (cqe->res != -ECANCELED)
-        core_accepted(l, ls, cqe->res);   /* EMFILE & co. disarm + back off */
-    if (!more && ls->armed && *accepts_in_flight(ls) == 0)
+    if (cqe->res >= 0)
+        accepted(l, ls, cqe->res);
+    else if (cqe->res != -ECANCELED)
+        vex__core_accepted(l, ls, cqe->res, NULL, 0);   /* EMFILE & co. disarm + back off */
+    if (!more && ls->armed && *accepts_in_flight(l, ls) == 0)
         arm_accept(l, ls);
 }
 
@@ -592,7 +634,7 @@ static void dispatch(vex_loop *l, struct io_uring_cqe *cqe)
         break;
     case OP_WAKE:
         arm_wake(l);
-        core_woken(l);
+        vex__core_woken(l);
         break;
     case OP_CLOSE:
         ((uring_state *)l->be)->closing--;
@@ -615,7 +657,7 @@ static int reap(vex_loop *l)
     return (int)n;
 }
 
-int backend_wait(vex_loop *l, int timeout_ms)
+int vex__backend_wait(vex_loop *l, int timeout_ms)
 {
     uring_state *st = l->be;
     struct io_uring_cqe *cqe;
@@ -630,7 +672,7 @@ int backend_wait(vex_loop *l, int timeout_ms)
         };
         r = io_uring_submit_and_wait_timeout(&st->ring, &cqe, 1, &ts, NULL);
     }
-    core_waited(l);
+    vex__core_waited(l);
     if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY && r != -EAGAIN) {
         errno = -r;
         return -1;
@@ -640,13 +682,13 @@ int backend_wait(vex_loop *l, int timeout_ms)
      * flush them now rather than one turn later. */
     while (io_uring_cq_has_overflow(&st->ring)) {
         io_uring_get_events(&st->ring);
-        core_syscall(l);
+        vex__core_syscall(l);
         n += reap(l);
     }
     return n;
 }
 
-void backend_free(vex_loop *l)
+void vex__backend_free(vex_loop *l)
 {
     uring_state *st = l->be;
     if (!st)
@@ -656,8 +698,8 @@ void backend_free(vex_loop *l)
      * held socket is released exactly once. With DEFER_TASKRUN a linked
      * close runs only while we wait, so wait for the closes too. */
     io_uring_submit(&st->ring);
-    uint64_t deadline = core_clock_ms() + 2000;
-    while ((st->held > 0 || st->closing > 0) && core_clock_ms() < deadline) {
+    uint64_t deadline = vex__core_clock_ms() + 2000;
+    while ((st->held > 0 || st->closing > 0) && vex__core_clock_ms() < deadline) {
         struct io_uring_cqe *cqe;
         struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000000};
         int r = io_uring_submit_and_wait_timeout(&st->ring, &cqe,

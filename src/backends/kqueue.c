@@ -5,15 +5,15 @@
  * separate kevents, EVFILT_READ and EVFILT_WRITE, each level-triggered (no
  * EV_CLEAR), which is what readiness.c expects.
  *
- * Changes are batched: poller_set() only records the wanted mask and queues
- * the fd; poller_wait() turns every queued fd into at most one change per
+ * Changes are batched: vex__poller_set() only records the wanted mask and queues
+ * the fd; vex__poller_wait() turns every queued fd into at most one change per
  * filter and hands them all to the same kevent() call that waits. Toggling
  * write interest around a short write, or pausing and resuming reads, thus
  * costs no syscall of its own, and a toggle undone within one turn costs
  * nothing at all. Interest that goes away is EV_DISABLE'd, not deleted, so
  * turning it back on is a cheap EV_ENABLE.
  *
- * What must not be batched is a removal: once poller_set(fd, .., 0) returns,
+ * What must not be batched is a removal: once vex__poller_set(fd, .., 0) returns,
  * the caller owns fd again and may close it, and a queued EV_DELETE for a
  * closed fd fails with EBADF (or, if the number was reused meanwhile, hits
  * the wrong file). So a removal drops whatever was queued for fd and
@@ -58,7 +58,7 @@ typedef struct kq_state {
     unsigned events_cap;
 } kq_state;
 
-const char poller_name[] = "kqueue";
+const char vex__poller_name[] = "kqueue";
 
 static short filter_of(unsigned f)
 {
@@ -71,7 +71,7 @@ static unsigned mask_of(short filter)
          : filter == EVFILT_WRITE ? POLLER_WRITE : 0u;
 }
 
-int poller_available(char *why, size_t why_len)
+int vex__poller_available(char *why, size_t why_len)
 {
     int kq = kqueue();
     if (kq < 0) {
@@ -89,26 +89,14 @@ static int st_reserve(kq_state *k, int fd)
 {
     if ((unsigned)fd < k->st_len)
         return 0;
-    unsigned len = k->st_len ? k->st_len : 64;
-    while (len <= (unsigned)fd) {
-        if (len > (1u << 30)) {
-            errno = EBADF;
-            return -1;
-        }
-        len *= 2;
-    }
-    uint8_t *p = realloc(k->st, len);
-    if (!p) {
-        errno = ENOMEM;
+    uint8_t *p = vex__fd_table_grow(k->st, &k->st_len, 1, fd, 64, 0, 0);
+    if (!p)
         return -1;
-    }
-    memset(p + k->st_len, 0, len - k->st_len);
     k->st = p;
-    k->st_len = len;
     return 0;
 }
 
-/* Room for one more queued fd, so that poller_wait() never has to allocate
+/* Room for one more queued fd, so that vex__poller_wait() never has to allocate
  * (it has no way to report a failure for one fd). */
 static int queue_reserve(kq_state *k)
 {
@@ -136,7 +124,7 @@ nomem:
     return -1;
 }
 
-int poller_init(vex_loop *l, char *err, size_t err_len)
+int vex__poller_init(vex_loop *l, char *err, size_t err_len)
 {
     kq_state *k = calloc(1, sizeof *k);
     if (!k) {
@@ -170,7 +158,7 @@ int poller_init(vex_loop *l, char *err, size_t err_len)
     return 0;
 }
 
-void poller_free(vex_loop *l)
+void vex__poller_free(vex_loop *l)
 {
     kq_state *k = l->be;
     if (k) {
@@ -212,7 +200,7 @@ static int delete_now(vex_loop *l, kq_state *k, int fd, unsigned filters)
     struct kevent res[2];
     const struct timespec zero = {0, 0};
     int r = kevent(k->kq, ch, n, res, n, &zero);
-    core_syscall(l);
+    vex__core_syscall(l);
     if (r < 0)
         return errno == EINTR ? 0 : -1;   /* EINTR: changes were applied */
     for (int i = 0; i < r; i++)
@@ -225,7 +213,7 @@ static int delete_now(vex_loop *l, kq_state *k, int fd, unsigned filters)
      * back as -1/errno and stops the changelist, so one call per filter. */
     for (int i = 0; i < n; i++) {
         int r = kevent(k->kq, &ch[i], 1, NULL, 0, NULL);
-        core_syscall(l);
+        vex__core_syscall(l);
         if (r < 0 && errno != EINTR && !delete_harmless(errno))
             return -1;
     }
@@ -233,7 +221,7 @@ static int delete_now(vex_loop *l, kq_state *k, int fd, unsigned filters)
     return 0;
 }
 
-int poller_set(vex_loop *l, int fd, unsigned old_mask, unsigned new_mask)
+int vex__poller_set(vex_loop *l, int fd, unsigned old_mask, unsigned new_mask)
 {
     kq_state *k = l->be;
     (void)old_mask;   /* our own per-fd state is authoritative */
@@ -323,7 +311,7 @@ static bool change_failed(kq_state *k, const struct kevent *ev)
     return true;
 }
 
-int poller_wait(vex_loop *l, int timeout_ms)
+int vex__poller_wait(vex_loop *l, int timeout_ms)
 {
     kq_state *k = l->be;
     int nch = build_changes(k);
@@ -338,17 +326,17 @@ int poller_wait(vex_loop *l, int timeout_ms)
      * kevent() reports it there (EV_ERROR, errno in data) and goes on with
      * the next change instead of failing the whole call. */
     int n = kevent(k->kq, k->changes, nch, k->events, (int)k->events_cap, tsp);
-    core_waited(l);
+    vex__core_waited(l);
     if (n < 0)
         return errno == EINTR ? 0 : -1;   /* EINTR: all changes were applied */
 
     /* Errors first, so the state is right before any callback can call
-     * poller_set(); the kernel returns only errors when there are any. */
+     * vex__poller_set(); the kernel returns only errors when there are any. */
     for (int i = 0; i < n; i++)
         if ((k->events[i].flags & EV_ERROR) && !change_failed(k, &k->events[i]))
             k->events[i].filter = 0;   /* marks "nothing to report" */
     /* Callbacks may queue fds and so grow (move) k->events: index it anew
-     * on every iteration and keep no pointer across readiness_event(). */
+     * on every iteration and keep no pointer across vex__readiness_event(). */
     for (int i = 0; i < n; i++) {
         const struct kevent *ev = &k->events[i];
         unsigned mask;
@@ -368,7 +356,7 @@ int poller_wait(vex_loop *l, int timeout_ms)
             }
         }
         if (mask)
-            readiness_event(l, (int)ev->ident, mask);
+            vex__readiness_event(l, (int)ev->ident, mask);
     }
     return n;
 }

@@ -27,9 +27,9 @@ typedef struct poll_state {
     unsigned pos_len;
 } poll_state;
 
-const char poller_name[] = "poll";
+const char vex__poller_name[] = "poll";
 
-int poller_available(char *why, size_t why_len)
+int vex__poller_available(char *why, size_t why_len)
 {
     (void)why; (void)why_len;
     return 1;   /* poll(2) is POSIX: always there */
@@ -41,23 +41,11 @@ static int pos_reserve(poll_state *st, int fd)
 {
     if ((unsigned)fd < st->pos_len)
         return 0;
-    unsigned len = st->pos_len ? st->pos_len : 64;
-    while (len <= (unsigned)fd) {
-        if (len > (1u << 30)) {
-            errno = EBADF;
-            return -1;
-        }
-        len *= 2;
-    }
-    int *p = realloc(st->pos, (size_t)len * sizeof *p);
-    if (!p) {
-        errno = ENOMEM;
+    int *p = vex__fd_table_grow(st->pos, &st->pos_len, sizeof *p, fd, 64, 0,
+                                0xff);   /* every byte 0xff: -1 */
+    if (!p)
         return -1;
-    }
-    for (unsigned i = st->pos_len; i < len; i++)
-        p[i] = -1;
     st->pos = p;
-    st->pos_len = len;
     return 0;
 }
 
@@ -82,7 +70,7 @@ static int set_reserve(poll_state *st)
     return 0;
 }
 
-int poller_init(vex_loop *l, char *err, size_t err_len)
+int vex__poller_init(vex_loop *l, char *err, size_t err_len)
 {
     (void)err; (void)err_len;
     poll_state *st = calloc(1, sizeof *st);
@@ -95,7 +83,7 @@ int poller_init(vex_loop *l, char *err, size_t err_len)
     return 0;
 }
 
-void poller_free(vex_loop *l)
+void vex__poller_free(vex_loop *l)
 {
     poll_state *st = l->be;
     if (st) {
@@ -121,7 +109,7 @@ static void set_remove(poll_state *st, int fd)
 
 /* Works from our own map rather than old_mask, so a stale old_mask (or an fd
  * dropped after POLLNVAL) cannot corrupt the set. */
-int poller_set(vex_loop *l, int fd, unsigned old_mask, unsigned new_mask)
+int vex__poller_set(vex_loop *l, int fd, unsigned old_mask, unsigned new_mask)
 {
     poll_state *st = l->be;
     (void)old_mask;
@@ -148,15 +136,15 @@ int poller_set(vex_loop *l, int fd, unsigned old_mask, unsigned new_mask)
     return 0;
 }
 
-int poller_wait(vex_loop *l, int timeout_ms)
+int vex__poller_wait(vex_loop *l, int timeout_ms)
 {
     poll_state *st = l->be;
     int n = poll(st->pfds, (nfds_t)st->n, timeout_ms < 0 ? -1 : timeout_ms);
-    core_waited(l);
+    vex__core_waited(l);
     if (n < 0)
         return errno == EINTR ? 0 : -1;
     /* Callbacks add and remove fds, which reorders pfds: take a snapshot of
-     * the results first and dispatch from it. readiness_event() checks each
+     * the results first and dispatch from it. vex__readiness_event() checks each
      * fd's current interest, so entries made stale by a callback are safe. */
     unsigned k = 0;
     for (unsigned i = 0; i < st->n && (int)k < n; i++) {
@@ -181,6 +169,6 @@ int poller_wait(vex_loop *l, int timeout_ms)
             set_remove(st, st->ready[i].fd);
     /* A callback that adds an fd may grow (move) st->ready: index it anew. */
     for (unsigned i = 0; i < k; i++)
-        readiness_event(l, st->ready[i].fd, st->ready[i].mask);
+        vex__readiness_event(l, st->ready[i].fd, st->ready[i].mask);
     return (int)k;
 }

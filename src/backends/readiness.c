@@ -17,45 +17,57 @@
 #define SEND_FLAGS 0   /* macOS: SO_NOSIGPIPE is set on each socket instead */
 #endif
 
-const char *const backend_name = poller_name;
+const char *const vex__backend_name = vex__poller_name;
 
-int backend_available(char *why, size_t why_len)
+/* A connection as readiness.c sees it: what the poller watches its fd for. */
+typedef struct ready_sock {
+    vex_sock s;                /* first: a vex_sock * is a ready_sock * */
+    unsigned watched;          /* POLLER_READ | POLLER_WRITE */
+} ready_sock;
+
+const size_t vex__backend_sock_size = sizeof(ready_sock);
+_Static_assert(sizeof(void *) != 8 || sizeof(ready_sock) <= VEX__SOCK_BUDGET_LP64,
+               "idle connection memory is a target");
+
+static inline ready_sock *rs(vex_sock *s) { return (ready_sock *)s; }
+
+int vex__backend_available(char *why, size_t why_len)
 {
-    return poller_available(why, why_len);
+    return vex__poller_available(why, why_len);
 }
 
-int backend_init(vex_loop *l, char *err, size_t err_len)
+int vex__backend_init(vex_loop *l, char *err, size_t err_len)
 {
-    if (poller_init(l, err, err_len) < 0)
+    if (vex__poller_init(l, err, err_len) < 0)
         return -1;
-    if (poller_set(l, l->wake_rfd, 0, POLLER_READ) < 0) {
-        poller_free(l);
+    if (vex__poller_set(l, l->wake_rfd, 0, POLLER_READ) < 0) {
+        vex__poller_free(l);
         return -1;
     }
     return 0;
 }
 
-void backend_free(vex_loop *l)
+void vex__backend_free(vex_loop *l)
 {
-    poller_free(l);
+    vex__poller_free(l);
 }
 
-int backend_wait(vex_loop *l, int timeout_ms)
+int vex__backend_wait(vex_loop *l, int timeout_ms)
 {
-    return poller_wait(l, timeout_ms) < 0 ? -1 : 0;
+    return vex__poller_wait(l, timeout_ms) < 0 ? -1 : 0;
 }
 
 static int watch(vex_loop *l, vex_sock *s, unsigned mask)
 {
-    if (mask == s->be_flags)
+    if (mask == rs(s)->watched)
         return 0;
-    if (poller_set(l, s->fd, s->be_flags, mask) < 0)
+    if (vex__poller_set(l, s->fd, rs(s)->watched, mask) < 0)
         return -1;
-    s->be_flags = mask;
+    rs(s)->watched = mask;
     return 0;
 }
 
-int backend_sock_add(vex_loop *l, vex_sock *s)
+int vex__backend_sock_add(vex_loop *l, vex_sock *s)
 {
 #ifdef SO_NOSIGPIPE
     int one = 1;
@@ -64,9 +76,9 @@ int backend_sock_add(vex_loop *l, vex_sock *s)
     return watch(l, s, POLLER_READ);
 }
 
-int backend_sock_read(vex_loop *l, vex_sock *s, bool on)
+int vex__backend_sock_read(vex_loop *l, vex_sock *s, bool on)
 {
-    unsigned mask = on ? (s->be_flags | POLLER_READ) : (s->be_flags & ~POLLER_READ);
+    unsigned mask = on ? (rs(s)->watched | POLLER_READ) : (rs(s)->watched & ~POLLER_READ);
     return watch(l, s, mask);
 }
 
@@ -75,24 +87,24 @@ static void file_end(vex_loop *l, vex_sock *s)
 {
     if (s->file) {
         close(s->file->fd);
-        core_syscall(l);
+        vex__core_syscall(l);
         free(s->file);
         s->file = NULL;
     }
 }
 
-bool backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
+bool vex__backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
 {
     file_end(l, s);
     if (close_fd) {
-        if (s->be_flags)
-            poller_set(l, s->fd, s->be_flags, POLLER_CLOSING);
+        if (rs(s)->watched)
+            vex__poller_set(l, s->fd, rs(s)->watched, POLLER_CLOSING);
         close(s->fd);
-        core_syscall(l);
+        vex__core_syscall(l);
     } else {
         watch(l, s, 0);
     }
-    s->be_flags = 0;
+    rs(s)->watched = 0;
     return true;
 }
 
@@ -103,8 +115,8 @@ bool backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
 static void sock_failed(vex_loop *l, vex_sock *s, int err)
 {
     file_end(l, s);
-    watch(l, s, s->be_flags & ~POLLER_WRITE);
-    core_wrote(l, s, -err);
+    watch(l, s, rs(s)->watched & ~POLLER_WRITE);
+    vex__core_wrote(l, s, -err);
 }
 
 /* After a send or sendfile that returned n: true to go on (progress, or
@@ -115,7 +127,7 @@ static bool may_go_on(vex_loop *l, vex_sock *s, ssize_t n, int zero_err)
     if (n > 0 || (n < 0 && errno == EINTR))
         return true;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        watch(l, s, s->be_flags | POLLER_WRITE);
+        watch(l, s, rs(s)->watched | POLLER_WRITE);
     else
         sock_failed(l, s, n < 0 ? errno : zero_err);
     return false;
@@ -130,13 +142,13 @@ static bool send_queue(vex_loop *l, vex_sock *s, size_t *sent)
     if (s->file)
         flags |= MSG_MORE;
 #endif
-    while (buf_pending(&s->out) > 0) {
-        ssize_t n = send(s->fd, s->out.data + s->out.off, buf_pending(&s->out), flags);
-        core_syscall(l);
+    while (vex__buf_pending(&s->out) > 0) {
+        ssize_t n = send(s->fd, s->out.data + s->out.off, vex__buf_pending(&s->out), flags);
+        vex__core_syscall(l);
         if (!may_go_on(l, s, n, EPIPE))
             return false;
         if (n > 0) {
-            buf_consume(&s->out, (size_t)n);
+            vex__buf_consume(&s->out, (size_t)n);
             *sent += (size_t)n;
         }
     }
@@ -148,12 +160,12 @@ static bool send_file(vex_loop *l, vex_sock *s, size_t *sent)
     size_t burst = 0;
     while (s->file->left > 0) {
         if (burst >= FILE_BURST) {   /* level-triggered: comes back next turn */
-            watch(l, s, s->be_flags | POLLER_WRITE);
+            watch(l, s, rs(s)->watched | POLLER_WRITE);
             return false;
         }
         size_t want = s->file->left < FILE_BURST ? (size_t)s->file->left : FILE_BURST;
-        ssize_t n = sys_sendfile(s->fd, s->file->fd, &s->file->off, want);
-        core_syscall(l);
+        ssize_t n = vex__sys_sendfile(s->fd, s->file->fd, &s->file->off, want);
+        vex__core_syscall(l);
         /* 0: the file is shorter than promised */
         if (!may_go_on(l, s, n, EIO))
             return false;
@@ -167,22 +179,22 @@ static bool send_file(vex_loop *l, vex_sock *s, size_t *sent)
     return true;
 }
 
-void backend_sock_flush(vex_loop *l, vex_sock *s)
+void vex__backend_sock_flush(vex_loop *l, vex_sock *s)
 {
     size_t sent = 0;
     if (!send_queue(l, s, &sent))
         return;
     if (s->file && !send_file(l, s, &sent))
         return;
-    watch(l, s, s->be_flags & ~POLLER_WRITE);
-    core_wrote(l, s, (ssize_t)sent);
+    watch(l, s, rs(s)->watched & ~POLLER_WRITE);
+    vex__core_wrote(l, s, (ssize_t)sent);
 }
 
-int backend_listen(vex_loop *l, vex_listener *ls, bool on)
+int vex__backend_listen(vex_loop *l, vex_listener *ls, bool on)
 {
     if (ls->armed == on)
         return 0;
-    if (poller_set(l, ls->fd, on ? 0 : POLLER_READ, on ? POLLER_READ : 0) < 0)
+    if (vex__poller_set(l, ls->fd, on ? 0 : POLLER_READ, on ? POLLER_READ : 0) < 0)
         return -1;
     ls->armed = on;
     return 0;
@@ -195,14 +207,16 @@ static void accept_ready(vex_loop *l, vex_listener *ls)
 {
     int fd = ls->fd;
     for (int i = 0; i < VEX_ACCEPT_BATCH && ls->armed && ls->fd == fd; i++) {
-        int got;
-        int n = vex_accept_batch(fd, &got, 1);
-        core_syscall(l);
-        if (n < 0)
-            core_accepted(l, ls, -errno);
-        if (n <= 0)
+        struct sockaddr_storage peer;   /* from the accept itself: no syscall more */
+        socklen_t len = sizeof peer;
+        int got = vex__accept(fd, (struct sockaddr *)&peer, &len);
+        vex__core_syscall(l);
+        if (got < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                vex__core_accepted(l, ls, -errno, NULL, 0);
             return;
-        core_accepted(l, ls, got);
+        }
+        vex__core_accepted(l, ls, got, (struct sockaddr *)&peer, len);
     }
 }
 
@@ -211,13 +225,13 @@ static void read_ready(vex_loop *l, vex_sock *s)
     ssize_t n;
     do {
         n = recv(s->fd, l->read_buf, l->cfg.recv_buf_size, 0);
-        core_syscall(l);
+        vex__core_syscall(l);
     } while (n < 0 && errno == EINTR);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         return;
     if (n <= 0) /* EOF or error: stop watching, or level-triggering spins */
-        watch(l, s, s->be_flags & ~POLLER_READ);
-    core_deliver(l, s, l->read_buf, n < 0 ? -errno : n);
+        watch(l, s, rs(s)->watched & ~POLLER_READ);
+    vex__core_deliver(l, s, l->read_buf, n < 0 ? -errno : n);
 }
 
 static void drain_wake_fd(vex_loop *l)
@@ -227,29 +241,29 @@ static void drain_wake_fd(vex_loop *l)
     /* An eventfd needs one read; a pipe may hold several bytes. */
     do {
         r = read(l->wake_rfd, drain, sizeof drain);
-        core_syscall(l);
+        vex__core_syscall(l);
     } while (r == (ssize_t)sizeof drain);
 }
 
-void readiness_event(vex_loop *l, int fd, unsigned mask)
+void vex__readiness_event(vex_loop *l, int fd, unsigned mask)
 {
     if (fd == l->wake_rfd) {
         drain_wake_fd(l);
-        core_woken(l);
+        vex__core_woken(l);
         return;
     }
-    vex_sock *s = core_sock(l, fd);
+    vex_sock *s = vex__core_sock(l, fd);
     if (s) {
-        if ((mask & POLLER_WRITE) && (s->be_flags & POLLER_WRITE))
-            backend_sock_flush(l, s);
+        if ((mask & POLLER_WRITE) && (rs(s)->watched & POLLER_WRITE))
+            vex__backend_sock_flush(l, s);
         /* The flush may have failed the socket and run the owner's callback,
          * which may have closed it: check before reading. */
-        if ((mask & POLLER_READ) && (s->be_flags & POLLER_READ) &&
+        if ((mask & POLLER_READ) && (rs(s)->watched & POLLER_READ) &&
             !(s->flags & VS_DETACHED))
             read_ready(l, s);
         return;
     }
-    vex_listener *ls = core_listener(l, fd);
+    vex_listener *ls = vex__core_listener(l, fd);
     if (ls && ls->armed)
         accept_ready(l, ls);
 }

@@ -38,7 +38,7 @@ static ssize_t copy_some(int sock, int file_fd, uint64_t *off, size_t count)
 
 #if defined(__linux__)
 
-ssize_t sys_sendfile(int sock, int file_fd, uint64_t *off, size_t count)
+ssize_t vex__sys_sendfile(int sock, int file_fd, uint64_t *off, size_t count)
 {
     off_t o = (off_t)*off;
     ssize_t n = sendfile(sock, file_fd, &o, count);
@@ -51,7 +51,7 @@ ssize_t sys_sendfile(int sock, int file_fd, uint64_t *off, size_t count)
 
 #elif defined(__FreeBSD__) || defined(__APPLE__)
 
-ssize_t sys_sendfile(int sock, int file_fd, uint64_t *off, size_t count)
+ssize_t vex__sys_sendfile(int sock, int file_fd, uint64_t *off, size_t count)
 {
 #if defined(__FreeBSD__)
     off_t sent = 0;
@@ -72,7 +72,7 @@ ssize_t sys_sendfile(int sock, int file_fd, uint64_t *off, size_t count)
 
 #else
 
-ssize_t sys_sendfile(int sock, int file_fd, uint64_t *off, size_t count)
+ssize_t vex__sys_sendfile(int sock, int file_fd, uint64_t *off, size_t count)
 {
     return copy_some(sock, file_fd, off, count);
 }

@@ -9,7 +9,8 @@
  *
  * Errors are the HTTP status the server must answer, negated: the server
  * sends that status with "Connection: close" and closes. The rules enforced
- * are RFC 9112's as README.md lists them (request smuggling defences first).
+ * are RFC 9112's, request smuggling defences (§6.1, §6.3, §11.2) first;
+ * tests/unit/test_http_parser.c checks each one.
  */
 #ifndef VEX_HTTP_PARSER_H
 #define VEX_HTTP_PARSER_H

@@ -242,7 +242,8 @@ void admit_free(worker *w)
     w->park_len = w->park_cap = w->park_head = 0;
 }
 
-static void on_accept(vex_loop *loop, int lfd, int fd, void *udata)
+static void on_accept(vex_loop *loop, int lfd, int fd,
+                      const struct sockaddr *sa, socklen_t sa_len, void *udata)
 {
     (void)loop;
     (void)lfd;
@@ -252,7 +253,9 @@ static void on_accept(vex_loop *loop, int lfd, int fd, void *udata)
         ctr_add(&w->st->errors, 1);
         return;
     }
-    admit_accept(w, fd, NULL);
+    h1_peer peer;
+    h1_peer_set(&peer, sa, sa_len);
+    admit_accept(w, fd, &peer);
 }
 
 /* ---- the admin listener ------------------------------------------------------ */
@@ -273,7 +276,8 @@ static void admin_accept(worker *w, int fd, const h1_peer *peer)
     }
 }
 
-static void on_admin_accept(vex_loop *loop, int lfd, int fd, void *udata)
+static void on_admin_accept(vex_loop *loop, int lfd, int fd,
+                            const struct sockaddr *sa, socklen_t sa_len, void *udata)
 {
     (void)loop;
     (void)lfd;
@@ -282,7 +286,24 @@ static void on_admin_accept(vex_loop *loop, int lfd, int fd, void *udata)
         ctr_add(&w->st->errors, 1);
         return;
     }
-    admin_accept(w, fd, NULL);
+    h1_peer peer;
+    h1_peer_set(&peer, sa, sa_len);
+    admin_accept(w, fd, &peer);
+}
+
+/* The backlog, accepted by hand at shutdown, with each client's address. */
+static void accept_backlog(worker *w, int lfd, void (*take)(worker *, int, const h1_peer *))
+{
+    int fds[VEX_ACCEPT_BATCH], n;
+    struct sockaddr_storage ss[VEX_ACCEPT_BATCH];
+    socklen_t lens[VEX_ACCEPT_BATCH];
+    while ((n = vex_accept_batch_addr(lfd, fds, ss, lens, VEX_ACCEPT_BATCH)) > 0) {
+        for (int i = 0; i < n; i++) {
+            h1_peer peer;
+            h1_peer_set(&peer, (const struct sockaddr *)&ss[i], lens[i]);
+            take(w, fds[i], &peer);
+        }
+    }
 }
 
 int admit_start(worker *w)
@@ -298,21 +319,16 @@ int admit_start(worker *w)
 /* Drain: stop accepting, taking what the backlogs already hold. */
 void admit_stop(worker *w)
 {
-    int fds[VEX_ACCEPT_BATCH], n;
     int afd = w->admin_lfd, lfd = w->lfd;
     w->admin_lfd = w->lfd = -1;   /* nothing may pause or resume them now */
     if (afd >= 0) {
         vex_listen_stop(w->loop, afd);
-        while ((n = vex_accept_batch(afd, fds, VEX_ACCEPT_BATCH)) > 0)
-            for (int i = 0; i < n; i++)
-                admin_accept(w, fds[i], NULL);
+        accept_backlog(w, afd, admin_accept);
         close(afd);
     }
     if (lfd >= 0) {
         vex_listen_stop(w->loop, lfd);
-        while ((n = vex_accept_batch(lfd, fds, VEX_ACCEPT_BATCH)) > 0)
-            for (int i = 0; i < n; i++)
-                admit_accept(w, fds[i], NULL);
+        accept_backlog(w, lfd, admit_accept);
         close(lfd);
     }
 }

@@ -983,8 +983,11 @@ static void echo_on_data(vex_loop *l, int fd, const char *data, ssize_t n,
 
 static const vex_sock_cbs echo_cbs = { echo_on_data, NULL };
 
-static void echo_on_accept(vex_loop *l, int listen_fd, int fd, void *udata)
+static void echo_on_accept(vex_loop *l, int listen_fd, int fd,
+                           const struct sockaddr *peer, socklen_t peer_len, void *udata)
 {
+    (void)peer;
+    (void)peer_len;
     h_echo *e = udata;
     if (listen_fd != e->listen_fd)
         e->wrong_listener++;

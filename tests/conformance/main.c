@@ -30,6 +30,7 @@ int main(int argc, char **argv)
     failed += h_group_loop();
     failed += h_group_misuse();
     failed += h_group_accept();
+    failed += h_group_peer();
     failed += h_group_io();
     failed += h_group_sendfile();
     failed += h_group_lifecycle();

@@ -153,8 +153,11 @@ typedef struct acc {
     int listen_fd, accepted, errors, fds[64];
 } acc;
 
-static void acc_on_accept(vex_loop *l, int listen_fd, int fd, void *udata)
+static void acc_on_accept(vex_loop *l, int listen_fd, int fd,
+                          const struct sockaddr *peer, socklen_t peer_len, void *udata)
 {
+    (void)peer;
+    (void)peer_len;
     (void)l;
     acc *a = udata;
     if (listen_fd != a->listen_fd || fd < 0) {
@@ -244,8 +247,11 @@ typedef struct emfile {
     int accepted, fd, emfile_errors, other_errors, other_err;
 } emfile;
 
-static void emfile_on_accept(vex_loop *l, int listen_fd, int fd, void *udata)
+static void emfile_on_accept(vex_loop *l, int listen_fd, int fd,
+                             const struct sockaddr *peer, socklen_t peer_len, void *udata)
 {
+    (void)peer;
+    (void)peer_len;
     (void)l;
     (void)listen_fd;
     emfile *m = udata;
@@ -343,10 +349,11 @@ typedef struct limit_acc {
     bool paused;
 } limit_acc;
 
-static void limit_on_accept(vex_loop *l, int listen_fd, int fd, void *udata)
+static void limit_on_accept(vex_loop *l, int listen_fd, int fd,
+                            const struct sockaddr *peer, socklen_t peer_len, void *udata)
 {
     limit_acc *la = udata;
-    acc_on_accept(l, listen_fd, fd, &la->a);
+    acc_on_accept(l, listen_fd, fd, peer, peer_len, &la->a);
     if (la->paused)
         la->over++;
     if (la->a.accepted >= la->limit && !la->paused) {

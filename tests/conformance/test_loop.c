@@ -298,10 +298,13 @@ static void noop_timer(vex_loop *l, vex_timer *t)
     (void)t;
 }
 
-static void noop_accept(vex_loop *l, int listen_fd, int fd, void *udata)
+static void noop_accept(vex_loop *l, int listen_fd, int fd,
+                        const struct sockaddr *peer, socklen_t peer_len, void *udata)
 {
     (void)l;
     (void)listen_fd;
+    (void)peer;
+    (void)peer_len;
     (void)udata;
     if (fd >= 0)
         close(fd);

@@ -23,10 +23,13 @@ static void expect_fail(const char *what, long rc, int err, int want)
         expect_fail(#call, rc_, errno, (want));                    \
     } while (0)
 
-static void noop_accept(vex_loop *l, int listen_fd, int fd, void *udata)
+static void noop_accept(vex_loop *l, int listen_fd, int fd,
+                        const struct sockaddr *peer, socklen_t peer_len, void *udata)
 {
     (void)l;
     (void)listen_fd;
+    (void)peer;
+    (void)peer_len;
     (void)udata;
     if (fd >= 0)
         close(fd);

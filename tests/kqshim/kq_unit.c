@@ -1,6 +1,6 @@
 /*
  * kq_unit.c — unit tests of src/backends/kqueue.c alone (no loop core, a
- * stub readiness_event()) against the kqueue emulation in kqshim.c. Built as
+ * stub vex__readiness_event()) against the kqueue emulation in kqshim.c. Built as
  * build/kqueue-kqshim[-san]/test_kqueue_poller by `make BACKEND=kqueue
  * KQSHIM=1`.
  *
@@ -34,20 +34,20 @@
 #define DELETE_CALLS(nfilters) (nfilters) /* one call per filter */
 #endif
 
-/* The core's clock, which kqueue.c reads after each wait (core_waited). */
-uint64_t core_clock_ms(void)
+/* The core's clock, which kqueue.c reads after each wait (vex__core_waited). */
+uint64_t vex__core_clock_ms(void)
 {
     return 0;
 }
 
-/* ---- the readiness_event() stub: records, and may call back in -------- */
+/* ---- the vex__readiness_event() stub: records, and may call back in -------- */
 #define MAX_REC 4096
 static int ev_fd[MAX_REC];
 static unsigned ev_mask[MAX_REC];
 static int nev;
 static void (*on_event)(vex_loop *l, int fd, unsigned mask);
 
-void readiness_event(vex_loop *l, int fd, unsigned mask)
+void vex__readiness_event(vex_loop *l, int fd, unsigned mask)
 {
     if (nev < MAX_REC) {
         ev_fd[nev] = fd;
@@ -73,7 +73,7 @@ static int setup(void **state)
     if (!f->l)
         return -1;
     f->l->max_fds = 64;
-    if (poller_init(f->l, NULL, 0) != 0)
+    if (vex__poller_init(f->l, NULL, 0) != 0)
         return -1;
     f->kq = kqshim_newest();
     nev = 0;
@@ -85,7 +85,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx *f = *state;
-    poller_free(f->l);
+    vex__poller_free(f->l);
     free(f->l);
     free(f);
     on_event = NULL;
@@ -95,7 +95,7 @@ static int teardown(void **state)
 static int wait_ms(fx *f, int ms)
 {
     nev = 0;
-    return poller_wait(f->l, ms);
+    return vex__poller_wait(f->l, ms);
 }
 
 static void pair(int *a, int *b)
@@ -119,9 +119,9 @@ static void test_toggle_undone_within_a_turn_costs_nothing(void **state)
     pair(&a, &b);
     unsigned long ch0 = kqshim_changes;
     uint64_t sys0 = f->l->syscalls;
-    assert_int_equal(poller_set(f->l, a, 0, POLLER_READ), 0);
-    assert_int_equal(poller_set(f->l, a, POLLER_READ, POLLER_READ | POLLER_WRITE), 0);
-    assert_int_equal(poller_set(f->l, a, POLLER_READ | POLLER_WRITE, POLLER_READ), 0);
+    assert_int_equal(vex__poller_set(f->l, a, 0, POLLER_READ), 0);
+    assert_int_equal(vex__poller_set(f->l, a, POLLER_READ, POLLER_READ | POLLER_WRITE), 0);
+    assert_int_equal(vex__poller_set(f->l, a, POLLER_READ | POLLER_WRITE, POLLER_READ), 0);
     assert_int_equal(f->l->syscalls, sys0);        /* nothing until the wait */
     assert_int_equal(RD(f, a), -1);
     assert_int_equal(wait_ms(f, 0), 0);
@@ -139,7 +139,7 @@ static void test_read_is_level_triggered(void **state)
     fx *f = *state;
     int a, b;
     pair(&a, &b);
-    assert_int_equal(poller_set(f->l, a, 0, POLLER_READ), 0);
+    assert_int_equal(vex__poller_set(f->l, a, 0, POLLER_READ), 0);
     assert_int_equal(write(b, "x", 1), 1);
     for (int round = 0; round < 2; round++) {   /* unread: reported again */
         assert_int_equal(wait_ms(f, 1000), 1);
@@ -157,7 +157,7 @@ static void test_write_interest_is_disabled_not_deleted(void **state)
     fx *f = *state;
     int a, b;
     pair(&a, &b);
-    assert_int_equal(poller_set(f->l, a, 0, POLLER_READ | POLLER_WRITE), 0);
+    assert_int_equal(vex__poller_set(f->l, a, 0, POLLER_READ | POLLER_WRITE), 0);
     wait_ms(f, 0);
     assert_int_equal(nev, 1);                      /* writable only */
     assert_int_equal(ev_mask[0], POLLER_WRITE);
@@ -165,14 +165,14 @@ static void test_write_interest_is_disabled_not_deleted(void **state)
     assert_int_equal(WR(f, a), 1);
 
     unsigned long ch0 = kqshim_changes;
-    assert_int_equal(poller_set(f->l, a, 3, POLLER_READ), 0);
+    assert_int_equal(vex__poller_set(f->l, a, 3, POLLER_READ), 0);
     wait_ms(f, 0);
     assert_int_equal(nev, 0);
     assert_int_equal(kqshim_changes - ch0, 1);
     assert_int_equal(WR(f, a), 0);                 /* registered, disabled */
 
     ch0 = kqshim_changes;
-    assert_int_equal(poller_set(f->l, a, POLLER_READ, 3), 0);
+    assert_int_equal(vex__poller_set(f->l, a, POLLER_READ, 3), 0);
     wait_ms(f, 0);
     assert_int_equal(nev, 1);
     assert_int_equal(ev_mask[0], POLLER_WRITE);
@@ -189,15 +189,15 @@ static void test_removal_is_immediate(void **state)
     fx *f = *state;
     int a, b;
     pair(&a, &b);
-    assert_int_equal(poller_set(f->l, a, 0, 3), 0);
+    assert_int_equal(vex__poller_set(f->l, a, 0, 3), 0);
     wait_ms(f, 0);
-    assert_int_equal(poller_set(f->l, a, 3, POLLER_READ), 0);
+    assert_int_equal(vex__poller_set(f->l, a, 3, POLLER_READ), 0);
     wait_ms(f, 0);                                  /* WRITE now disabled */
     assert_int_equal(WR(f, a), 0);
 
     uint64_t sys0 = f->l->syscalls;
     unsigned long calls0 = kqshim_kevent_calls;
-    assert_int_equal(poller_set(f->l, a, POLLER_READ, 0), 0);
+    assert_int_equal(vex__poller_set(f->l, a, POLLER_READ, 0), 0);
     assert_int_equal(f->l->syscalls - sys0, DELETE_CALLS(2));
     assert_int_equal(kqshim_kevent_calls - calls0, DELETE_CALLS(2));
     assert_int_equal(RD(f, a), -1);
@@ -216,8 +216,8 @@ static void test_add_and_remove_within_a_turn_costs_nothing(void **state)
     int a, b;
     pair(&a, &b);
     uint64_t sys0 = f->l->syscalls;
-    assert_int_equal(poller_set(f->l, a, 0, POLLER_READ), 0);
-    assert_int_equal(poller_set(f->l, a, POLLER_READ, 0), 0);
+    assert_int_equal(vex__poller_set(f->l, a, 0, POLLER_READ), 0);
+    assert_int_equal(vex__poller_set(f->l, a, POLLER_READ, 0), 0);
     assert_int_equal(f->l->syscalls, sys0);
     close(a);
     unsigned long ch0 = kqshim_changes;
@@ -233,11 +233,11 @@ static void test_closing_costs_nothing_and_reuse_re_adds(void **state)
     fx *f = *state;
     int a, b;
     pair(&a, &b);
-    assert_int_equal(poller_set(f->l, a, 0, POLLER_READ), 0);
+    assert_int_equal(vex__poller_set(f->l, a, 0, POLLER_READ), 0);
     wait_ms(f, 0);
-    assert_int_equal(poller_set(f->l, a, POLLER_READ, 3), 0);   /* queued */
+    assert_int_equal(vex__poller_set(f->l, a, POLLER_READ, 3), 0);   /* queued */
     uint64_t sys0 = f->l->syscalls;
-    assert_int_equal(poller_set(f->l, a, 3, POLLER_CLOSING), 0);
+    assert_int_equal(vex__poller_set(f->l, a, 3, POLLER_CLOSING), 0);
     assert_int_equal(f->l->syscalls, sys0);
     int old = a;
     close(a);
@@ -249,7 +249,7 @@ static void test_closing_costs_nothing_and_reuse_re_adds(void **state)
 
     pair(&a, &b);
     assert_int_equal(a, old);                       /* same number reused */
-    assert_int_equal(poller_set(f->l, a, 0, POLLER_READ), 0);
+    assert_int_equal(vex__poller_set(f->l, a, 0, POLLER_READ), 0);
     assert_int_equal(write(b, "y", 1), 1);
     assert_int_equal(wait_ms(f, 1000), 1);
     assert_int_equal(nev, 1);
@@ -268,9 +268,9 @@ static void test_failed_change_is_reported_and_forgotten(void **state)
     fx *f = *state;
     int a, b;
     pair(&a, &b);
-    assert_int_equal(poller_set(f->l, a, 0, POLLER_READ), 0);
+    assert_int_equal(vex__poller_set(f->l, a, 0, POLLER_READ), 0);
     wait_ms(f, 0);
-    assert_int_equal(poller_set(f->l, a, POLLER_READ, 3), 0);
+    assert_int_equal(vex__poller_set(f->l, a, POLLER_READ, 3), 0);
     close(a);
     assert_int_equal(wait_ms(f, 0), 1);
     assert_int_equal(nev, 1);
@@ -279,14 +279,14 @@ static void test_failed_change_is_reported_and_forgotten(void **state)
     /* WRITE is no longer thought registered: dropping it needs no
      * EV_DISABLE (which would fail again). */
     unsigned long ch0 = kqshim_changes;
-    assert_int_equal(poller_set(f->l, a, 3, POLLER_READ), 0);
+    assert_int_equal(vex__poller_set(f->l, a, 3, POLLER_READ), 0);
     assert_int_equal(wait_ms(f, 0), 0);
     assert_int_equal(nev, 0);
     assert_int_equal(kqshim_changes, ch0);
     /* READ still is (its delete finds EBADF, harmless): one delete call
      * for one filter, and success. */
     uint64_t sys0 = f->l->syscalls;
-    assert_int_equal(poller_set(f->l, a, POLLER_READ, 0), 0);
+    assert_int_equal(vex__poller_set(f->l, a, POLLER_READ, 0), 0);
     assert_int_equal(f->l->syscalls - sys0, 1);
     close(b);
 }
@@ -298,9 +298,9 @@ static void test_enable_of_vanished_knote_re_adds(void **state)
     fx *f = *state;
     int a, b;
     pair(&a, &b);
-    assert_int_equal(poller_set(f->l, a, 0, 3), 0);
+    assert_int_equal(vex__poller_set(f->l, a, 0, 3), 0);
     wait_ms(f, 0);
-    assert_int_equal(poller_set(f->l, a, 3, POLLER_READ), 0);
+    assert_int_equal(vex__poller_set(f->l, a, 3, POLLER_READ), 0);
     wait_ms(f, 0);
     assert_int_equal(WR(f, a), 0);
     int old = a;
@@ -308,7 +308,7 @@ static void test_enable_of_vanished_knote_re_adds(void **state)
     close(b);
     pair(&a, &b);
     assert_int_equal(a, old);
-    assert_int_equal(poller_set(f->l, a, POLLER_READ, 3), 0);  /* EV_ENABLE */
+    assert_int_equal(vex__poller_set(f->l, a, POLLER_READ, 3), 0);  /* EV_ENABLE */
     assert_int_equal(wait_ms(f, 0), 1);             /* the ENOENT entry */
     assert_int_equal(nev, 0);                       /* not reported */
     assert_int_equal(WR(f, a), -1);
@@ -325,7 +325,7 @@ static void test_peer_close_reports_read(void **state)
     fx *f = *state;
     int a, b;
     pair(&a, &b);
-    assert_int_equal(poller_set(f->l, a, 0, POLLER_READ), 0);
+    assert_int_equal(vex__poller_set(f->l, a, 0, POLLER_READ), 0);
     close(b);
     assert_int_equal(wait_ms(f, 1000), 1);
     assert_int_equal(ev_fd[0], a);
@@ -339,7 +339,7 @@ static void test_write_eof_reports_read_and_write(void **state)
     fx *f = *state;
     int a, b;
     pair(&a, &b);
-    assert_int_equal(poller_set(f->l, a, 0, POLLER_WRITE), 0);
+    assert_int_equal(vex__poller_set(f->l, a, 0, POLLER_WRITE), 0);
     close(b);
     assert_int_equal(wait_ms(f, 1000), 1);
     assert_int_equal(ev_fd[0], a);
@@ -369,14 +369,14 @@ static void test_many_fds_grow_the_arrays(void **state)
     for (int i = 0; i < N; i++) {
         fds[i] = dup(a);
         assert_true(fds[i] >= 0);
-        assert_int_equal(poller_set(f->l, fds[i], 0, 3), 0);
+        assert_int_equal(vex__poller_set(f->l, fds[i], 0, 3), 0);
     }
     int r = wait_ms(f, 0);
     assert_int_equal(r, N);                         /* all writable, one call */
     for (int i = 0; i < N; i++) {
         assert_int_equal(RD(f, fds[i]), 1);
         assert_int_equal(WR(f, fds[i]), 1);
-        assert_int_equal(poller_set(f->l, fds[i], 3, POLLER_CLOSING), 0);
+        assert_int_equal(vex__poller_set(f->l, fds[i], 3, POLLER_CLOSING), 0);
         close(fds[i]);
     }
     close(a);
@@ -384,7 +384,7 @@ static void test_many_fds_grow_the_arrays(void **state)
 }
 
 /* A callback that queues many new fds grows (moves) the event array while
- * poller_wait() is still walking it: ASan would catch a stale pointer. */
+ * vex__poller_wait() is still walking it: ASan would catch a stale pointer. */
 static int grow_fds[400], grow_n, grow_src;
 static void grow_on_first_event(vex_loop *l, int fd, unsigned mask)
 {
@@ -394,7 +394,7 @@ static void grow_on_first_event(vex_loop *l, int fd, unsigned mask)
     for (grow_n = 0; grow_n < 400; grow_n++) {
         grow_fds[grow_n] = dup(grow_src);
         assert_true(grow_fds[grow_n] >= 0);
-        assert_int_equal(poller_set(l, grow_fds[grow_n], 0, POLLER_READ), 0);
+        assert_int_equal(vex__poller_set(l, grow_fds[grow_n], 0, POLLER_READ), 0);
     }
 }
 
@@ -405,7 +405,7 @@ static void test_callback_growing_arrays_mid_dispatch(void **state)
     int a[N], b[N];
     for (int i = 0; i < N; i++) {
         pair(&a[i], &b[i]);
-        assert_int_equal(poller_set(f->l, a[i], 0, POLLER_READ), 0);
+        assert_int_equal(vex__poller_set(f->l, a[i], 0, POLLER_READ), 0);
         assert_int_equal(write(b[i], "z", 1), 1);
     }
     grow_n = 0;
@@ -423,7 +423,7 @@ static void test_callback_growing_arrays_mid_dispatch(void **state)
     }
     assert_int_equal(grow_n, 400);
     for (int i = 0; i < grow_n; i++) {
-        assert_int_equal(poller_set(f->l, grow_fds[i], POLLER_READ, POLLER_CLOSING), 0);
+        assert_int_equal(vex__poller_set(f->l, grow_fds[i], POLLER_READ, POLLER_CLOSING), 0);
         close(grow_fds[i]);
     }
     for (int i = 0; i < N; i++) {
@@ -432,7 +432,7 @@ static void test_callback_growing_arrays_mid_dispatch(void **state)
     }
 }
 
-/* Random sequences of poller_set() and waits: after every wait each filter
+/* Random sequences of vex__poller_set() and waits: after every wait each filter
  * is enabled in the "kernel" exactly when wanted, events only come for
  * what is wanted, and a removal leaves no knote behind at once. */
 static void test_random_ops_keep_kernel_and_state_in_sync(void **state)
@@ -456,7 +456,7 @@ static void test_random_ops_keep_kernel_and_state_in_sync(void **state)
             unsigned m = RND() % 4;
             if (m == want[i])
                 continue;
-            assert_int_equal(poller_set(f->l, a[i], want[i], m), 0);
+            assert_int_equal(vex__poller_set(f->l, a[i], want[i], m), 0);
             want[i] = m;
             if (!m) {
                 assert_int_equal(RD(f, a[i]), -1);
@@ -464,7 +464,7 @@ static void test_random_ops_keep_kernel_and_state_in_sync(void **state)
             }
         } else if (op == 5) {                           /* close and reopen */
             if (want[i])
-                assert_int_equal(poller_set(f->l, a[i], want[i], POLLER_CLOSING), 0);
+                assert_int_equal(vex__poller_set(f->l, a[i], want[i], POLLER_CLOSING), 0);
             want[i] = 0;
             close(a[i]);
             close(b[i]);
@@ -489,7 +489,7 @@ static void test_random_ops_keep_kernel_and_state_in_sync(void **state)
 #undef RND
     for (int i = 0; i < N; i++) {
         if (want[i])
-            assert_int_equal(poller_set(f->l, a[i], want[i], 0), 0);
+            assert_int_equal(vex__poller_set(f->l, a[i], want[i], 0), 0);
         close(a[i]);
         close(b[i]);
     }
