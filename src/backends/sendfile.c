@@ -2,8 +2,8 @@
  * sendfile.c — one call over the three sendfile(2) dialects, for the
  * readiness backends. Linux advances the offset itself; FreeBSD and macOS
  * take it by value and report partial progress alongside EAGAIN, which must
- * count as progress or those bytes would be sent twice. Elsewhere: pread and
- * send through a small buffer.
+ * count as progress or those bytes would be sent twice. Elsewhere, and in
+ * VEX_PORTABLE builds on Linux: pread and send through a small buffer.
  */
 #if defined(__APPLE__) && !defined(_DARWIN_C_SOURCE)
 #define _DARWIN_C_SOURCE   /* sendfile(2) and struct sf_hdtr */
@@ -14,7 +14,8 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#if defined(__linux__)
+#if defined(__linux__) && !defined(VEX_PORTABLE)
+#define LINUX_SENDFILE 1
 #include <sys/sendfile.h>
 #endif
 
@@ -36,7 +37,7 @@ static ssize_t copy_some(int sock, int file_fd, uint64_t *off, size_t count)
     return w;
 }
 
-#if defined(__linux__)
+#if defined(LINUX_SENDFILE)
 
 ssize_t sys_sendfile(int sock, int file_fd, uint64_t *off, size_t count)
 {
