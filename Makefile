@@ -2,6 +2,7 @@
 #   make                      every available backend into build/<backend>/
 #   make BACKEND=io_uring     one backend
 #   make SANITIZE=1           ASan+UBSan build into build/<backend>-san/
+#   make PORTABLE=1           poll with the FreeBSD/macOS fallbacks into build/poll-portable/
 #   make DEBUG=1              -O0 -g3 build into build/<backend>-debug/
 #   make test                 deps, then every test on every available backend
 #   make bench [BACKEND=..] [PROFILE=..] [DURATION=..] [TRIALS=..] [CONNECTIONS=..] [PEERS=..] [OUT=..]
@@ -53,6 +54,18 @@ ifeq ($(KQSHIM),1)
   SUFFIX := -kqshim$(SUFFIX)
   KQSHIM_INC := -Itests/kqshim
   KQSHIM_SRC := tests/kqshim/kqshim.c
+endif
+# PORTABLE=1: the Linux-only calls (openat2, O_PATH, memfd, accept4,
+# eventfd, Linux sendfile) switched off and the fallbacks FreeBSD and macOS
+# use compiled in (-DVEX_PORTABLE), so those code paths run on Linux too.
+# poll (or kqueue with LIBKQUEUE=1) only, into build/<backend>-portable[-san]/.
+ifeq ($(PORTABLE),1)
+  ifneq ($(filter $(BACKEND),epoll io_uring),)
+    $(error PORTABLE=1 builds poll or kqueue only, not $(BACKEND))
+  endif
+  AVAILABLE := poll
+  EXTRA_DEFS += -DVEX_PORTABLE
+  SUFFIX := -portable$(SUFFIX)
 endif
 CFLAGS_ALL = $(CFLAGS_BASE) $(KQSHIM_INC) $(SAN_FLAGS) $(EXTRA_DEFS) $(CFLAGS)
 LDFLAGS_ALL = $(SAN_FLAGS) $(LDFLAGS)
@@ -131,13 +144,27 @@ all:
 	@set -e; for b in $(AVAILABLE); do $(MAKE) --no-print-directory BACKEND=$$b; done
 endif
 
-.PHONY: deps test test-c test-san test-python test-kqshim bench plot gate clean fuzz
+.PHONY: deps test test-c test-san test-python test-kqshim test-portable bench plot gate clean fuzz
 deps:
 	@./scripts/deps.sh
 
 TEST_BACKENDS := $(if $(BACKEND),$(BACKEND),$(AVAILABLE))
 test: deps
+ifeq ($(PORTABLE),1)
+	@$(MAKE) --no-print-directory test-portable
+else
 	@./scripts/run_tests.sh $(TEST_BACKENDS)
+endif
+
+# make test PORTABLE=1: the suites that run C code, against the poll backend
+# built with the FreeBSD/macOS fallbacks (plain and ASan+UBSan), and a check
+# that the binaries import none of the Linux-only calls.
+test-portable: deps
+	@set -e; for s in 0 1; do $(MAKE) --no-print-directory -s BACKEND=poll PORTABLE=1 SANITIZE=$$s; done
+	@set -e; for d in build/poll-portable build/poll-portable-san; do \
+	  $$d/test_http_parser; $$d/test_conformance; done
+	VEX_TEST_BACKENDS=poll-portable $(PY) -m pytest -q -p no:cacheprovider \
+	  tests/python/platform/test_portable_build.py tests/python/server
 
 bench: deps
 	@set -e; for b in $(if $(BACKEND),$(BACKEND),$(AVAILABLE)); do $(MAKE) --no-print-directory BACKEND=$$b; done
