@@ -55,6 +55,22 @@ ifeq ($(KQSHIM),1)
   KQSHIM_INC := -Itests/kqshim
   KQSHIM_SRC := tests/kqshim/kqshim.c
 endif
+# LIBKQUEUE=1 (Linux, BACKEND=kqueue only): kqueue.c against libkqueue's
+# <sys/event.h> and -lkqueue, a userspace kqueue we did not write, installed
+# by `make test-libkqueue` into build/libkqueue/inst; into
+# build/kqueue-libkqueue[-san]/.
+LKQ_PREFIX := $(abspath build/libkqueue/inst)
+ifeq ($(LIBKQUEUE),1)
+  ifneq ($(UNAME)/$(BACKEND),Linux/kqueue)
+    $(error LIBKQUEUE=1 needs Linux and BACKEND=kqueue)
+  endif
+  ifeq ($(KQSHIM),1)
+    $(error LIBKQUEUE=1 and KQSHIM=1 are two different kqueues: choose one)
+  endif
+  SUFFIX := -libkqueue$(SUFFIX)
+  KQSHIM_INC := -I$(LKQ_PREFIX)/include/kqueue -DVEX_LIBKQUEUE
+  BACKEND_LIBS_kqueue := -L$(LKQ_PREFIX)/lib -Wl,-rpath,$(LKQ_PREFIX)/lib -lkqueue
+endif
 # PORTABLE=1: the Linux-only calls (openat2, O_PATH, memfd, accept4,
 # eventfd, Linux sendfile) switched off and the fallbacks FreeBSD and macOS
 # use compiled in (-DVEX_PORTABLE), so those code paths run on Linux too.
@@ -144,7 +160,7 @@ all:
 	@set -e; for b in $(AVAILABLE); do $(MAKE) --no-print-directory BACKEND=$$b; done
 endif
 
-.PHONY: deps test test-c test-san test-python test-kqshim test-portable bench plot gate clean fuzz
+.PHONY: deps test test-c test-san test-python test-kqshim test-portable test-libkqueue bench plot gate clean fuzz
 deps:
 	@./scripts/deps.sh
 
@@ -177,6 +193,33 @@ test-kqshim:
 	@set -e; for s in 0 1; do $(MAKE) --no-print-directory BACKEND=kqueue KQSHIM=1 SANITIZE=$$s; done
 	@set -e; for d in build/kqueue-kqshim build/kqueue-kqshim-san; do \
 	  $$d/test_kqueue_poller; $$d/test_conformance; done
+
+# kqueue.c, the conformance suite and the server tests against libkqueue
+# (see LIBKQUEUE=1 above), built from LIBKQUEUE_SRC (a source directory or
+# .tar.gz; default: the snapshot in ../shared/vendor/ next to the main
+# checkout). Skipped, with the reason, when there is none.
+LIBKQUEUE_SRC ?= $(firstword $(wildcard ../shared/vendor/libkqueue-*.tar.gz \
+  $(dir $(shell git rev-parse --path-format=absolute --git-common-dir 2>/dev/null))../shared/vendor/libkqueue-*.tar.gz))
+test-libkqueue: deps
+	@if [ -z '$(LIBKQUEUE_SRC)' ] || [ ! -e '$(LIBKQUEUE_SRC)' ]; then \
+	  echo "SKIP test-libkqueue: no libkqueue source (LIBKQUEUE_SRC='$(LIBKQUEUE_SRC)'; set it to a libkqueue directory or .tar.gz)"; \
+	  exit 0; fi; \
+	set -e; $(MAKE) --no-print-directory libkqueue; \
+	for s in 0 1; do $(MAKE) --no-print-directory -s BACKEND=kqueue LIBKQUEUE=1 SANITIZE=$$s; done; \
+	for d in build/kqueue-libkqueue build/kqueue-libkqueue-san; do $$d/test_conformance; done; \
+	VEX_TEST_BACKENDS=kqueue-libkqueue $(PY) -m pytest -q -p no:cacheprovider tests/python/server
+
+# libkqueue from LIBKQUEUE_SRC into build/libkqueue/ (cmake; logs there).
+.PHONY: libkqueue
+libkqueue: $(LKQ_PREFIX)/lib/libkqueue.so
+$(LKQ_PREFIX)/lib/libkqueue.so: $(filter-out %/,$(wildcard $(LIBKQUEUE_SRC)))
+	@test -n '$(LIBKQUEUE_SRC)' || { echo "libkqueue: set LIBKQUEUE_SRC" >&2; exit 1; }
+	rm -rf build/libkqueue && mkdir -p build/libkqueue/src
+	if [ -d '$(LIBKQUEUE_SRC)' ]; then cp -a '$(LIBKQUEUE_SRC)'/. build/libkqueue/src/; \
+	else tar -xzf '$(LIBKQUEUE_SRC)' -C build/libkqueue/src --strip-components=1; fi
+	GIT_CEILING_DIRECTORIES=$(abspath build/libkqueue) cmake -S build/libkqueue/src -B build/libkqueue/build -DCMAKE_BUILD_TYPE=Release \
+	  -DCMAKE_INSTALL_PREFIX=$(LKQ_PREFIX) -DCMAKE_INSTALL_LIBDIR=lib > build/libkqueue/cmake.log
+	$(MAKE) -C build/libkqueue/build -j2 install > build/libkqueue/build.log
 
 RUN ?= results/latest
 plot:

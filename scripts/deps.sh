@@ -5,7 +5,7 @@
 set -euo pipefail
 
 DEBIAN_PKGS=(
-  build-essential pkg-config liburing-dev libcmocka-dev
+  build-essential pkg-config liburing-dev libcmocka-dev cmake
   clang libclang-rt-14-dev valgrind
   wrk apache2-utils hyperfine curl nginx-light h2o prometheus util-linux procps
   python3 python3-matplotlib python3-numpy python3-scipy python3-pytest
