@@ -3,6 +3,7 @@
 #   make BACKEND=io_uring     one backend
 #   make SANITIZE=1           ASan+UBSan build into build/<backend>-san/
 #   make PORTABLE=1           poll with the FreeBSD/macOS fallbacks into build/poll-portable/
+#   make install [PREFIX=/usr/local] [DESTDIR=]   make uninstall
 #   make DEBUG=1              -O0 -g3 build into build/<backend>-debug/
 #   make test                 deps, then every test on every available backend
 #   make bench [BACKEND=..] [PROFILE=..] [DURATION=..] [TRIALS=..] [CONNECTIONS=..] [PEERS=..] [OUT=..]
@@ -95,6 +96,28 @@ BACKEND_SRC_poll     := $(READINESS_SRC) src/backends/poll.c
 BACKEND_SRC_io_uring := src/backends/io_uring.c
 BACKEND_LIBS_io_uring := -luring
 
+# Installed names (make install): one library per backend, libvex_net-<backend>,
+# with soname lib...so.<major> from VEX_NET_VERSION in include/vex_net.h.
+VERSION := $(shell sed -n 's/^\#define VEX_NET_VERSION "\(.*\)"/\1/p' include/vex_net.h)
+SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
+ifeq ($(UNAME),Darwin)
+  SHLIB_REAL = libvex_net-$(1).$(VERSION).dylib
+  SHLIB_SONAME = libvex_net-$(1).$(SOMAJOR).dylib
+  SHLIB_DEV = libvex_net-$(1).dylib
+  SHLIB_FLAGS = -dynamiclib -install_name $(LIBDIR)/$(call SHLIB_SONAME,$(1)) \
+                -Wl,-exported_symbol,_vex_*
+else
+  SHLIB_REAL = libvex_net-$(1).so.$(VERSION)
+  SHLIB_SONAME = libvex_net-$(1).so.$(SOMAJOR)
+  SHLIB_DEV = libvex_net-$(1).so
+  SHLIB_FLAGS = -shared -Wl,-soname,$(call SHLIB_SONAME,$(1)) -Wl,--version-script=src/vex_net.map
+endif
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+
 HTTP_SRC   := $(wildcard src/http/*.c)
 SERVER_SRC := $(wildcard src/server/*.c)
 
@@ -131,6 +154,18 @@ $(B)/obj/%.o: %.c
 
 $(LIB): $(LIB_OBJ)
 	$(AR) rcs $@ $^
+
+# The shared library (make install): the same sources compiled -fPIC,
+# exporting only vex_* (src/vex_net.map).
+SHLIB := $(B)/$(call SHLIB_REAL,$(BACKEND))
+PIC_OBJ := $(LIB_SRC:%.c=$(B)/pic/%.o)
+.PHONY: shared
+shared: $(SHLIB)
+$(B)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -fPIC -DVEX_BACKEND_$(BACKEND) -c $< -o $@
+$(SHLIB): $(PIC_OBJ) src/vex_net.map
+	$(CC) $(call SHLIB_FLAGS,$(BACKEND)) $(PIC_OBJ) -o $@ $(LDFLAGS_ALL) $(ALL_LIBS)
 
 $(B)/test_conformance: $(wildcard tests/conformance/*.c) $(LIB)
 	$(CC) $(CFLAGS_ALL) $(filter %.c,$^) $(LIB) -o $@ $(LDFLAGS_ALL) -lcmocka $(ALL_LIBS)
@@ -220,6 +255,39 @@ $(LKQ_PREFIX)/lib/libkqueue.so: $(filter-out %/,$(wildcard $(LIBKQUEUE_SRC)))
 	GIT_CEILING_DIRECTORIES=$(abspath build/libkqueue) cmake -S build/libkqueue/src -B build/libkqueue/build -DCMAKE_BUILD_TYPE=Release \
 	  -DCMAKE_INSTALL_PREFIX=$(LKQ_PREFIX) -DCMAKE_INSTALL_LIBDIR=lib > build/libkqueue/cmake.log
 	$(MAKE) -C build/libkqueue/build -j2 install > build/libkqueue/build.log
+
+# make install [PREFIX=/usr/local] [DESTDIR=] [INSTALL_BACKENDS=..] [SERVER_BACKEND=..]:
+# vex_net.h; per backend libvex_net-<backend>.a, the shared library with its
+# soname links and pkgconfig/vex_net-<backend>.pc; production_server (built on
+# SERVER_BACKEND: epoll on Linux, kqueue elsewhere) and its man page.
+INSTALL_BACKENDS ?= $(AVAILABLE)
+SERVER_BACKEND ?= $(firstword $(filter epoll kqueue,$(INSTALL_BACKENDS)) $(INSTALL_BACKENDS))
+pc_private = $(if $(filter io_uring,$(1)),-luring )-lpthread
+.PHONY: install uninstall
+install:
+	@set -e; for b in $(sort $(INSTALL_BACKENDS) $(SERVER_BACKEND)); do \
+	  $(MAKE) --no-print-directory -s BACKEND=$$b all shared; done
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR) \
+	  $(DESTDIR)$(MANDIR)/man1
+	install -m 644 include/vex_net.h $(DESTDIR)$(INCLUDEDIR)/vex_net.h
+	$(foreach b,$(INSTALL_BACKENDS),\
+	  install -m 644 build/$(b)/libvex_net.a $(DESTDIR)$(LIBDIR)/libvex_net-$(b).a && \
+	  install -m 755 build/$(b)/$(call SHLIB_REAL,$(b)) $(DESTDIR)$(LIBDIR)/ && \
+	  ln -sf $(call SHLIB_REAL,$(b)) $(DESTDIR)$(LIBDIR)/$(call SHLIB_SONAME,$(b)) && \
+	  ln -sf $(call SHLIB_SONAME,$(b)) $(DESTDIR)$(LIBDIR)/$(call SHLIB_DEV,$(b)) && \
+	  sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	      -e 's|@BACKEND@|$(b)|g; s|@VERSION@|$(VERSION)|; s|@LIBS_PRIVATE@|$(call pc_private,$(b))|' \
+	      dist/vex_net.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/vex_net-$(b).pc &&) true
+	install -m 755 build/$(SERVER_BACKEND)/production_server $(DESTDIR)$(BINDIR)/production_server
+	install -m 644 dist/production_server.1 $(DESTDIR)$(MANDIR)/man1/production_server.1
+
+# Removes what install puts there, for every backend name (directories stay).
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/vex_net.h $(DESTDIR)$(BINDIR)/production_server \
+	  $(DESTDIR)$(MANDIR)/man1/production_server.1 \
+	  $(foreach b,$(ALL_BACKENDS),$(addprefix $(DESTDIR)$(LIBDIR)/,libvex_net-$(b).a \
+	    $(call SHLIB_REAL,$(b)) $(call SHLIB_SONAME,$(b)) $(call SHLIB_DEV,$(b)) \
+	    pkgconfig/vex_net-$(b).pc))
 
 RUN ?= results/latest
 plot:
