@@ -117,6 +117,7 @@ BINDIR ?= $(PREFIX)/bin
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
+SYSTEMDUNITDIR ?= $(if $(filter Linux,$(UNAME)),$(PREFIX)/lib/systemd/system)
 
 HTTP_SRC   := $(wildcard src/http/*.c)
 SERVER_SRC := $(wildcard src/server/*.c)
@@ -259,7 +260,8 @@ $(LKQ_PREFIX)/lib/libkqueue.so: $(filter-out %/,$(wildcard $(LIBKQUEUE_SRC)))
 # make install [PREFIX=/usr/local] [DESTDIR=] [INSTALL_BACKENDS=..] [SERVER_BACKEND=..]:
 # vex_net.h; per backend libvex_net-<backend>.a, the shared library with its
 # soname links and pkgconfig/vex_net-<backend>.pc; production_server (built on
-# SERVER_BACKEND: epoll on Linux, kqueue elsewhere) and its man page.
+# SERVER_BACKEND: epoll on Linux, kqueue elsewhere), its man page and, on
+# Linux, the systemd unit dist/systemd/ in SYSTEMDUNITDIR.
 INSTALL_BACKENDS ?= $(AVAILABLE)
 SERVER_BACKEND ?= $(firstword $(filter epoll kqueue,$(INSTALL_BACKENDS)) $(INSTALL_BACKENDS))
 pc_private = $(if $(filter io_uring,$(1)),-luring )-lpthread
@@ -280,11 +282,17 @@ install:
 	      dist/vex_net.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/vex_net-$(b).pc &&) true
 	install -m 755 build/$(SERVER_BACKEND)/production_server $(DESTDIR)$(BINDIR)/production_server
 	install -m 644 dist/production_server.1 $(DESTDIR)$(MANDIR)/man1/production_server.1
+ifneq ($(SYSTEMDUNITDIR),)
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed 's|@BINDIR@|$(BINDIR)|' dist/systemd/production_server.service.in \
+	  > $(DESTDIR)$(SYSTEMDUNITDIR)/production_server.service
+endif
 
 # Removes what install puts there, for every backend name (directories stay).
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/vex_net.h $(DESTDIR)$(BINDIR)/production_server \
 	  $(DESTDIR)$(MANDIR)/man1/production_server.1 \
+	  $(if $(SYSTEMDUNITDIR),$(DESTDIR)$(SYSTEMDUNITDIR)/production_server.service) \
 	  $(foreach b,$(ALL_BACKENDS),$(addprefix $(DESTDIR)$(LIBDIR)/,libvex_net-$(b).a \
 	    $(call SHLIB_REAL,$(b)) $(call SHLIB_SONAME,$(b)) $(call SHLIB_DEV,$(b)) \
 	    pkgconfig/vex_net-$(b).pc))

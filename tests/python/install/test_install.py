@@ -6,51 +6,14 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+sys.path.insert(0, os.path.dirname(__file__))
+from install_helpers import BACKENDS, PREFIX, ROOT, clean_env, make, version  # noqa: E402
+
 EXAMPLE = os.path.join(os.path.dirname(__file__), "example.c")
-PREFIX = "/usr/local"
-MAKE_TIMEOUT = 600
-
-
-def version():
-    with open(os.path.join(ROOT, "include", "vex_net.h"), encoding="utf-8") as f:
-        return re.search(r'#define VEX_NET_VERSION "([^"]+)"', f.read()).group(1)
-
-
-def clean_env(**extra):
-    """The environment without the outer make's flags (make test runs us)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
-    env.update(extra)
-    return env
-
-
-def make(*args):
-    return subprocess.run(["make", "--no-print-directory", "-s", "-C", ROOT, *args],
-                          env=clean_env(), capture_output=True, text=True, timeout=MAKE_TIMEOUT)
-
-
-def backends():
-    only = os.environ.get("VEX_TEST_BACKENDS", "").split()
-    if only:
-        return [b for b in only if b in ("epoll", "io_uring", "kqueue", "poll")]
-    out = make("--eval", "print-available: ; @echo $(AVAILABLE)", "print-available")
-    return out.stdout.split()
-
-
-BACKENDS = backends()
-
-
-@pytest.fixture(scope="module")
-def destdir(tmp_path_factory):
-    if not shutil.which("pkg-config"):
-        pytest.skip("pkg-config not installed (Debian package pkg-config)")
-    d = tmp_path_factory.mktemp("destdir")
-    r = make("install", f"PREFIX={PREFIX}", f"DESTDIR={d}", f"INSTALL_BACKENDS={' '.join(BACKENDS)}")
-    assert r.returncode == 0, r.stdout + r.stderr
-    return d
 
 
 def files_under(d):
@@ -62,6 +25,8 @@ def test_install_layout(destdir):
     v, major = version(), version().split(".")[0]
     want = {"usr/local/include/vex_net.h", "usr/local/bin/production_server",
             "usr/local/share/man/man1/production_server.1"}
+    if sys.platform.startswith("linux"):
+        want.add("usr/local/lib/systemd/system/production_server.service")
     for b in BACKENDS:
         want |= {f"usr/local/lib/libvex_net-{b}.a", f"usr/local/lib/libvex_net-{b}.so.{v}",
                  f"usr/local/lib/libvex_net-{b}.so.{major}", f"usr/local/lib/libvex_net-{b}.so",
