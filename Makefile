@@ -137,7 +137,7 @@ ALL_LIBS := $(BACKEND_LIBS_$(BACKEND)) $(LIBS)
 
 PROGRAMS := $(B)/vex_probe $(B)/test_conformance $(B)/echo_bench
 ifneq ($(SERVER_SRC),)
-  PROGRAMS += $(B)/production_server
+  PROGRAMS += $(B)/production_server $(B)/test_platform
 endif
 ifneq ($(HTTP_SRC),)
   PROGRAMS += $(B)/test_http_parser
@@ -170,6 +170,10 @@ $(SHLIB): $(PIC_OBJ) src/vex_net.map
 
 $(B)/test_conformance: $(wildcard tests/conformance/*.c) $(LIB)
 	$(CC) $(CFLAGS_ALL) $(filter %.c,$^) $(LIB) -o $@ $(LDFLAGS_ALL) -lcmocka $(ALL_LIBS)
+
+# src/server/platform.c's beneath-root walk against openat2 (Linux).
+$(B)/test_platform: tests/unit/test_platform.c src/server/platform.c src/server/platform.h
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) -lcmocka
 
 $(B)/test_http_parser: tests/unit/test_http_parser.c $(HTTP_OBJ)
 	$(CC) $(CFLAGS_ALL) $(filter %.c %.o,$^) -o $@ $(LDFLAGS_ALL) -lcmocka
@@ -213,8 +217,10 @@ endif
 # that the binaries import none of the Linux-only calls.
 test-portable: deps
 	@set -e; for s in 0 1; do $(MAKE) --no-print-directory -s BACKEND=poll PORTABLE=1 SANITIZE=$$s; done
+	@$(MAKE) --no-print-directory -s BACKEND=poll build/poll/test_platform
 	@set -e; for d in build/poll-portable build/poll-portable-san; do \
-	  $$d/test_http_parser; $$d/test_conformance; done
+	  $$d/test_http_parser; $$d/test_platform; $$d/test_conformance; done
+	build/poll/test_platform
 	VEX_TEST_BACKENDS=poll-portable $(PY) -m pytest -q -p no:cacheprovider \
 	  tests/python/platform/test_portable_build.py tests/python/server
 

@@ -78,6 +78,8 @@ static int walk_beneath(int root_fd, const char *rel)
     size_t len = strlen(rel);
     if (len >= sizeof path[0])
         return fail(ENAMETOOLONG);
+    if (len == 0)
+        return fail(ENOENT);
     if (rel[0] == '/')
         return fail(EXDEV);
     memcpy(path[0], rel, len + 1);
@@ -100,6 +102,7 @@ static int walk_beneath(int root_fd, const char *rel)
         while (*rest == '/')
             rest++;
         bool last = *rest == '\0';
+        bool slash = *p == '/';   /* "name/": it must be a directory */
         if (n == 1 && s[0] == '.')
             continue;
         if (n == 2 && s[0] == '.' && s[1] == '.') {
@@ -117,7 +120,8 @@ static int walk_beneath(int root_fd, const char *rel)
         memcpy(name, s, n);
         name[n] = '\0';
 
-        int fd = openat(dirs[depth], name, (last ? FILE_FLAGS : DIR_FLAGS) | O_NOFOLLOW);
+        int flags = last ? FILE_FLAGS | (slash ? O_DIRECTORY : 0) : DIR_FLAGS;
+        int fd = openat(dirs[depth], name, flags | O_NOFOLLOW);
         if (fd >= 0) {
             if (last) {
                 result = fd;
