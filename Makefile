@@ -56,22 +56,6 @@ ifeq ($(KQSHIM),1)
   KQSHIM_INC := -Itests/kqshim
   KQSHIM_SRC := tests/kqshim/kqshim.c
 endif
-# LIBKQUEUE=1 (Linux, BACKEND=kqueue only): kqueue.c against libkqueue's
-# <sys/event.h> and -lkqueue, a userspace kqueue we did not write, installed
-# by `make test-libkqueue` into build/libkqueue/inst; into
-# build/kqueue-libkqueue[-san]/.
-LKQ_PREFIX := $(abspath build/libkqueue/inst)
-ifeq ($(LIBKQUEUE),1)
-  ifneq ($(UNAME)/$(BACKEND),Linux/kqueue)
-    $(error LIBKQUEUE=1 needs Linux and BACKEND=kqueue)
-  endif
-  ifeq ($(KQSHIM),1)
-    $(error LIBKQUEUE=1 and KQSHIM=1 are two different kqueues: choose one)
-  endif
-  SUFFIX := -libkqueue$(SUFFIX)
-  KQSHIM_INC := -I$(LKQ_PREFIX)/include/kqueue -DVEX_LIBKQUEUE
-  BACKEND_LIBS_kqueue := -L$(LKQ_PREFIX)/lib -Wl,-rpath,$(LKQ_PREFIX)/lib -lkqueue
-endif
 # PORTABLE=1: the Linux-only calls (openat2, O_PATH, memfd, accept4,
 # eventfd, Linux sendfile) switched off and the fallbacks FreeBSD and macOS
 # use compiled in (-DVEX_PORTABLE), so those code paths run on Linux too.
@@ -83,6 +67,22 @@ ifeq ($(PORTABLE),1)
   AVAILABLE := poll
   EXTRA_DEFS += -DVEX_PORTABLE
   SUFFIX := -portable$(SUFFIX)
+endif
+# LIBKQUEUE=1 (Linux, BACKEND=kqueue only): kqueue.c against libkqueue's
+# <sys/event.h> and -lkqueue, a userspace kqueue we did not write, installed
+# by `make test-libkqueue` into build/libkqueue/inst; into
+# build/kqueue-libkqueue[-portable][-san]/.
+LKQ_PREFIX := $(abspath build/libkqueue/inst)
+ifeq ($(LIBKQUEUE),1)
+  ifneq ($(UNAME)/$(BACKEND),Linux/kqueue)
+    $(error LIBKQUEUE=1 needs Linux and BACKEND=kqueue)
+  endif
+  ifeq ($(KQSHIM),1)
+    $(error LIBKQUEUE=1 and KQSHIM=1 are two different kqueues: choose one)
+  endif
+  SUFFIX := -libkqueue$(SUFFIX)
+  KQSHIM_INC := -I$(LKQ_PREFIX)/include/kqueue -DVEX_LIBKQUEUE
+  BACKEND_LIBS_kqueue := -L$(LKQ_PREFIX)/lib -Wl,-rpath,$(LKQ_PREFIX)/lib -lkqueue
 endif
 CFLAGS_ALL = $(CFLAGS_BASE) $(KQSHIM_INC) $(SAN_FLAGS) $(EXTRA_DEFS) $(CFLAGS)
 LDFLAGS_ALL = $(SAN_FLAGS) $(LDFLAGS)
@@ -237,7 +237,7 @@ test-kqshim:
 	  $$d/test_kqueue_poller; $$d/test_conformance; done
 
 # kqueue.c, the conformance suite and the server tests against libkqueue
-# (see LIBKQUEUE=1 above), built from LIBKQUEUE_SRC (a source directory or
+# (see LIBKQUEUE=1 above), also with PORTABLE=1 (closest to macOS), built from LIBKQUEUE_SRC (a source directory or
 # .tar.gz; default: the snapshot in ../shared/vendor/ next to the main
 # checkout). Skipped, with the reason, when there is none.
 LIBKQUEUE_SRC ?= $(firstword $(wildcard ../shared/vendor/libkqueue-*.tar.gz \
@@ -248,8 +248,11 @@ test-libkqueue: deps
 	  exit 0; fi; \
 	set -e; $(MAKE) --no-print-directory libkqueue; \
 	for s in 0 1; do $(MAKE) --no-print-directory -s BACKEND=kqueue LIBKQUEUE=1 SANITIZE=$$s; done; \
-	for d in build/kqueue-libkqueue build/kqueue-libkqueue-san; do $$d/test_conformance; done; \
-	VEX_TEST_BACKENDS=kqueue-libkqueue $(PY) -m pytest -q -p no:cacheprovider tests/python/server
+	$(MAKE) --no-print-directory -s BACKEND=kqueue LIBKQUEUE=1 PORTABLE=1; \
+	for d in build/kqueue-libkqueue build/kqueue-libkqueue-san build/kqueue-libkqueue-portable; do \
+	  $$d/test_conformance; done; \
+	for b in kqueue-libkqueue kqueue-libkqueue-portable; do \
+	  VEX_TEST_BACKENDS=$$b $(PY) -m pytest -q -p no:cacheprovider tests/python/server; done
 
 # libkqueue from LIBKQUEUE_SRC into build/libkqueue/ (cmake; logs there).
 .PHONY: libkqueue
