@@ -171,8 +171,9 @@ static int fd_scan_limit(void)
 
 static int take_fd_baseline(void)
 {
-    /* Not in the parent of forked tests: a libkqueue helper thread there
-     * could hold its lock across the fork and hang the child. */
+    /* Not in the parent of forked tests: doing it there (which starts
+     * libkqueue's helper thread before every fork) made ASan test processes
+     * hang now and then; each child does it for itself instead. */
     if (!isolated() || in_child)
         libkqueue_settle();
     free(fds_at_setup);
