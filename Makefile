@@ -217,7 +217,7 @@ endif
 # that the binaries import none of the Linux-only calls.
 test-portable: deps
 	@set -e; for s in 0 1; do $(MAKE) --no-print-directory -s BACKEND=poll PORTABLE=1 SANITIZE=$$s; done
-	@$(MAKE) --no-print-directory -s BACKEND=poll build/poll/test_platform
+	@$(MAKE) --no-print-directory -s BACKEND=poll PORTABLE= build/poll/test_platform
 	@set -e; for d in build/poll-portable build/poll-portable-san; do \
 	  $$d/test_http_parser; $$d/test_platform; $$d/test_conformance; done
 	build/poll/test_platform
