@@ -2,6 +2,8 @@
 #   make                      every available backend into build/<backend>/
 #   make BACKEND=io_uring     one backend
 #   make SANITIZE=1           ASan+UBSan build into build/<backend>-san/
+#   make PORTABLE=1           poll with the FreeBSD/macOS fallbacks into build/poll-portable/
+#   make install [PREFIX=/usr/local] [DESTDIR=]   make uninstall
 #   make DEBUG=1              -O0 -g3 build into build/<backend>-debug/
 #   make test                 deps, then every test on every available backend
 #   make bench [BACKEND=..] [PROFILE=..] [DURATION=..] [TRIALS=..] [CONNECTIONS=..] [PEERS=..] [OUT=..]
@@ -43,6 +45,18 @@ ifneq ($(BENCH_SLOWDOWN),)
   EXTRA_DEFS += -DVEX_BENCH_SLOWDOWN=$(BENCH_SLOWDOWN)
   SUFFIX := $(SUFFIX)-slow$(BENCH_SLOWDOWN)
 endif
+# PORTABLE=1: the Linux-only calls (openat2, O_PATH, memfd, accept4,
+# eventfd, Linux sendfile) switched off and the fallbacks FreeBSD and macOS
+# use compiled in (-DVEX_PORTABLE), so those code paths run on Linux too.
+# poll (or kqueue with LIBKQUEUE=1) only, into build/<backend>-portable[-san]/.
+ifeq ($(PORTABLE),1)
+  ifneq ($(filter $(BACKEND),epoll io_uring),)
+    $(error PORTABLE=1 builds poll or kqueue only, not $(BACKEND))
+  endif
+  AVAILABLE := poll
+  EXTRA_DEFS += -DVEX_PORTABLE
+  SUFFIX := -portable$(SUFFIX)
+endif
 # KQSHIM=1 (Linux, BACKEND=kqueue only): build kqueue.c against our test
 # stand-in tests/kqshim/sys/event.h and link the poll(2)-based emulation
 # tests/kqshim/kqshim.c into the library, into build/kqueue-kqshim[-san]/.
@@ -61,6 +75,22 @@ ifeq ($(KQSHIM),1)
   KQSHIM_SRC := tests/kqshim/kqshim.c
 endif
 CFLAGS_COMMON = $(CFLAGS_BASE) $(SAN_FLAGS) $(EXTRA_DEFS) $(CFLAGS)
+# LIBKQUEUE=1 (Linux, BACKEND=kqueue only): kqueue.c against libkqueue's
+# <sys/event.h> and -lkqueue, a userspace kqueue we did not write, installed
+# by `make test-libkqueue` into build/libkqueue/inst; into
+# build/kqueue-libkqueue[-portable][-san]/.
+LKQ_PREFIX := $(abspath build/libkqueue/inst)
+ifeq ($(LIBKQUEUE),1)
+  ifneq ($(UNAME)/$(BACKEND),Linux/kqueue)
+    $(error LIBKQUEUE=1 needs Linux and BACKEND=kqueue)
+  endif
+  ifeq ($(KQSHIM),1)
+    $(error LIBKQUEUE=1 and KQSHIM=1 are two different kqueues: choose one)
+  endif
+  SUFFIX := -libkqueue$(SUFFIX)
+  KQSHIM_INC := -I$(LKQ_PREFIX)/include/kqueue -DVEX_LIBKQUEUE
+  BACKEND_LIBS_kqueue := -L$(LKQ_PREFIX)/lib -Wl,-rpath,$(LKQ_PREFIX)/lib -lkqueue
+endif
 CFLAGS_ALL = $(CFLAGS_BASE) $(KQSHIM_INC) $(SAN_FLAGS) $(EXTRA_DEFS) $(CFLAGS)
 LDFLAGS_ALL = $(SAN_FLAGS) $(LDFLAGS)
 LIBS := -lpthread
@@ -72,6 +102,29 @@ BACKEND_SRC_kqueue   := $(READINESS_SRC) src/backends/kqueue.c
 BACKEND_SRC_poll     := $(READINESS_SRC) src/backends/poll.c
 BACKEND_SRC_io_uring := src/backends/io_uring.c
 BACKEND_LIBS_io_uring := -luring
+
+# Installed names (make install): one library per backend, libvex_net-<backend>,
+# with soname lib...so.<major> from VEX_NET_VERSION in include/vex_net.h.
+VERSION := $(shell sed -n 's/^\#define VEX_NET_VERSION "\(.*\)"/\1/p' include/vex_net.h)
+SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
+ifeq ($(UNAME),Darwin)
+  SHLIB_REAL = libvex_net-$(1).$(VERSION).dylib
+  SHLIB_SONAME = libvex_net-$(1).$(SOMAJOR).dylib
+  SHLIB_DEV = libvex_net-$(1).dylib
+  SHLIB_FLAGS = -dynamiclib -install_name $(LIBDIR)/$(call SHLIB_SONAME,$(1)) \
+                -Wl,-exported_symbol,_vex_*
+else
+  SHLIB_REAL = libvex_net-$(1).so.$(VERSION)
+  SHLIB_SONAME = libvex_net-$(1).so.$(SOMAJOR)
+  SHLIB_DEV = libvex_net-$(1).so
+  SHLIB_FLAGS = -shared -Wl,-soname,$(call SHLIB_SONAME,$(1)) -Wl,--version-script=src/vex_net.map
+endif
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+SYSTEMDUNITDIR ?= $(if $(filter Linux,$(UNAME)),$(PREFIX)/lib/systemd/system)
 
 HTTP_SRC   := $(wildcard src/http/*.c)
 SERVER_SRC := $(wildcard src/server/*.c)
@@ -91,7 +144,7 @@ ALL_LIBS := $(BACKEND_LIBS_$(BACKEND)) $(LIBS)
 
 PROGRAMS := $(B)/vex_probe $(B)/test_conformance $(B)/echo_bench
 ifneq ($(SERVER_SRC),)
-  PROGRAMS += $(B)/production_server
+  PROGRAMS += $(B)/production_server $(B)/test_platform
 endif
 ifneq ($(HTTP_SRC),)
   PROGRAMS += $(B)/test_http_parser $(B)/test_http1
@@ -118,12 +171,27 @@ $(COMMON)/obj/%.o: %.c
 $(LIB): $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
+# The shared library (make install): the same sources compiled -fPIC,
+# exporting only vex_* (src/vex_net.map).
+SHLIB := $(B)/$(call SHLIB_REAL,$(BACKEND))
+PIC_OBJ := $(LIB_SRC:%.c=$(B)/pic/%.o)
+.PHONY: shared
+shared: $(SHLIB)
+$(B)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -fPIC -DVEX_BACKEND_$(BACKEND) -c $< -o $@
+$(SHLIB): $(PIC_OBJ) src/vex_net.map
+	$(CC) $(call SHLIB_FLAGS,$(BACKEND)) $(PIC_OBJ) -o $@ $(LDFLAGS_ALL) $(ALL_LIBS)
+
 $(B)/test_conformance: $(wildcard tests/conformance/*.c) $(LIB)
 	$(CC) $(CFLAGS_ALL) $(filter %.c,$^) $(LIB) -o $@ $(LDFLAGS_ALL) -lcmocka $(ALL_LIBS)
 
 # The http1 layer and the handlers alone, over a fake transport.
 $(B)/test_http1: tests/unit/test_http1.c $(filter-out %/main.o,$(SERVER_OBJ)) $(HTTP_OBJ) $(LIB)
 	$(CC) $(CFLAGS_ALL) $(filter %.c %.o %.a,$^) -o $@ $(LDFLAGS_ALL) -lcmocka $(ALL_LIBS)
+# src/server/platform.c's beneath-root walk against openat2 (Linux).
+$(B)/test_platform: tests/unit/test_platform.c src/server/platform.c src/server/platform.h
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) -lcmocka
 
 $(B)/test_http_parser: tests/unit/test_http_parser.c $(HTTP_OBJ)
 	$(CC) $(CFLAGS_ALL) $(filter %.c %.o,$^) -o $@ $(LDFLAGS_ALL) -lcmocka
@@ -152,13 +220,29 @@ all:
 	@set -e; for b in $(AVAILABLE); do $(MAKE) --no-print-directory BACKEND=$$b; done
 endif
 
-.PHONY: deps test test-c test-san test-python test-kqshim check-symbols bench plot gate clean fuzz
+.PHONY: deps test test-c test-san test-python test-kqshim test-portable test-libkqueue check-symbols bench plot gate clean fuzz
 deps:
 	@./scripts/deps.sh
 
 TEST_BACKENDS := $(if $(BACKEND),$(BACKEND),$(AVAILABLE))
 test: deps
+ifeq ($(PORTABLE),1)
+	@$(MAKE) --no-print-directory test-portable
+else
 	@./scripts/run_tests.sh $(TEST_BACKENDS)
+endif
+
+# make test PORTABLE=1: the suites that run C code, against the poll backend
+# built with the FreeBSD/macOS fallbacks (plain and ASan+UBSan), and a check
+# that the binaries import none of the Linux-only calls.
+test-portable: deps
+	@set -e; for s in 0 1; do $(MAKE) --no-print-directory -s BACKEND=poll PORTABLE=1 SANITIZE=$$s; done
+	@$(MAKE) --no-print-directory -s BACKEND=poll PORTABLE= build/poll/test_platform
+	@set -e; for d in build/poll-portable build/poll-portable-san; do \
+	  $$d/test_http_parser; $$d/test_platform; $$d/test_conformance; done
+	build/poll/test_platform
+	VEX_TEST_BACKENDS=poll-portable $(PY) -m pytest -q -p no:cacheprovider \
+	  tests/python/platform/test_portable_build.py tests/python/server
 
 bench: deps
 	@set -e; for b in $(if $(BACKEND),$(BACKEND),$(AVAILABLE)); do $(MAKE) --no-print-directory BACKEND=$$b; done
@@ -185,6 +269,75 @@ check-symbols:
 	@libs=$$(ls build/*/libvex_net.a 2>/dev/null); \
 	  [ -n "$$libs" ] || { echo "check-symbols: no build/*/libvex_net.a: run make first"; exit 1; }; \
 	  $(PY) scripts/check_symbols.py $$libs
+# kqueue.c, the conformance suite and the server tests against libkqueue
+# (see LIBKQUEUE=1 above), also with PORTABLE=1 (closest to macOS), built from LIBKQUEUE_SRC (a source directory or
+# .tar.gz; default: the snapshot in ../shared/vendor/ next to the main
+# checkout). Skipped, with the reason, when there is none.
+LIBKQUEUE_SRC ?= $(firstword $(wildcard ../shared/vendor/libkqueue-*.tar.gz \
+  $(dir $(shell git rev-parse --path-format=absolute --git-common-dir 2>/dev/null))../shared/vendor/libkqueue-*.tar.gz))
+test-libkqueue: deps
+	@if [ -z '$(LIBKQUEUE_SRC)' ] || [ ! -e '$(LIBKQUEUE_SRC)' ]; then \
+	  echo "SKIP test-libkqueue: no libkqueue source (LIBKQUEUE_SRC='$(LIBKQUEUE_SRC)'; set it to a libkqueue directory or .tar.gz)"; \
+	  exit 0; fi; \
+	set -e; $(MAKE) --no-print-directory libkqueue; \
+	for s in 0 1; do $(MAKE) --no-print-directory -s BACKEND=kqueue LIBKQUEUE=1 SANITIZE=$$s; done; \
+	$(MAKE) --no-print-directory -s BACKEND=kqueue LIBKQUEUE=1 PORTABLE=1; \
+	for d in build/kqueue-libkqueue build/kqueue-libkqueue-san build/kqueue-libkqueue-portable; do \
+	  $$d/test_conformance; done; \
+	for b in kqueue-libkqueue kqueue-libkqueue-portable; do \
+	  VEX_TEST_BACKENDS=$$b $(PY) -m pytest -q -p no:cacheprovider tests/python/server; done
+
+# libkqueue from LIBKQUEUE_SRC into build/libkqueue/ (cmake; logs there).
+.PHONY: libkqueue
+libkqueue: $(LKQ_PREFIX)/lib/libkqueue.so
+$(LKQ_PREFIX)/lib/libkqueue.so: $(filter-out %/,$(wildcard $(LIBKQUEUE_SRC)))
+	@test -n '$(LIBKQUEUE_SRC)' || { echo "libkqueue: set LIBKQUEUE_SRC" >&2; exit 1; }
+	rm -rf build/libkqueue && mkdir -p build/libkqueue/src
+	if [ -d '$(LIBKQUEUE_SRC)' ]; then cp -a '$(LIBKQUEUE_SRC)'/. build/libkqueue/src/; \
+	else tar -xzf '$(LIBKQUEUE_SRC)' -C build/libkqueue/src --strip-components=1; fi
+	GIT_CEILING_DIRECTORIES=$(abspath build/libkqueue) cmake -S build/libkqueue/src -B build/libkqueue/build -DCMAKE_BUILD_TYPE=Release \
+	  -DCMAKE_INSTALL_PREFIX=$(LKQ_PREFIX) -DCMAKE_INSTALL_LIBDIR=lib > build/libkqueue/cmake.log
+	$(MAKE) -C build/libkqueue/build -j2 install > build/libkqueue/build.log
+
+# make install [PREFIX=/usr/local] [DESTDIR=] [INSTALL_BACKENDS=..] [SERVER_BACKEND=..]:
+# vex_net.h; per backend libvex_net-<backend>.a, the shared library with its
+# soname links and pkgconfig/vex_net-<backend>.pc; production_server (built on
+# SERVER_BACKEND: epoll on Linux, kqueue elsewhere), its man page and, on
+# Linux, the systemd unit dist/systemd/ in SYSTEMDUNITDIR.
+INSTALL_BACKENDS ?= $(AVAILABLE)
+SERVER_BACKEND ?= $(firstword $(filter epoll kqueue,$(INSTALL_BACKENDS)) $(INSTALL_BACKENDS))
+pc_private = $(if $(filter io_uring,$(1)),-luring )-lpthread
+.PHONY: install uninstall
+install:
+	@set -e; for b in $(sort $(INSTALL_BACKENDS) $(SERVER_BACKEND)); do \
+	  $(MAKE) --no-print-directory -s BACKEND=$$b all shared; done
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR) \
+	  $(DESTDIR)$(MANDIR)/man1
+	install -m 644 include/vex_net.h $(DESTDIR)$(INCLUDEDIR)/vex_net.h
+	$(foreach b,$(INSTALL_BACKENDS),\
+	  install -m 644 build/$(b)/libvex_net.a $(DESTDIR)$(LIBDIR)/libvex_net-$(b).a && \
+	  install -m 755 build/$(b)/$(call SHLIB_REAL,$(b)) $(DESTDIR)$(LIBDIR)/ && \
+	  ln -sf $(call SHLIB_REAL,$(b)) $(DESTDIR)$(LIBDIR)/$(call SHLIB_SONAME,$(b)) && \
+	  ln -sf $(call SHLIB_SONAME,$(b)) $(DESTDIR)$(LIBDIR)/$(call SHLIB_DEV,$(b)) && \
+	  sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	      -e 's|@BACKEND@|$(b)|g; s|@VERSION@|$(VERSION)|; s|@LIBS_PRIVATE@|$(call pc_private,$(b))|' \
+	      dist/vex_net.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/vex_net-$(b).pc &&) true
+	install -m 755 build/$(SERVER_BACKEND)/production_server $(DESTDIR)$(BINDIR)/production_server
+	install -m 644 dist/production_server.1 $(DESTDIR)$(MANDIR)/man1/production_server.1
+ifneq ($(SYSTEMDUNITDIR),)
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed 's|@BINDIR@|$(BINDIR)|' dist/systemd/production_server.service.in \
+	  > $(DESTDIR)$(SYSTEMDUNITDIR)/production_server.service
+endif
+
+# Removes what install puts there, for every backend name (directories stay).
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/vex_net.h $(DESTDIR)$(BINDIR)/production_server \
+	  $(DESTDIR)$(MANDIR)/man1/production_server.1 \
+	  $(if $(SYSTEMDUNITDIR),$(DESTDIR)$(SYSTEMDUNITDIR)/production_server.service) \
+	  $(foreach b,$(ALL_BACKENDS),$(addprefix $(DESTDIR)$(LIBDIR)/,libvex_net-$(b).a \
+	    $(call SHLIB_REAL,$(b)) $(call SHLIB_SONAME,$(b)) $(call SHLIB_DEV,$(b)) \
+	    pkgconfig/vex_net-$(b).pc))
 
 RUN ?= results/latest
 plot:

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Check that src/server's imports run one way and form no circle.
 
-Layers, lowest first: library (vex_net.h) -> common data modules (config,
+Layers, lowest first: library (vex_net.h) -> common modules (config, platform,
 metrics, response, the HTTP parser) -> transport -> http1 -> handlers ->
 server (the assembly: main, worker, admit, prometheus, ...). A file may
 include its own layer or any lower one; a layer's *_internal.h only its own
@@ -22,6 +22,7 @@ STEMS = {
     "vex_net": "library",
     "config": "common", "metrics": "common", "response": "common",
     "bench_slowdown": "common", "http_parser": "common", "http_chars": "common",
+    "platform": "common",
     "transport": "transport", "transport_tcp": "transport",
     "http1": "http1", "http1_internal": "http1", "http1_out": "http1", "http1_body": "http1",
     "routes": "handlers", "handlers": "handlers", "static_files": "handlers",

@@ -5,13 +5,13 @@
 set -euo pipefail
 
 DEBIAN_PKGS=(
-  build-essential pkg-config liburing-dev libcmocka-dev
+  build-essential pkg-config liburing-dev libcmocka-dev cmake
   clang libclang-rt-14-dev valgrind
-  wrk apache2-utils hyperfine curl nginx-light h2o prometheus util-linux procps
+  wrk apache2-utils hyperfine curl nginx-light h2o prometheus util-linux procps lsof
   python3 python3-matplotlib python3-numpy python3-scipy python3-pytest
 )
 BREW_PKGS="cmocka wrk hyperfine python-matplotlib nginx"
-FREEBSD_PKGS="gmake cmocka wrk hyperfine py311-matplotlib py311-scipy py311-pytest nginx"
+FREEBSD_PKGS="gmake cmocka lsof wrk hyperfine py311-matplotlib py311-scipy py311-pytest nginx"
 
 case "$(uname -s)" in
   Darwin)

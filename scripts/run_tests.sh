@@ -43,7 +43,7 @@ fi
 step "libvex_net.a exports only vex_* (check-symbols)" make --no-print-directory -s check-symbols
 export VEX_TEST_BACKENDS="${backends[*]}"
 # One pytest run per suite: each has its own conftest.py.
-for suite in server harness gate; do
+for suite in server harness gate install; do
   [ -d tests/python/$suite ] || continue
   step "python tests: $suite" "$PY" -m pytest -q -p no:cacheprovider tests/python/$suite
 done

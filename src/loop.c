@@ -18,7 +18,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-#ifdef __linux__
+#if defined(__linux__) && !defined(VEX_PORTABLE)   /* else a pipe */
 #include <sys/eventfd.h>
 #endif
 
@@ -90,7 +90,7 @@ vex_listener *vex__core_listener(vex_loop *l, int fd)
 
 static int open_wake_fds(vex_loop *l)
 {
-#ifdef __linux__
+#if defined(__linux__) && !defined(VEX_PORTABLE)
     int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (fd < 0)
         return -1;
@@ -227,7 +227,7 @@ int vex_loop_wake(vex_loop *l)
         return -1;
     }
     /* Only write(2): async-signal-safe. A full pipe/eventfd already wakes. */
-#ifdef __linux__
+#if defined(__linux__) && !defined(VEX_PORTABLE)
     uint64_t one = 1;
     ssize_t r = write(l->wake_wfd, &one, sizeof one);
 #else

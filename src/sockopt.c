@@ -150,9 +150,13 @@ fail:;
     return -1;
 }
 
+/* accept4 where it exists (Linux, FreeBSD 10+). macOS has none (and
+ * VEX_PORTABLE builds run that path on Linux): accept, then set the flags;
+ * a fork+exec in another thread between the two could inherit the socket,
+ * which only matters to a program that execs while it serves. */
 static int accept_one(int listen_fd, struct sockaddr *peer, socklen_t *peer_len)
 {
-#if defined(__linux__) || defined(__FreeBSD__)
+#if (defined(__linux__) && !defined(VEX_PORTABLE)) || defined(__FreeBSD__)
     return accept4(listen_fd, peer, peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 #else
     int fd = accept(listen_fd, peer, peer_len);

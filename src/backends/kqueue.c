@@ -19,6 +19,11 @@
  * the wrong file). So a removal drops whatever was queued for fd and
  * deletes the filters the kernel really has at once; POLLER_CLOSING needs
  * no syscall at all, since close(2) removes an fd's kevents.
+ *
+ * libkqueue (a kqueue on top of epoll, used by `make test-libkqueue` to run
+ * this file on Linux; its header defines LIBKQUEUE) cannot see close(2): the
+ * knote would outlive the socket and a reused fd number would inherit it.
+ * On that build only, POLLER_CLOSING deletes the filters like a removal.
  */
 #include "poller.h"
 #include <sys/types.h>   /* before <sys/event.h>: FreeBSD < 12 needs it */
@@ -233,11 +238,15 @@ int vex__poller_set(vex_loop *l, int fd, unsigned old_mask, unsigned new_mask)
         return -1;
     unsigned s = k->st[fd];
     if (new_mask & POLLER_CLOSING) {
+#ifndef LIBKQUEUE
         /* close(2) drops the kernel's kevents; forgetting ours also drops
          * any queued change (an fd left on the queued list with nothing
          * wanted and nothing registered produces no change). */
         k->st[fd] = (uint8_t)(s & ST_QUEUED);
         return 0;
+#else
+        new_mask = 0;   /* delete below, while fd is still open (see top) */
+#endif
     }
     new_mask &= POLLER_READ | POLLER_WRITE;
     if (!new_mask) {

@@ -7,6 +7,7 @@
  * workers have drained prints the final block and exits 0.
  */
 #include "server.h"
+#include "platform.h"
 #include "signals.h"
 
 #include <arpa/inet.h>
@@ -45,12 +46,12 @@ static char *make_pattern(void)
     return p;
 }
 
-/* /bytes/N is sent by the loop as pieces of this memfd (sendfile(2) from its
- * pages, no copy through user space). -1 if the kernel refuses memfds: then
- * /bytes/N is copied from the pattern buffer instead. */
+/* /bytes/N is sent by the loop as pieces of this file (a memfd on Linux:
+ * sendfile(2) from its pages, no copy through user space). -1 if there is
+ * none: then /bytes/N is copied from the pattern buffer instead. */
 static int make_bytes_file(const char *pattern)
 {
-    int fd = memfd_create("vex_net-bytes", MFD_CLOEXEC);
+    int fd = plat_bytes_file();
     if (fd < 0)
         return -1;
     for (size_t off = 0; off < PATTERN_FILE; off += PATTERN_CHUNK) {
@@ -106,7 +107,7 @@ int main(int argc, char **argv)
 
     s.app.root_fd = -1;
     if (cfg.root) {
-        s.app.root_fd = open(cfg.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        s.app.root_fd = plat_open_root(cfg.root);
         if (s.app.root_fd < 0) {
             fprintf(stderr, PROG ": invalid value for --root: '%s' (%s)\n", cfg.root,
                     strerror(errno));

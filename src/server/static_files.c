@@ -2,11 +2,11 @@
  * static_files.c — GET/HEAD /static/<path> from the --root directory.
  *
  * Path traversal is refused twice: lexically (after percent-decoding, any
- * ".." segment is 403 and dot-files are hidden), and by the kernel:
- * openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) relative to the root's
- * O_PATH descriptor fails for anything — a symlink included — that would
- * leave the root. Where openat2 is missing (Linux < 5.6) openat with
- * O_NOFOLLOW is used, which only refuses a symlink as the last component.
+ * ".." segment is 403 and dot-files are hidden), and at open:
+ * plat_open_beneath() (platform.c) fails for anything — a symlink included —
+ * that would leave the root: openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)
+ * on Linux, a component-by-component O_NOFOLLOW walk elsewhere (and on
+ * Linux < 5.6), with the same result for every path.
  *
  * The body is handed to the transport whole (h1_body_file): sendfile(2) on
  * the readiness backends, where a cold file's disk read does block the loop
@@ -16,12 +16,12 @@
 #include "handlers.h"
 #include "http/http_chars.h"
 
+#include "platform.h"
+
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/openat2.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 /* Percent-decode p[0..n) and rebuild it as "seg/seg/..." into out.
@@ -77,18 +77,6 @@ static int clean_path(const char *p, size_t n, char *out, size_t cap)
     return 0;
 }
 
-static int open_beneath(int dirfd, const char *rel)
-{
-    struct open_how how;
-    memset(&how, 0, sizeof how);
-    how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-    int fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
-    if (fd < 0 && errno == ENOSYS)
-        fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW);
-    return fd;
-}
-
 static const char *content_type(const char *rel)
 {
     static const struct { const char *ext, *type; } types[] = {
@@ -133,10 +121,10 @@ void h_static(h1_ex *x, const http_request *req)
         answer(x, req, st);
         return;
     }
-    int fd = open_beneath(root, rel);
+    int fd = plat_open_beneath(root, rel);
     if (fd < 0) {
-        /* EXDEV/ELOOP: it would escape the root (or is a symlink without
-         * openat2); EACCES/EPERM: not ours to show. */
+        /* EXDEV: it would escape the root; ELOOP: a symlink loop;
+         * EACCES/EPERM: not ours to show. */
         int e = errno;
         answer(x, req, (e == EXDEV || e == ELOOP || e == EACCES || e == EPERM) ? 403 : 404);
         return;

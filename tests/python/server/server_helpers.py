@@ -84,6 +84,8 @@ class Server:
 
     # -- introspection ---------------------------------------------------
     def fds(self):
+        if not os.path.isdir(f"/proc/{self.pid}/fd"):
+            return fds_by_lsof(self.pid)      # macOS, FreeBSD without procfs
         out = {}
         for fd in os.listdir(f"/proc/{self.pid}/fd"):
             try:
@@ -93,6 +95,10 @@ class Server:
         return out
 
     def rss_bytes(self):
+        if not os.path.exists(f"/proc/{self.pid}/status"):
+            ps = subprocess.run(["ps", "-o", "rss=", "-p", str(self.pid)],
+                                capture_output=True, text=True)
+            return int(ps.stdout.strip() or 0) * 1024
         with open(f"/proc/{self.pid}/status") as f:
             for line in f:
                 if line.startswith("VmRSS:"):
@@ -252,3 +258,17 @@ def wait_for(pred, timeout=5, step=0.05):
             pass                     # e.g. a 503 while at the connection limit
         time.sleep(step)
     return pred()
+
+
+def fds_by_lsof(pid):
+    """{fd: name} of pid's numbered descriptors from lsof(8): where there is no
+    /proc/PID/fd (macOS has lsof in its base system, FreeBSD in pkg lsof)."""
+    r = subprocess.run(["lsof", "-n", "-P", "-w", "-p", str(pid), "-F", "fn"],
+                       capture_output=True, text=True, timeout=30)
+    out, fd = {}, None
+    for line in r.stdout.splitlines():
+        if line.startswith("f"):
+            fd = int(line[1:]) if line[1:].isdigit() else None
+        elif line.startswith("n") and fd is not None:
+            out[fd] = line[1:]
+    return out
