@@ -107,7 +107,23 @@ def main(argv=None) -> int:
     if not ran:
         print("bench.py: nothing was measured (see the skip reasons above); results/latest "
               "left unchanged", file=sys.stderr)
-    return 0 if ran else 1
+    failed = failed_targets(doc)
+    for line in failed:
+        print(f"bench.py: FAILED target {line}", file=sys.stderr)
+    return 0 if ran and not failed else 1
+
+
+def failed_targets(doc: dict) -> list:
+    """Targets that were asked to run and failed: did not start (other than exit 3,
+    which is a skip), died during a trial, or exited non-zero after SIGTERM."""
+    out = []
+    for t in doc["targets"]:
+        exit_flags = [f for f in t.get("flags", []) if f.startswith("exit_code=")]
+        if t["status"] == "failed":
+            out.append(f"{t['name']}: {t.get('reason', 'failed')}")
+        elif t["status"] == "ok" and exit_flags:
+            out.append(f"{t['name']}: {'; '.join(exit_flags)}")
+    return out
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ set -euo pipefail
 DEBIAN_PKGS=(
   build-essential pkg-config liburing-dev libcmocka-dev cmake
   clang libclang-rt-14-dev valgrind
+  node-llhttp  # llhttp's C sources: make fuzz-replay/fuzz-llhttp's differential check
   wrk apache2-utils hyperfine curl nginx-light h2o prometheus util-linux procps lsof
   python3 python3-matplotlib python3-numpy python3-scipy python3-pytest
 )

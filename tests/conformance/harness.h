@@ -57,6 +57,7 @@ int h_group_misuse(void);
 int h_group_scale(void);
 int h_group_sendfile(void);
 int h_group_peer(void);
+int h_group_uring(void);        /* io_uring only; skipped by name elsewhere */
 
 /* ---- time ------------------------------------------------------------------ */
 

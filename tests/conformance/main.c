@@ -36,6 +36,7 @@ int main(int argc, char **argv)
     failed += h_group_lifecycle();
     failed += h_group_timers();
     failed += h_group_scale();
+    failed += h_group_uring();
 
     printf("conformance (%s): %s, %d failed test(s)\n", vex_backend_name(),
            failed ? "FAILED" : "PASSED", failed);

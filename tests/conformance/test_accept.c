@@ -11,6 +11,8 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 /* ---- helpers without a loop ------------------------------------------------ */
@@ -58,6 +60,14 @@ static void test_tcp_listen_and_accept_batch_helpers(void **state)
     assert_int_equal(vex_accept_batch(-1, fds, 8), -1);
 }
 
+static int sockopt_int(int fd, int level, int name)
+{
+    int v = -12345;
+    socklen_t len = sizeof v;
+    assert_int_equal(getsockopt(fd, level, name, &v, &len), 0);
+    return v;
+}
+
 static void test_socket_option_helpers(void **state)
 {
     (void)state;
@@ -67,11 +77,51 @@ static void test_socket_option_helpers(void **state)
     assert_true(h_fd_is_nonblocking(c));
     assert_int_equal(vex_set_nonblock(c, 0), 0);
     assert_false(h_fd_is_nonblocking(c));
+    /* Each option is read back: a helper that returns 0 without setting
+     * anything must fail here. */
     assert_int_equal(vex_set_nodelay(s, 1), 0);
+    assert_int_equal(sockopt_int(s, IPPROTO_TCP, TCP_NODELAY) != 0, 1);
+    assert_int_equal(vex_set_nodelay(s, 0), 0);
+    assert_int_equal(sockopt_int(s, IPPROTO_TCP, TCP_NODELAY), 0);
     assert_int_equal(vex_set_keepalive(s, 1, 30, 5, 3), 0);
+    assert_int_equal(sockopt_int(s, SOL_SOCKET, SO_KEEPALIVE) != 0, 1);
+#if defined(TCP_KEEPIDLE)
+    assert_int_equal(sockopt_int(s, IPPROTO_TCP, TCP_KEEPIDLE), 30);
+#elif defined(TCP_KEEPALIVE)
+    assert_int_equal(sockopt_int(s, IPPROTO_TCP, TCP_KEEPALIVE), 30);
+#endif
+#if defined(TCP_KEEPINTVL)
+    assert_int_equal(sockopt_int(s, IPPROTO_TCP, TCP_KEEPINTVL), 5);
+#endif
+#if defined(TCP_KEEPCNT)
+    assert_int_equal(sockopt_int(s, IPPROTO_TCP, TCP_KEEPCNT), 3);
+#endif
+    assert_int_equal(vex_set_keepalive(s, 0, 0, 0, 0), 0);
+    assert_int_equal(sockopt_int(s, SOL_SOCKET, SO_KEEPALIVE), 0);
+    /* Linux doubles the value for bookkeeping (socket(7)); the BSDs keep
+     * it. Either way it must differ from what a default-sized socket has
+     * once set to two different sizes. */
+    int r0, r1, s0, s1;
     assert_int_equal(vex_set_recvbuf(s, 65536), 0);
+    r0 = sockopt_int(s, SOL_SOCKET, SO_RCVBUF);
+    assert_int_equal(vex_set_recvbuf(s, 16384), 0);
+    r1 = sockopt_int(s, SOL_SOCKET, SO_RCVBUF);
     assert_int_equal(vex_set_sendbuf(s, 65536), 0);
-    assert_true(vex_local_port(s) > 0);
+    s0 = sockopt_int(s, SOL_SOCKET, SO_SNDBUF);
+    assert_int_equal(vex_set_sendbuf(s, 16384), 0);
+    s1 = sockopt_int(s, SOL_SOCKET, SO_SNDBUF);
+#ifdef __linux__
+    assert_int_equal(r0, 2 * 65536);
+    assert_int_equal(r1, 2 * 16384);
+    assert_int_equal(s0, 2 * 65536);
+    assert_int_equal(s1, 2 * 16384);
+#else
+    assert_true(r0 >= 65536 && r1 >= 16384 && r0 > r1);
+    assert_true(s0 >= 65536 && s1 >= 16384 && s0 > s1);
+#endif
+    assert_int_equal(vex_local_port(s), h_peer_port(c));
+    assert_int_equal(vex_set_nodelay(-1, 1), -1);
+    assert_int_equal(vex_set_recvbuf(-1, 4096), -1);
     close(s);
     close(c);
 }

@@ -47,9 +47,15 @@ def test_client_sends_a_fixed_sequence_over_one_connection(server):
 
 
 def test_request_bytes_are_fixed():
-    assert D.request_bytes("/") == D.request_bytes("/")
-    assert D.request_bytes("/").endswith(b"Accept: */*\r\n\r\n")
-    assert b"Connection: close\r\n\r\n" in D.request_bytes("/", close=True)
+    """The exact bytes, so any change to what the callgrind client sends (which
+    changes the instructions counted per request) shows up here."""
+    ua = D.USER_AGENT.encode()
+    assert D.request_bytes("/") == (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: " + ua
+                                    + b"\r\nAccept: */*\r\n\r\n")
+    assert D.request_bytes("/json", close=True) == (
+        b"GET /json HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: " + ua
+        + b"\r\nAccept: */*\r\nConnection: close\r\n\r\n")
+    assert ua and b"\r" not in ua and b"\n" not in ua
 
 
 def test_virtual_clock_repeats_exactly(tmp_path):

@@ -8,11 +8,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 SCRIPTS = ROOT / "scripts"
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-FAKE_SERVER = Path(__file__).resolve().parent / "fake_server.py"
+HERE = Path(__file__).resolve().parent
+FIXTURES = HERE / "fixtures"
 sys.path.insert(0, str(SCRIPTS))
 
 from vexbench import results  # noqa: E402
+
+
+def built(backend):
+    """build/<backend>/production_server, or skip the test naming what to build."""
+    import pytest
+    p = ROOT / "build" / backend / "production_server"
+    if not (p.is_file() and os.access(p, os.X_OK)):
+        pytest.skip(f"{p} not built: run make BACKEND={backend}")
+    return p
 
 
 def have(*tools):

@@ -6,6 +6,7 @@ import select
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -13,6 +14,10 @@ import pytest
 
 LISTEN_RE = re.compile(r"^vex_net production_server listening on (\S+):(\d+) "
                        r"backend=(\S+) threads=(\d+) pid=(\d+)$")
+
+# What ASan, LSan and UBSan print when they find something.
+SANITIZER_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|"
+                          r"SUMMARY: (AddressSanitizer|UndefinedBehaviorSanitizer|LeakSanitizer)")
 
 
 class Server:
@@ -22,14 +27,17 @@ class Server:
         self.binary = binary
         self.args = ["--host", "127.0.0.1", "--port", "0", "--stats-interval", "0"]
         self.args += list(args)
+        # stderr goes to a file, not a pipe: a sanitizer report (or any
+        # chatter) can never fill a pipe nobody reads and stall the server.
+        self._err = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(list(prefix) + [binary] + self.args, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+                                     stderr=self._err, text=True)
         self.pid = self.proc.pid
         line = self._first_line(ready_timeout)
         m = LISTEN_RE.match(line.rstrip("\n"))
         if not m:
             rc = self.proc.poll()
-            err = self.proc.stderr.read() if rc is not None else ""
+            err = self.read_stderr() if rc is not None else ""
             if rc == 3:
                 pytest.skip(f"backend cannot run here: {err.strip()}")
             self.kill()
@@ -71,8 +79,18 @@ class Server:
             self.proc.send_signal(sig)
         rc = self.proc.wait(timeout=timeout)
         self._reader.join(timeout=5)
-        self.stderr = self.proc.stderr.read()
+        self.stderr = self.read_stderr()
         return rc
+
+    def read_stderr(self):
+        self._err.seek(0)
+        return self._err.read()
+
+    def sanitizer_report(self):
+        """The sanitizer's report on stderr, or "" (plain builds: always "")."""
+        err = self.read_stderr()
+        m = SANITIZER_RE.search(err)
+        return err[max(0, m.start() - 200):][:6000] if m else ""
 
     def kill(self):
         if self.proc.poll() is None:

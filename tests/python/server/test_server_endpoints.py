@@ -27,7 +27,7 @@ def check_common(resp):
     assert abs(email.utils.parsedate_to_datetime(date).timestamp() - time.time()) < 5
     assert resp.header("content-type")
     assert resp.header("content-length") is not None
-    assert int(resp.header("content-length")) == len(resp.body) or resp.status == 0
+    assert int(resp.header("content-length")) == len(resp.body)
 
 
 def test_plaintext(server):
@@ -107,8 +107,10 @@ def test_metrics_promtool(server):
                        timeout=20)
     assert p.returncode == 0, p.stdout + p.stderr
     m = server.metrics()
-    assert m["vex_requests_total"] >= 3
-    assert m["vex_loop_syscalls_total"] >= 0
+    assert m["vex_requests_total"] == 3       # /, /nope, /metrics; not this scrape
+    assert m['vex_responses_total{class="2xx"}'] == 2
+    assert m["vex_connections_total"] == 4
+    assert m["vex_loop_syscalls_total"] > 0
 
 
 def test_bytes_small_and_zero(server):
@@ -260,7 +262,7 @@ def test_static_traversal_refused(start_server, static_root, path):
     root, _ = static_root
     srv = start_server("--threads", "1", "--root", str(root))
     r = srv.get(path)
-    assert r.status in (400, 403, 404), r
+    assert r.status == 403, r         # a ".." segment, or a symlink leading out
     assert b"outside" not in r.body and b"root:" not in r.body
 
 
@@ -348,4 +350,4 @@ def test_static_file_that_shrinks_mid_response_ends_the_connection(start_server,
     keep = min(len(got), 1 << 20)
     assert bytes(got[:keep]) == pattern(keep)
     assert srv.get("/").status == 200
-    assert srv.metrics()["vex_errors_total"] >= 1
+    assert srv.metrics()["vex_errors_total"] == 1     # the one cut connection

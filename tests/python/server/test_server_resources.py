@@ -1,8 +1,11 @@
 """No fd or connection leaks after every kind of connection ending."""
 import os
+import resource
 import socket
 import struct
 import time
+
+import pytest
 
 from server_helpers import Reader, wait_for
 
@@ -65,22 +68,7 @@ def test_no_fd_leak_after_every_path(start_server, tmp_path):
     assert srv.stop() == 0
 
 
-def test_idle_connection_memory(start_server):
-    """An idle keep-alive connection holds no buffers: RSS per connection
-    stays small (the issue's target is 256 bytes; this checks a loose bound
-    so the test is stable)."""
-    srv = start_server("--threads", "1")
-    n = 1000
-    warm = []
-    for _ in range(50):
-        s = srv.connect()
-        rd = Reader(s)
-        for _ in range(25):    # touch every receive buffer of the loop first
-            s.sendall(GET)
-            rd.response()
-        warm.append(s)
-    time.sleep(0.2)
-    rss0 = srv.rss_bytes()
+def _open_idle(srv, n):
     socks = []
     for _ in range(n):
         s = srv.connect()
@@ -88,8 +76,102 @@ def test_idle_connection_memory(start_server):
         socks.append(s)
     for s in socks:
         Reader(s).response()
+    return socks
+
+
+@pytest.fixture
+def many_fds():
+    """RLIMIT_NOFILE raised for 4051 client sockets here and as many in the
+    server (which inherits it), restored afterwards."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 4200 * 2 + 256
+    if soft < want:
+        new_hard = hard if hard == resource.RLIM_INFINITY or hard >= want else want
+        try:                                    # root may raise the hard limit
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, new_hard))
+        except (ValueError, OSError):
+            pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < {want} fds")
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_idle_connection_memory(many_fds, start_server):
+    """An idle keep-alive connection holds no buffers. The README claims
+    224-243 B of RSS per idle connection (bench, 10 000 connections) against
+    a 256 B target: this asserts the 256 B on the marginal cost from 1000 to
+    4000 idle connections, after a warm-up that touches what the server pays
+    once (every provided receive buffer and a full turn of io_uring's SQ/CQ
+    rings: 50 connections x 200 requests). Measured here (2 vCPUs, 2026-12-01,
+    other jobs running): epoll 225 B, poll 231 B every time; io_uring 96-351 B,
+    varying from run to run for a reason not yet pinned down, so io_uring is
+    held to 512 B until it is (README says so)."""
+    srv = start_server("--threads", "1")     # inherits the raised RLIMIT_NOFILE
+    warm = []
+    for _ in range(50):
+        s = srv.connect()
+        rd = Reader(s)
+        for _ in range(200):
+            s.sendall(GET)
+            rd.response()
+        warm.append(s)
+    first = _open_idle(srv, 1000)
     time.sleep(0.3)
-    per = (srv.rss_bytes() - rss0) / n
-    for s in socks + warm:
+    rss1 = srv.rss_bytes()
+    more = _open_idle(srv, 3000)
+    time.sleep(0.3)
+    per = (srv.rss_bytes() - rss1) / 3000
+    assert srv.metrics()["vex_connections_active"] == 4051
+    for s in warm + first + more:
         s.close()
-    assert per < 2048, f"{per:.0f} bytes of RSS per idle connection"
+    if "-san" in srv.binary:
+        return          # ASan's redzones and quarantine are not the server's cost
+    bound = 512 if srv.backend == "io_uring" else 256
+    assert per <= bound, f"{per:.0f} bytes of RSS per idle connection (bound {bound} B)"
+
+
+PIPELINED = GET * ((2 << 20) // len(GET))        # 2 MiB of requests, ~11 MB of answers
+
+
+def _slow_readers(srv, n):
+    """n clients that pipeline 2 MiB of requests and never read: the server
+    must stop reading them at its 256 KiB output mark."""
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(PIPELINED)
+        socks.append(s)
+    time.sleep(0.5)
+    return socks
+
+
+def test_slow_reader_memory(start_server):
+    """The README's slow-reader cost: the marginal RSS of each further client
+    that pipelines 2 MiB of requests and never reads, from 8 to 24 of them.
+    Readiness backends stop reading at the 256 KiB output mark, so it is the
+    queue: at most 360 KiB (README: about 320 KiB). io_uring also holds what
+    its multishot recv had completed before the pause landed, which for a
+    burst is all the client sent: at most 360 KiB + 1.25 x 2 MiB (the held
+    buffer grows by doubling). Measured here (2 vCPUs, 2026-12-01, other jobs
+    running): epoll 308-324, poll 304-312, io_uring 2618-2688 KiB (with the
+    paused-read delivery of issue 16; before it, io_uring closed such a
+    connection once its held burst overflowed the server's input bound)."""
+    srv = start_server("--threads", "1")
+    first = _slow_readers(srv, 8)
+    rss1 = srv.rss_bytes()
+    more = _slow_readers(srv, 16)
+    per = (srv.rss_bytes() - rss1) / 16
+    assert srv.alive()
+    assert srv.metrics()["vex_connections_active"] == 25, "a slow reader was dropped"
+    for s in first + more:
+        s.close()
+    assert settle(srv)
+    # each close left unread answers in our socket, so it reset the connection
+    # and the server's pending send failed: one error per client, no more
+    assert srv.metrics()["vex_errors_total"] == 24
+    if "-san" in srv.binary:              # ASan's redzones are not the server's cost
+        return
+    bound = 360 << 10
+    if srv.backend == "io_uring":
+        bound += int(1.25 * len(PIPELINED))
+    assert per <= bound, f"{per / 1024:.0f} KiB of RSS per slow reader (bound {bound >> 10} KiB)"

@@ -54,13 +54,17 @@ def test_sigterm_under_load_no_failed_requests(start_server, threads):
         t.start()
     time.sleep(1.5)
     stop.set()
+    t0 = time.monotonic()                # the drain is timed from SIGTERM
     srv.send_signal(signal.SIGTERM)
     for t in workers:
         t.join(timeout=20)
-    t0 = time.monotonic()
     rc = srv.stop(timeout=20)
+    drained = time.monotonic() - t0
     assert rc == 0, srv.stderr
-    assert time.monotonic() - t0 < 6
+    assert not any(t.is_alive() for t in workers)
+    # In-flight requests finish at once and idle connections get their FIN
+    # after 0.5 s: well inside the 5 s --shutdown-timeout, so nothing is cut.
+    assert drained < 4.0, drained
     ok = sum(r[0] for r in results)
     failed = sum(r[1] for r in results)
     assert len(results) == 16
@@ -71,6 +75,7 @@ def test_sigterm_under_load_no_failed_requests(start_server, threads):
     assert int(final["Responses 2xx"]) == ok
     assert int(final["Connections active"]) == 0
     assert int(final["Errors"]) == 0
+    assert int(final["Timeouts"]) == 0
 
 
 def test_readyz_503_and_no_new_connections(start_server):
@@ -85,11 +90,12 @@ def test_readyz_503_and_no_new_connections(start_server):
     r = rd.response()
     assert r.status == 503 and r.header("connection") == "close"
     assert wait_closed(s)
-    with pytest.raises(OSError):
-        c = socket.create_connection(("127.0.0.1", srv.port), timeout=2)
-        c.sendall(GET)
-        if not c.recv(1):
-            raise ConnectionResetError("closed")
+    # The listener is closed at SIGTERM: a new client is refused at once (a
+    # connect that hangs or times out is a failure, not a refusal).
+    t0 = time.monotonic()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", srv.port), timeout=2).close()
+    assert time.monotonic() - t0 < 1.0
     assert srv.stop() == 0
 
 
@@ -125,7 +131,7 @@ def test_shutdown_timeout_cuts_stalled_transfer(start_server):
     assert rc == 0
     assert 0.8 <= took < 3.5, took
     final = srv.stats_blocks()[-1]
-    assert int(final["Timeouts"]) >= 1
+    assert int(final["Timeouts"]) == 1        # the one stalled transfer
     s.close()
 
 
