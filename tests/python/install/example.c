@@ -13,8 +13,11 @@
 
 static int accepted = -1;
 
-static void on_accept(vex_loop *loop, int listen_fd, int client_fd, void *udata)
+static void on_accept(vex_loop *loop, int listen_fd, int client_fd,
+                      const struct sockaddr *peer, socklen_t peer_len, void *udata)
 {
+    (void)peer;
+    (void)peer_len;
     (void)listen_fd; (void)udata;
     accepted = client_fd;
     vex_loop_stop(loop);
