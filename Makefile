@@ -98,7 +98,7 @@ HTTP_OBJ := $(HTTP_SRC:%.c=$(B)/obj/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(B)/obj/%.o)
 ALL_LIBS := $(BACKEND_LIBS_$(BACKEND)) $(LIBS)
 
-PROGRAMS := $(B)/vex_probe $(B)/test_conformance $(B)/echo_bench
+PROGRAMS := $(B)/vex_probe $(B)/test_conformance $(B)/echo_bench $(B)/vex_loadgen
 ifneq ($(SERVER_SRC),)
   PROGRAMS += $(B)/production_server
 endif
@@ -134,6 +134,11 @@ $(B)/vex_probe: tools/vex_probe.c $(LIB)
 
 $(B)/echo_bench: bench/echo_bench.c $(LIB)
 	$(CC) $(CFLAGS_ALL) $< $(LIB) -o $@ $(LDFLAGS_ALL) $(ALL_LIBS)
+
+# Open-loop load generator (bench/loadgen/README.md) and its histogram's unit tests.
+LOADGEN_SRC := $(wildcard bench/loadgen/*.c)
+$(B)/vex_loadgen: $(LOADGEN_SRC) $(wildcard bench/loadgen/*.h) $(LIB)
+	$(CC) $(CFLAGS_ALL) $(LOADGEN_SRC) $(LIB) -o $@ $(LDFLAGS_ALL) $(ALL_LIBS) -lm
 
 $(B)/production_server: $(SERVER_OBJ) $(HTTP_OBJ) $(LIB)
 	$(CC) $^ -o $@ $(LDFLAGS_ALL) $(ALL_LIBS)

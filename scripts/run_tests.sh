@@ -40,7 +40,7 @@ if [ "$(uname -s)" = Linux ]; then
 fi
 export VEX_TEST_BACKENDS="${backends[*]}"
 # One pytest run per suite: each has its own conftest.py.
-for suite in server harness gate; do
+for suite in server harness gate loadgen; do
   [ -d tests/python/$suite ] || continue
   step "python tests: $suite" "$PY" -m pytest -q -p no:cacheprovider tests/python/$suite
 done
