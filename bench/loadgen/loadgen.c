@@ -27,11 +27,15 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -93,6 +97,11 @@ typedef struct run {
     socklen_t addrlen;
     hist lat, lag;
     stats st;
+    /* the pacer thread (see pacer()) */
+    pthread_mutex_t pace_mu;
+    pthread_cond_t pace_cv;
+    uint64_t pace_target;   /* monotonic ns the blocked loop waits for; 0: none */
+    int pace_stop;
 } run;
 
 static volatile sig_atomic_t g_stop;
@@ -413,6 +422,7 @@ static void write_result(run *r, FILE *f, uint64_t start_unix, double elapsed)
                "},\"reconnects\":%" PRIu64 ",\"queued\":%" PRIu64 ",",
             st->err_connect, st->err_read, st->err_parse, st->err_timeout, st->err_dropped,
             st->err_unfinished, st->reconnects, st->queued);
+    fprintf(f, "\"loop_syscalls\":%" PRIu64 ",", vex_loop_syscalls(r->loop));
     fputs("\"latency_us\":", f);
     write_pcts(f, &r->lat, 1e3);
     fputs(",\"send_lag_us\":", f);
@@ -661,6 +671,59 @@ static int parse_args(opts *o, int argc, char **argv, int *mode, long *dry_n)
     return 0;
 }
 
+/* The loop's waits have millisecond timeouts, and polling without blocking
+ * while idle is unfair to a shared CPU (the scheduler then preempts the
+ * spinner for whole time slices). So when the next send is due within 2 ms,
+ * the loop publishes that moment and blocks; this thread sleeps until it
+ * (1 ns timer slack) and wakes the loop with vex_loop_wake(), the one call
+ * allowed from another thread, SPIN_NS early; the loop polls without
+ * blocking for the last SPIN_NS, as it does whenever it is that busy. */
+#define SPIN_NS 50000ull
+
+static void *pacer(void *arg)
+{
+    run *r = arg;
+#ifdef PR_SET_TIMERSLACK
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+#endif
+    uint64_t done = 0;
+    pthread_mutex_lock(&r->pace_mu);
+    while (!r->pace_stop) {
+        if (r->pace_target == 0 || r->pace_target == done) {
+            pthread_cond_wait(&r->pace_cv, &r->pace_mu);
+            continue;
+        }
+        uint64_t t = r->pace_target;
+        pthread_mutex_unlock(&r->pace_mu);
+        /* early by the spin window: waking takes tens of µs, the loop polls the rest */
+        uint64_t at = t - SPIN_NS;
+        struct timespec ts = {(time_t)(at / NS), (long)(at % NS)};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+            ;
+        pthread_mutex_lock(&r->pace_mu);
+        if (r->pace_target == t)      /* the loop still waits for this moment */
+            vex_loop_wake(r->loop);
+        done = t;
+    }
+    pthread_mutex_unlock(&r->pace_mu);
+    return NULL;
+}
+
+static void pace_set(run *r, uint64_t target)
+{
+    pthread_mutex_lock(&r->pace_mu);
+    r->pace_target = target;
+    if (target)
+        pthread_cond_signal(&r->pace_cv);
+    pthread_mutex_unlock(&r->pace_mu);
+}
+
+static void on_wake(vex_loop *loop, void *udata)
+{
+    (void)loop;
+    (void)udata;             /* the wake-up itself is the message */
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -734,7 +797,10 @@ int main(int argc, char **argv)
         return 3;
     }
     char err[256] = "";
-    r->loop = vex_loop_new(NULL, err, sizeof err);
+    vex_loop_config cfg = {0};
+    cfg.on_wake = on_wake;
+    cfg.wake_udata = r;
+    r->loop = vex_loop_new(&cfg, err, sizeof err);
     if (!r->loop) {
         fprintf(stderr, "vex_loadgen: %s\n", err);
         return errno == EPERM || errno == ENOSYS || errno == EOPNOTSUPP ? 3 : 1;
@@ -782,6 +848,12 @@ int main(int argc, char **argv)
     uint64_t grace_end = end + (uint64_t)(o->timeout * 1e9) + NS;
     uint64_t next = start + schedule_next(&s);
     int active = next < end;
+    pthread_t pacer_thread;
+    pthread_mutex_init(&r->pace_mu, NULL);
+    pthread_cond_init(&r->pace_cv, NULL);
+    int pacing = pthread_create(&pacer_thread, NULL, pacer, r) == 0;
+    if (!pacing)
+        fprintf(stderr, "vex_loadgen: no pacer thread (%s): polling instead\n", strerror(errno));
     uint64_t next_expire = start + 10 * MS, last_done = start;
     while (!g_stop) {
         now = mono_ns();
@@ -802,21 +874,36 @@ int main(int argc, char **argv)
             break;
         if (!active && now >= grace_end)
             break;
-        /* Sleep in the loop's wait until ~1 ms before the next send, then poll
-         * without blocking: the loop's timeouts are whole milliseconds, and a
-         * late send would be charged to the server. */
-        int wait_ms = 10;
+        /* The pacer wakes the wait at the next send time; the timeout is only
+         * a backstop (and the tick of expire/reconnect). */
+        int wait_ms = 10, paced = 0;
         if (active) {
             uint64_t gap = next > now ? next - now : 0;
-            wait_ms = gap > 2 * MS ? (int)((gap - MS) / MS) : 0;
+            if (gap > 3 * MS)
+                wait_ms = (int)((gap - 2 * MS) / MS);   /* ms timer, then look again */
+            else if (gap > 2 * SPIN_NS && pacing)
+                wait_ms = 4, paced = 1;                 /* the pacer wakes it on time */
+            else
+                wait_ms = 0;
             if (wait_ms > 10)
                 wait_ms = 10;
         }
-        if (vex_loop_run_once(r->loop, wait_ms) < 0 && errno != EINTR) {
+        if (paced)
+            pace_set(r, next);
+        int rc = vex_loop_run_once(r->loop, wait_ms);
+        if (paced)
+            pace_set(r, 0);
+        if (rc < 0 && errno != EINTR) {
             fprintf(stderr, "vex_loadgen: loop: %s\n", strerror(errno));
             return 1;
         }
     }
+    pthread_mutex_lock(&r->pace_mu);
+    r->pace_stop = 1;
+    pthread_cond_signal(&r->pace_cv);
+    pthread_mutex_unlock(&r->pace_mu);
+    if (pacing)
+        pthread_join(pacer_thread, NULL);   /* at most one sleep (< 3 ms) away */
     now = mono_ns();
     r->st.err_unfinished = r->outstanding;
     double elapsed = (double)((r->outstanding ? now : last_done) - start) / 1e9;
