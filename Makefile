@@ -4,7 +4,7 @@
 #   make SANITIZE=1           ASan+UBSan build into build/<backend>-san/
 #   make DEBUG=1              -O0 -g3 build into build/<backend>-debug/
 #   make test                 deps, then every test on every available backend
-#   make bench [BACKEND=..] [PROFILE=..] [DURATION=..] [TRIALS=..] [CONNECTIONS=..] [PEERS=..] [OUT=..]
+#   make bench [BACKEND=..] [PROFILE=..] [DURATION=..] [TRIALS=..] [CONNECTIONS=..] [PEERS=..] [OUT=..] [INVENTORY=hosts.toml]
 #   make plot [RUN=results/latest]   make gate [BASE=ref] [GATE_ARGS=..]   make deps   make clean
 .DEFAULT_GOAL := all
 SHELL := /bin/bash
@@ -164,7 +164,8 @@ bench: deps
 	@set -e; for b in $(if $(BACKEND),$(BACKEND),$(AVAILABLE)); do $(MAKE) --no-print-directory BACKEND=$$b; done
 	$(PY) scripts/bench.py $(if $(BACKEND),--backend $(BACKEND)) $(if $(PROFILE),--profile $(PROFILE)) \
 	  $(if $(DURATION),--duration $(DURATION)) $(if $(TRIALS),--trials $(TRIALS)) \
-	  $(if $(CONNECTIONS),--connections $(CONNECTIONS)) $(if $(PEERS),--peers $(PEERS)) $(if $(OUT),--out $(OUT))
+	  $(if $(CONNECTIONS),--connections $(CONNECTIONS)) $(if $(PEERS),--peers $(PEERS)) $(if $(OUT),--out $(OUT)) \
+	  $(if $(INVENTORY),--inventory $(INVENTORY))
 
 # kqueue.c on Linux through tests/kqshim (plain and ASan+UBSan).
 test-kqshim:

@@ -54,9 +54,11 @@ def trials_weight(case, n_targets: int, trials: int, overhead: float) -> float:
 
 
 def run_case(case, live, rng, trials: int, *, work, loadgen_cpu, record, progress, status_ok,
-             build_dir, overhead: float = 0.4) -> dict:
+             build_dir, overhead: float = 0.4, trial_fn=run_trial) -> dict:
     """Run both phases; returns {target: max_rps}. `record(trial, srv)` stores a trial,
-    `status_ok(srv)` says whether a target is still in the run."""
+    `status_ok(srv)` says whether a target is still in the run; `trial_fn` runs one trial
+    (run_trial's signature; multihost.py passes its clients-on-other-hosts version)."""
+    run_trial = trial_fn  # noqa: F811
     p = case.profile
     probe = p.replace(tool="wrk")
     loop = p.replace(tool="openloop")

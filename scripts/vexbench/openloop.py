@@ -29,13 +29,15 @@ def find_binary(build_dir: Path = ROOT / "build", backend: str | None = None) ->
 
 
 def command(binary, url: str, *, rate: float, duration: float, connections: int,
-            out: str, cpu: int | None = 1, schedule: str = "constant", seed: int = 1,
+            out: str | None, cpu: int | None = 1, schedule: str = "constant", seed: int = 1,
             timeout: float = 10.0, method: str = "GET", headers=(), body_bytes: int = 0,
             label: str = "", start_on_stdin: bool = False) -> list:
     cmd = ["taskset", "-c", str(cpu)] if cpu is not None else []
     cmd += [str(binary), "--url", url, "--rate", f"{rate:.3f}", "--duration", f"{duration:g}",
             "--connections", str(connections), "--schedule", schedule, "--seed", str(seed),
-            "--timeout", f"{timeout:g}", "--method", method.upper(), "--out", str(out)]
+            "--timeout", f"{timeout:g}", "--method", method.upper()]
+    if out:
+        cmd += ["--out", str(out)]
     for k, v in headers:
         cmd += ["--header", f"{k}: {v}"]
     if body_bytes:
