@@ -5,7 +5,7 @@
 #   make DEBUG=1              -O0 -g3 build into build/<backend>-debug/
 #   make test                 deps, then every test on every available backend
 #   make bench [BACKEND=..] [PROFILE=..] [DURATION=..] [TRIALS=..] [CONNECTIONS=..] [PEERS=..] [OUT=..] [INVENTORY=hosts.toml]
-#   make plot [RUN=results/latest]   make gate [BASE=ref] [GATE_ARGS=..]   make deps   make clean
+#   make plot [RUN=results/latest]   make trend [RUNS=results] [METRICS=..]   make gate [BASE=ref] [GATE_ARGS=..]   make deps   make clean
 .DEFAULT_GOAL := all
 SHELL := /bin/bash
 # Debian's python3 has matplotlib/scipy/pytest; elsewhere use the one on PATH.
@@ -152,7 +152,7 @@ all:
 	@set -e; for b in $(AVAILABLE); do $(MAKE) --no-print-directory BACKEND=$$b; done
 endif
 
-.PHONY: deps test test-c test-san test-python test-kqshim bench plot gate clean fuzz
+.PHONY: deps test test-c test-san test-python test-kqshim bench plot trend gate clean fuzz
 deps:
 	@./scripts/deps.sh
 
@@ -176,6 +176,12 @@ test-kqshim:
 RUN ?= results/latest
 plot:
 	$(PY) scripts/plot.py $(RUN)
+
+# Figures over the stored runs of several commits, in commit order (scripts/trend.py).
+# make trend [RUNS="results"] [METRICS=cpu_us_per_req,rps,p99_ms] [CASES=..] [TARGETS=..] [TREND_OUT=..]
+trend:
+	$(PY) scripts/trend.py $(or $(RUNS),results) $(if $(METRICS),--metrics $(METRICS)) \
+	  $(if $(CASES),--cases $(CASES)) $(if $(TARGETS),--targets $(TARGETS)) $(if $(TREND_OUT),--out $(TREND_OUT))
 
 # `make gate` must exit as ci/gate.py does: 0 pass, 1 regression, 2 could not decide/run.
 # A failed recipe always makes make exit 2, so the gate runs while this Makefile is read
