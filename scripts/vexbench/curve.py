@@ -23,6 +23,7 @@ from .histogram import Histogram
 from .trial import run_trial
 
 TOOL_PACKAGES_NOTE = "build it with `make` (bench/loadgen)"
+SLO_TABLE_MS = (0.5, 1, 2, 5, 10, 50)
 
 
 def max_id(case_id: str) -> str:
@@ -156,9 +157,11 @@ def summarize(doc: dict) -> list:
                 if ts:
                     levels.append(dict(pct=float(pct), **_level_figures(ts)))
             rps, pct = slo_rate(levels, slo)
+            # the same figure for other budgets: one look answers "what if the SLO were X"
+            table = {f"{x:g}": slo_rate(levels, x)[0] for x in sorted({*SLO_TABLE_MS, slo})}
             out.append({"case": c["id"], "target": target, "connections": c["connections"],
                         "schedule": spec.get("schedule", "constant"),
                         "max_rps": statistics.median(probe) if probe else None,
                         "max_rps_values": probe, "slo_ms": slo, "slo_rps": rps,
-                        "slo_pct": pct, "levels": levels})
+                        "slo_pct": pct, "slo_rps_by_ms": table, "levels": levels})
     return out

@@ -57,17 +57,20 @@ def load(path) -> dict:
 
 
 def sparse(h: Histogram) -> dict:
-    """Every non-empty bucket as [index, count]: exact, and small in results.json."""
+    """Every non-empty bucket as "index:count" pairs joined by commas, in one string:
+    exact, and small in results.json (which is indented, one list item per line)."""
     d = h.to_json()
     d.pop("counts")
-    d["nonzero"] = [[i, c] for i, c in enumerate(h.counts) if c]
+    d["nonzero"] = ",".join(f"{i}:{c}" for i, c in enumerate(h.counts) if c)
     return d
 
 
 def from_sparse(d: dict) -> Histogram:
     full = dict(d)
     counts = [0] * len(Histogram().counts)
-    for i, c in d["nonzero"]:
+    nz = d["nonzero"]
+    pairs = (p.split(":") for p in nz.split(",") if p) if isinstance(nz, str) else nz
+    for i, c in pairs:
         counts[int(i)] = int(c)
     full.pop("nonzero")
     full["counts"] = counts

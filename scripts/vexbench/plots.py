@@ -280,12 +280,14 @@ def plot_curves(doc: dict, out: Path) -> Path | None:
     """Latency against offered load, one panel per target (and curve case): p50, p99 and
     p99.9 from each level's merged histograms, the SLO line and the SLO rate."""
     curves = doc.get("curves") or []
-    panels = [c for c in curves if c["levels"]]
+    order = {t: i for i, t in enumerate(target_order(doc))}
+    panels = sorted((c for c in curves if c["levels"]),
+                    key=lambda c: (c["case"], order.get(c["target"], len(order))))
     if not panels:
         return None
     col = colors(doc)
     n = len(panels)
-    fig, axes = _grid(n, ncols=min(4, n), w=5.2 if n > 1 else 7.5, h=4.0)
+    fig, axes = _grid(n, ncols=min(2, n), w=6.0 if n > 1 else 7.5, h=4.0)
     for ax, c in zip(axes, panels):
         lv = [x for x in c["levels"] if x["offered_rps"]]
         xs = [x["offered_rps"] for x in lv]
