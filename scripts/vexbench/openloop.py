@@ -116,6 +116,12 @@ def merge_figures(docs: list) -> dict:
                                duration_s=dur, errors=errors,
                                non_2xx=sum(int(d["non_2xx"]) for d in docs),
                                offered_rps=sum(float(d["rate_rps"]) for d in docs))
+    lag = Histogram.merged(Histogram.from_json(d["send_lag_histogram"]) for d in docs)
+    f["send_lag_ms"] = {"p50": lag.percentile(50) / 1e6, "p99": lag.percentile(99) / 1e6,
+                        "max": lag.max / 1e6}
+    f["queued"] = sum(d.get("queued", 0) for d in docs)
+    f["scheduled"] = sum(d["scheduled"] for d in docs)
+    f["sent"] = sum(d["sent"] for d in docs)
     f["clients"] = len(docs)
     f["start_unix_ns"] = [d.get("start_unix_ns") for d in docs]
     return f
