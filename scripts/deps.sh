@@ -8,6 +8,7 @@ DEBIAN_PKGS=(
   build-essential pkg-config liburing-dev libcmocka-dev
   clang libclang-rt-14-dev valgrind
   wrk apache2-utils hyperfine curl nginx-light h2o prometheus util-linux procps
+  nghttp2-client iproute2
   python3 python3-matplotlib python3-numpy python3-scipy python3-pytest
 )
 BREW_PKGS="cmocka wrk hyperfine python-matplotlib nginx"

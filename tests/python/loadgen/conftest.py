@@ -12,8 +12,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(HERE))
 
+# VEX_TEST_SAN=1: the ASan+UBSan builds (build/<backend>-san/), as in the server tests
+SAN = "-san" if os.environ.get("VEX_TEST_SAN") == "1" else ""
 BACKENDS = [b for b in os.environ.get("VEX_TEST_BACKENDS", "epoll io_uring poll").replace(",", " ").split()
-            if (ROOT / "build" / b / "vex_loadgen").exists()]
+            if (ROOT / "build" / f"{b}{SAN}" / "vex_loadgen").exists()]
 
 
 def runnable(backend: str) -> str | None:
@@ -27,7 +29,7 @@ def runnable(backend: str) -> str | None:
 def loadgen(request):
     """build/<backend>/vex_loadgen, for every backend built here."""
     b = request.param
-    path = ROOT / "build" / b / "vex_loadgen"
+    path = ROOT / "build" / f"{b}{SAN}" / "vex_loadgen"
     if not path.exists():
         pytest.skip(f"{path} not built: make BACKEND={b}")
     why = runnable(b)
@@ -38,7 +40,7 @@ def loadgen(request):
 
 @pytest.fixture
 def loadgen_epoll():
-    path = ROOT / "build" / "epoll" / "vex_loadgen"
+    path = ROOT / "build" / f"epoll{SAN}" / "vex_loadgen"
     if not path.exists():
         pytest.skip(f"{path} not built: make BACKEND=epoll")
     return path
