@@ -6,12 +6,28 @@
 #   make install [PREFIX=/usr/local] [DESTDIR=]   make uninstall
 #   make DEBUG=1              -O0 -g3 build into build/<backend>-debug/
 #   make test                 deps, then every test on every available backend
-#   make bench [BACKEND=..] [PROFILE=..] [DURATION=..] [TRIALS=..] [CONNECTIONS=..] [PEERS=..] [OUT=..]
-#   make plot [RUN=results/latest]   make gate [BASE=ref] [GATE_ARGS=..]   make deps   make clean
+#   make bench [BACKEND=..] [PROFILE=..] [DURATION=..] [TRIALS=..] [CONNECTIONS=..] [PEERS=..] [OUT=..] [INVENTORY=hosts.toml]
+#   make plot [RUN=results/latest]   make trend [RUNS=results] [METRICS=..]   make gate [BASE=ref] [GATE_ARGS=..]   make deps   make clean
 .DEFAULT_GOAL := all
 SHELL := /bin/bash
 # Debian's python3 has matplotlib/scipy/pytest; elsewhere use the one on PATH.
 PY ?= $(if $(wildcard /usr/bin/python3),/usr/bin/python3,$(shell command -v python3))
+
+# ---- make gate (alone on the command line): run ci/gate.py now, keep its exit status.
+# Its output goes to stderr (the terminal), live. GATE_DEPS=0 skips `make deps`.
+# `make -n gate` would run it too: it is not a file target.
+GATE_DEPS ?= 1
+ifeq ($(strip $(MAKECMDGOALS)),gate)
+  $(shell $(if $(filter 1,$(GATE_DEPS)),./scripts/deps.sh >&2 || exit 2;) \
+    $(PY) ci/gate.py $(if $(BASE),--base $(BASE)) $(if $(BACKEND),--backend $(BACKEND)) \
+    $(GATE_ARGS) >&2)
+  GATE_RC := $(.SHELLSTATUS)
+  ifeq ($(GATE_RC),1)
+    MAKEFLAGS += -q
+  else ifneq ($(GATE_RC),0)
+    $(error ci/gate.py exited $(GATE_RC) (2: could not decide or could not run; see above))
+  endif
+endif
 
 UNAME := $(shell uname -s)
 ifeq ($(UNAME),Linux)
@@ -142,7 +158,7 @@ HTTP_OBJ := $(HTTP_SRC:%.c=$(COMMON)/obj/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(COMMON)/obj/%.o)
 ALL_LIBS := $(BACKEND_LIBS_$(BACKEND)) $(LIBS)
 
-PROGRAMS := $(B)/vex_probe $(B)/test_conformance $(B)/echo_bench
+PROGRAMS := $(B)/vex_probe $(B)/test_conformance $(B)/echo_bench $(B)/vex_loadgen
 ifneq ($(SERVER_SRC),)
   PROGRAMS += $(B)/production_server $(B)/test_platform
 endif
@@ -208,6 +224,11 @@ $(B)/vex_probe: tools/vex_probe.c $(LIB)
 $(B)/echo_bench: bench/echo_bench.c $(LIB)
 	$(CC) $(CFLAGS_ALL) $< $(LIB) -o $@ $(LDFLAGS_ALL) $(ALL_LIBS)
 
+# Open-loop load generator (bench/loadgen/README.md) and its histogram's unit tests.
+LOADGEN_SRC := $(wildcard bench/loadgen/*.c)
+$(B)/vex_loadgen: $(LOADGEN_SRC) $(wildcard bench/loadgen/*.h) $(LIB)
+	$(CC) $(CFLAGS_ALL) $(LOADGEN_SRC) $(LIB) -o $@ $(LDFLAGS_ALL) $(ALL_LIBS) -lm
+
 $(B)/production_server: $(SERVER_OBJ) $(HTTP_OBJ) $(LIB)
 	$(CC) $^ -o $@ $(LDFLAGS_ALL) $(ALL_LIBS)
 
@@ -221,7 +242,7 @@ all:
 endif
 
 .PHONY: deps test test-c test-san test-python test-kqshim test-portable test-libkqueue check-symbols \
-        bench plot gate clean fuzz fuzz-replay fuzz-llhttp
+        bench plot trend gate clean fuzz fuzz-replay fuzz-llhttp
 deps:
 	@./scripts/deps.sh
 
@@ -251,7 +272,8 @@ bench: deps
 	@set -e; for b in $(if $(BACKEND),$(BACKEND),$(AVAILABLE)); do $(MAKE) --no-print-directory BACKEND=$$b; done
 	$(PY) scripts/bench.py $(if $(BACKEND),--backend $(BACKEND)) $(if $(PROFILE),--profile $(PROFILE)) \
 	  $(if $(DURATION),--duration $(DURATION)) $(if $(TRIALS),--trials $(TRIALS)) \
-	  $(if $(CONNECTIONS),--connections $(CONNECTIONS)) $(if $(PEERS),--peers $(PEERS)) $(if $(OUT),--out $(OUT))
+	  $(if $(CONNECTIONS),--connections $(CONNECTIONS)) $(if $(PEERS),--peers $(PEERS)) $(if $(OUT),--out $(OUT)) \
+	  $(if $(INVENTORY),--inventory $(INVENTORY))
 
 # kqueue.c on Linux through tests/kqshim (plain and ASan+UBSan).
 test-kqshim:
@@ -346,8 +368,18 @@ RUN ?= results/latest
 plot:
 	$(PY) scripts/plot.py $(RUN)
 
-gate: deps
-	$(PY) ci/gate.py $(if $(BASE),--base $(BASE)) $(if $(BACKEND),--backend $(BACKEND)) $(GATE_ARGS)
+# Figures over the stored runs of several commits, in commit order (scripts/trend.py).
+# make trend [RUNS="results"] [METRICS=cpu_us_per_req,rps,p99_ms] [CASES=..] [TARGETS=..] [TREND_OUT=..]
+trend:
+	$(PY) scripts/trend.py $(or $(RUNS),results) $(if $(METRICS),--metrics $(METRICS)) \
+	  $(if $(CASES),--cases $(CASES)) $(if $(TARGETS),--targets $(TARGETS)) $(if $(TREND_OUT),--out $(TREND_OUT))
+
+# `make gate` must exit as ci/gate.py does: 0 pass, 1 regression, 2 could not decide/run.
+# A failed recipe always makes make exit 2, so the gate runs while this Makefile is read
+# (see GATE_RC at the top) and the recipe only reports; exit 1 comes from make's own
+# question mode (-q: "target not up to date"), the only way GNU make exits 1.
+gate:
+	@:
 
 # libFuzzer on the HTTP parser (clang + libclang-rt-14-dev); FUZZ_SECONDS=60.
 #   make fuzz          fuzz for FUZZ_SECONDS, new inputs into build/fuzz/new

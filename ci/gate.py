@@ -394,11 +394,16 @@ class Gate:
 def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # finally blocks stop servers
     a = parse_args(argv)
-    if a.render:
-        result = json.loads(Path(a.render).read_text())
-        print(report.render_table(result), end="")
-        return int(result.get("exit_code", EXIT_UNDECIDED))
-    return Gate(a).run()
+    try:
+        if a.render:
+            result = json.loads(Path(a.render).read_text())
+            print(report.render_table(result), end="")
+            return int(result.get("exit_code", EXIT_UNDECIDED))
+        return Gate(a).run()
+    except Exception:           # a crash is "could not run" (2), never a regression (1)
+        traceback.print_exc()
+        print("gate.py: internal error: exit 2 (could not run)", file=sys.stderr)
+        return EXIT_UNDECIDED
 
 
 if __name__ == "__main__":

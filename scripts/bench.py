@@ -65,6 +65,10 @@ def parser() -> argparse.ArgumentParser:
     tb.add_argument("--time-builds", dest="time_builds", action="store_true", default=None,
                     help="time a clean build of each backend with hyperfine (default: as the set says)")
     tb.add_argument("--no-time-builds", dest="time_builds", action="store_false")
+    p.add_argument("--inventory", type=Path, metavar="HOSTS_TOML",
+                   help="server host and client hosts (ssh or network namespaces; "
+                        "scripts/vexbench/inventory.py): clients on every client host at once, "
+                        "histograms merged exactly (wrk and curve profiles)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.add_argument("--list", action="store_true", help="list profiles and sets, then exit")
     return p
@@ -93,8 +97,15 @@ def main(argv=None) -> int:
                       stats_interval=a.stats_interval, server_args=a.server_arg,
                       time_builds=a.time_builds, progress=not a.quiet)
     try:
-        doc, run_dir = run(opts)
+        if a.inventory:
+            from vexbench import inventory, multihost
+            doc, run_dir = multihost.run(opts, inventory.load(a.inventory))
+        else:
+            doc, run_dir = run(opts)
     except ProfileError as e:
+        print(f"bench.py: {e}", file=sys.stderr)
+        return 2
+    except ValueError as e:          # InventoryError and other bad input
         print(f"bench.py: {e}", file=sys.stderr)
         return 2
     print()

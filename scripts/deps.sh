@@ -9,6 +9,7 @@ DEBIAN_PKGS=(
   clang libclang-rt-14-dev valgrind
   node-llhttp  # llhttp's C sources: make fuzz-replay/fuzz-llhttp's differential check
   wrk apache2-utils hyperfine curl nginx-light h2o prometheus util-linux procps lsof
+  nghttp2-client iproute2
   python3 python3-matplotlib python3-numpy python3-scipy python3-pytest
 )
 BREW_PKGS="cmocka wrk hyperfine python-matplotlib nginx"

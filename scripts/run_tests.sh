@@ -126,7 +126,7 @@ else
   echo "FAILED: no backend can run here, so the server suite cannot run"
   failed+=("no runnable backend")
 fi
-for suite in harness gate install; do
+for suite in harness gate install loadgen; do
   step "python tests: $suite" pytest tests/python/$suite
 done
 

@@ -10,7 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 
 from .progress import human  # noqa: E402
 from .report import case_order, target_order  # noqa: E402
@@ -81,10 +81,16 @@ def _legend(fig, doc: dict, col: dict, kind: str = "line", top: float = 0.955) -
                ncols=min(len(names), 8), frameon=False, fontsize=10)
 
 
+def _curve_sub_cases(doc: dict) -> set:
+    """Probe and level sub-cases of latency curves: drawn by plot_curves only."""
+    return {c["id"] for c in doc["cases"] if c.get("parent")}
+
+
 def _cases_with(doc: dict, metric: str) -> list:
     idx = summary_index(doc)
-    return [c for c in case_order(doc)
-            if any(idx.get((c, t), {}).get("metrics", {}).get(metric) for t in target_order(doc))]
+    sub = _curve_sub_cases(doc)
+    return [c for c in case_order(doc) if c not in sub and
+            any(idx.get((c, t), {}).get("metrics", {}).get(metric) for t in target_order(doc))]
 
 
 def _bars(ax, doc, case, metric, col, fmt):
@@ -267,9 +273,61 @@ def plot_memory(doc: dict, out: Path) -> Path | None:
     return path
 
 
+CURVE_PCTS = (("p50_ms", "p50", ":"), ("p99_ms", "p99", "-"), ("p99.9_ms", "p99.9", "--"))
+
+
+def plot_curves(doc: dict, out: Path) -> Path | None:
+    """Latency against offered load, one panel per target (and curve case): p50, p99 and
+    p99.9 from each level's merged histograms, the SLO line and the SLO rate."""
+    curves = doc.get("curves") or []
+    order = {t: i for i, t in enumerate(target_order(doc))}
+    panels = sorted((c for c in curves if c["levels"]),
+                    key=lambda c: (c["case"], order.get(c["target"], len(order))))
+    if not panels:
+        return None
+    col = colors(doc)
+    n = len(panels)
+    fig, axes = _grid(n, ncols=min(2, n), w=6.0 if n > 1 else 7.5, h=4.0)
+    for ax, c in zip(axes, panels):
+        lv = [x for x in c["levels"] if x["offered_rps"]]
+        xs = [x["offered_rps"] for x in lv]
+        for key, label, style in CURVE_PCTS:
+            ys = [x[key] for x in lv]
+            ax.plot(xs, ys, linestyle=style, marker="o", ms=3.5, color=col.get(c["target"], "k"),
+                    label=label)
+        ax.axhline(c["slo_ms"], color="#d62728", lw=0.9, alpha=0.7)
+        ax.text(xs[0] if xs else 0, c["slo_ms"] * 1.08, f"SLO p99 ≤ {c['slo_ms']:g} ms",
+                color="#d62728", fontsize=8)
+        if c.get("slo_rps"):
+            ax.axvline(c["slo_rps"], color="#d62728", lw=0.9, ls=":", alpha=0.7)
+        _log_y(ax)
+        ax.xaxis.set_major_locator(MaxNLocator(5))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: human(v)))
+        slo = human(c["slo_rps"]) if c.get("slo_rps") else "none"
+        ax.set_title(f"{c['target']} — {c['case']}\nmax {human(c['max_rps'] or 0)} req/s "
+                     f"(wrk), SLO rate {slo}", fontsize=10)
+        ax.set_xlabel("offered load (req/s, open loop)")
+        ax.set_ylabel("latency (ms, log scale)")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(loc="upper left", fontsize=8)
+    fig.suptitle("Latency against offered load (vex_loadgen, from intended send times)",
+                 fontsize=13)
+    levels = ", ".join(f"{x['pct']:g}" for x in panels[0]["levels"])
+    bottom = _footer(fig, f"levels {levels} % of each target's own closed-loop maximum "
+                          f"(median of wrk trials); percentiles of each level's trials' "
+                          f"histograms merged exactly; run {doc['run_id']}; "
+                          f"{doc['pinning'].get('note', '')}")
+    fig.tight_layout(rect=(0, bottom, 1, 1 - 0.5 / fig.get_figheight()))
+    path = out / "latency_curve.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 PLOTS = (("Requests per second", plot_rps), ("Server CPU per request", plot_cpu),
          ("Latency percentiles", plot_latency), ("Connection sweep", plot_sweep),
-         ("Memory per connection", plot_memory))
+         ("Memory per connection", plot_memory),
+         ("Latency against offered load", plot_curves))
 
 
 def plot_all(doc: dict, out: Path) -> list:

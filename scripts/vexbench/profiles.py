@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PROFILE_DIR = ROOT / "bench" / "profiles"
 SETS_FILE = "sets.toml"
 
-TOOLS = ("wrk", "ab", "hyperfine", "idle")
+# curve: closed-loop max rate (wrk), then open-loop levels (vex_loadgen), see curve.py
+TOOLS = ("wrk", "ab", "hyperfine", "idle", "curve", "openloop")
+SCHEDULES = ("constant", "poisson")
 METHODS = ("GET", "POST", "PUT", "HEAD", "DELETE")
 
 
@@ -45,6 +47,9 @@ class Profile:
     expect_status: int = 200
     expect_body_bytes: int = -1      # -1: not checked
     sweep: bool = True               # --connections may replace `connections`
+    levels: tuple = (10, 25, 50, 75, 90, 95, 100)  # curve: % of the measured max rate
+    slo_ms: float = 1.0              # curve: the p99 objective for the SLO figure
+    schedule: str = "constant"       # curve/openloop: constant | poisson
 
     @classmethod
     def from_dict(cls, name: str, data: dict) -> "Profile":
@@ -57,6 +62,8 @@ class Profile:
         if "connections" in d:
             c = d["connections"]
             d["connections"] = tuple(c) if isinstance(c, (list, tuple)) else (c,)
+        if "levels" in d:
+            d["levels"] = tuple(d["levels"])
         if "headers" in d:
             h = d["headers"]
             d["headers"] = tuple(sorted(h.items())) if isinstance(h, dict) else tuple(map(tuple, h))
@@ -82,6 +89,15 @@ class Profile:
             raise err("give body or body_bytes, not both")
         if self.threads < 1 or self.runs < 1 or self.timeout <= 0:
             raise err("threads, runs and timeout must be positive")
+        if self.tool in ("curve", "openloop"):
+            if not self.levels or any(not 0 < float(x) <= 200 for x in self.levels):
+                raise err("levels must be percentages in (0, 200]")
+            if self.slo_ms <= 0:
+                raise err("slo_ms must be positive")
+            if self.schedule not in SCHEDULES:
+                raise err(f"schedule must be one of {SCHEDULES}")
+            if self.pipeline != 1:
+                raise err("curve/openloop profiles send one request at a time per connection")
 
     def body_data(self) -> bytes:
         return self.body.encode() if self.body else b"x" * self.body_bytes
@@ -90,9 +106,12 @@ class Profile:
         d = dataclasses.asdict(self)
         d["connections"] = list(self.connections)
         d["headers"] = dict(self.headers)
+        d["levels"] = list(self.levels)
         return d
 
     def replace(self, **kw) -> "Profile":
+        if "levels" in kw:
+            kw["levels"] = tuple(kw["levels"])
         if "connections" in kw and not isinstance(kw["connections"], tuple):
             c = kw["connections"]
             kw["connections"] = tuple(c) if isinstance(c, (list, tuple)) else (c,)

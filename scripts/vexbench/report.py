@@ -148,6 +148,7 @@ def markdown(doc: dict, images: list) -> str:
              "connections open, on a fresh server. Non-2xx responses and socket errors are "
              "summed over the trials and flagged, never averaged away.")
     L.append("")
+    L += curve_lines(doc)
     for title, path in images:
         L += [f"### {title}", "", f"![{title}]({path})", ""]
     noted = [(s["case"], s["target"], n) for s in doc["summaries"] for n in s.get("notes", [])]
@@ -199,3 +200,27 @@ def markdown(doc: dict, images: list) -> str:
 def metric_label(m: str) -> str:
     unit, _, label = METRICS[m]
     return f"{label} ({unit})"
+
+
+def curve_lines(doc: dict) -> list:
+    """REPORT.md section of the latency-throughput curves (results.json `curves`)."""
+    curves = doc.get("curves") or []
+    if not curves:
+        return []
+    L = ["## Latency against offered load", "",
+         "Open loop (vex_loadgen, latency from each request's intended send time) at "
+         "percentages of each target's closed-loop maximum (wrk). SLO rate = highest offered "
+         "rate, counting up, whose p99 stays within the SLO with no errors.", "",
+         "| case | target | max req/s (wrk) | SLO (p99) | SLO rate | level: offered req/s → "
+         "p50 / p99 / p99.9 ms |", "|---|---|---|---|---|---|"]
+    for c in curves:
+        lv = "; ".join(f"{x['pct']:g}%: {human(x['offered_rps'] or 0)} → "
+                       f"{fmt('p50_ms', x['p50_ms'])} / {fmt('p99_ms', x['p99_ms'])} / "
+                       f"{fmt('p99.9_ms', x['p99.9_ms'])}"
+                       + (f" (**{x['error_total']} errors**)" if x["error_total"] else "")
+                       for x in c["levels"])
+        slo = (f"{human(c['slo_rps'])} ({c['slo_pct']:g}%)" if c.get("slo_rps")
+               else "none")
+        L.append(f"| {c['case']} | {c['target']} | {human(c['max_rps'] or 0)} | "
+                 f"≤ {c['slo_ms']:g} ms | {slo} | {lv} |")
+    return L + [""]

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from . import environment, hyperfine, idle, peers, results
+from . import curve, environment, hyperfine, idle, peers, results
 from .profiles import ROOT, make_plan
 from .progress import Progress, human
 from .server import BackendUnavailable, ServerError, ServerProcess
@@ -25,7 +25,8 @@ from .trial import run_trial
 ALL_BACKENDS = ("epoll", "io_uring", "kqueue", "poll")
 TOOL_PACKAGES = {"wrk": "wrk", "ab": "apache2-utils", "hyperfine": "hyperfine",
                  "taskset": "util-linux"}
-TOOL_NEEDS = {"wrk": ("wrk",), "ab": ("ab",), "hyperfine": ("hyperfine", "ab"), "idle": ()}
+TOOL_NEEDS = {"wrk": ("wrk",), "ab": ("ab",), "hyperfine": ("hyperfine", "ab"), "idle": (),
+              "curve": ("wrk",)}
 TRIAL_OVERHEAD_S = 0.4
 
 
@@ -77,6 +78,8 @@ def missing_tools(tool: str) -> list:
 
 def case_weight(case, n_targets: int, trials: int) -> float:
     p = case.profile
+    if p.tool == "curve":
+        return curve.trials_weight(case, n_targets, trials, TRIAL_OVERHEAD_S)
     if p.tool == "idle":
         per = 1.0 + case.connections / 5000
     elif p.tool == "hyperfine":
@@ -143,8 +146,13 @@ def run(opts: RunOptions) -> tuple:
         if miss:
             rec.update(status="skipped", reason="missing " + ", ".join(miss) + ": apt-get install "
                        + " ".join(sorted({TOOL_PACKAGES[m] for m in miss})))
+        elif c.profile.tool == "curve" and (why := curve.missing(opts.build_dir)):
+            rec.update(status="skipped", reason=why)
         case_recs.append(rec)
     runnable = [c for c, r in zip(cases, case_recs) if r["status"] == "ok"]
+    # a curve's probe and level sub-cases are listed too: its trials refer to them
+    case_recs += [sub for c, r in zip(cases, list(case_recs)) if c.profile.tool == "curve"
+                  for sub in curve.sub_case_records(c, r)]
 
     hyper: dict = {}
     target_recs: list = []
@@ -229,6 +237,13 @@ def run(opts: RunOptions) -> tuple:
     try:
         for ci, case in enumerate(runnable if live else []):
             p = case.profile
+            if p.tool == "curve":
+                curve.run_case(case, live, rng, plan.trials, work=work,
+                               loadgen_cpu=opts.loadgen_cpu, record=record, progress=prog,
+                               status_ok=lambda s: s.alive() and by_name[s.name]["status"] == "ok",
+                               build_dir=opts.build_dir, overhead=TRIAL_OVERHEAD_S)
+                results.write_partial(doc, run_dir)
+                continue
             per_trial = case_weight(case, 1, 1) - ((case.warmup + TRIAL_OVERHEAD_S)
                                                    if p.tool in ("wrk", "ab") and case.warmup > 0 else 0)
             if p.tool in ("wrk", "ab") and case.warmup > 0:
@@ -298,6 +313,9 @@ def run(opts: RunOptions) -> tuple:
                 rec.setdefault("flags", []).append(f"exit_code={stop['exit_code']} after SIGTERM")
 
     doc["summaries"] = results.summarize(doc["trials"])
+    curves = curve.summarize(doc)
+    if curves:
+        doc["curves"] = curves
     doc["finished_utc"] = results.utc_now().isoformat(timespec="seconds")
     doc["environment"]["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
     results.write(doc, run_dir)

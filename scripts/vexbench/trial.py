@@ -23,7 +23,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from . import ab, hyperfine, idle, metrics, procstats, wrk
+from . import ab, hyperfine, idle, metrics, openloop, procstats, wrk
 from .profiles import Profile
 
 LOADGEN_CPU = 1
@@ -121,7 +121,7 @@ def _flags(f: dict, connections: int, pipeline: int) -> list:
 def run_trial(server, profile: Profile, *, connections: int | None = None,
               duration: float = 5.0, work_dir: str | os.PathLike = "/tmp",
               loadgen_cpu: int | None = LOADGEN_CPU, warmup: bool = False,
-              label: str = "") -> dict:
+              label: str = "", rate: float | None = None, loadgen=None) -> dict:
     """Run `profile` against `server` (a started ServerProcess) and return
     {target, case, warmup, command, ok, error, figures, flags, ...}."""
     conns = int(connections or profile.connections[0])
@@ -157,6 +157,25 @@ def run_trial(server, profile: Profile, *, connections: int | None = None,
                 raise RuntimeError(f"wrk {'timed out' if to else f'exit {rc}'}: "
                                    f"{(err or out).strip()[-300:]}")
             figs = wrk.figures(out)
+        elif profile.tool == "openloop":
+            # open loop at `rate` req/s (curve.py), latency from intended send times
+            binary = loadgen or openloop.find_binary()
+            if binary is None or not rate:
+                raise ValueError("openloop needs build/<backend>/vex_loadgen and a rate")
+            out_path = str(stem) + ".loadgen.json"
+            cmd = openloop.command(binary, url, rate=rate, duration=duration,
+                                   connections=conns, out=out_path, cpu=loadgen_cpu,
+                                   schedule=profile.schedule, timeout=profile.timeout,
+                                   method=profile.method, headers=profile.headers,
+                                   body_bytes=len(profile.body_data()), label=label)
+            rec["command"] = cmd
+            rec["rate_rps"] = rate
+            rc, out, err, to = _run(cmd, duration + profile.timeout + 30 + conns / 500)
+            Path(str(stem) + ".out").write_text(out + ("\n--- stderr ---\n" + err if err else ""))
+            if to or rc != 0:
+                raise RuntimeError(f"vex_loadgen {'timed out' if to else f'exit {rc}'}: "
+                                   f"{(err or out).strip()[-300:]}")
+            figs = openloop.figures(openloop.load(out_path))
         elif profile.tool == "ab":
             csv_path = str(stem) + ".csv"
             cmd = ab.command(url, profile, conns, duration, csv_path, body_path, cpu=loadgen_cpu)

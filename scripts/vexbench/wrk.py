@@ -16,6 +16,7 @@ from .profiles import Profile, wrk_seconds
 
 LUA_DIR = Path(__file__).resolve().parents[1] / "wrk"
 JSON_MARK = "VEXBENCH_WRK_JSON "
+HIST_MARK = "VEXBENCH_WRK_HIST "     # every latency bucket, when the script sets VEXBENCH_HIST
 PERCENTILES = ("50", "75", "90", "99", "99.9", "99.99")
 
 
@@ -146,3 +147,11 @@ def figures(stdout: str) -> dict:
         "socket_errors": sum(errors.get(k, 0) for k in ("connect", "read", "write", "timeout")),
         "errors": errors,
     }
+
+
+def parse_hist_line(text: str) -> list | None:
+    """[[µs, count], ...] from the VEXBENCH_WRK_HIST line (see report.lua), or None."""
+    for line in text.splitlines():
+        if line.startswith(HIST_MARK):
+            return json.loads(line[len(HIST_MARK):])["buckets"]
+    return None

@@ -54,4 +54,14 @@ done = function(summary, latency, requests)
       '"stdev":', num(requests.stdev), ",",
       '"max":', int(requests.max), "}",
     "}\n")
+  -- Every bucket of wrk's latency histogram (one per microsecond; after its correction),
+  -- when the prelude sets VEXBENCH_HIST: multi-host runs merge them exactly.
+  if VEXBENCH_HIST then
+    local parts = {}
+    for i = 1, #latency do
+      local v, c = latency(i)
+      parts[#parts + 1] = string.format("[%d,%d]", v, c)
+    end
+    io.write("VEXBENCH_WRK_HIST {\"unit\":\"us\",\"buckets\":[", table.concat(parts, ","), "]}\n")
+  end
 end
