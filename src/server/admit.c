@@ -242,12 +242,10 @@ void admit_free(worker *w)
     w->park_len = w->park_cap = w->park_head = 0;
 }
 
-static void on_accept(vex_loop *loop, int lfd, int fd,
-                      const struct sockaddr *sa, socklen_t sa_len, void *udata)
+/* What both listeners' callbacks do with the loop's report. */
+static void accepted(worker *w, int fd, const struct sockaddr *sa, socklen_t sa_len,
+                     void (*take)(worker *, int, const h1_peer *))
 {
-    (void)loop;
-    (void)lfd;
-    worker *w = udata;
     if (fd < 0) {
         /* EMFILE/ENFILE/ENOBUFS/ENOMEM: the loop backs off by itself */
         ctr_add(&w->st->errors, 1);
@@ -255,7 +253,15 @@ static void on_accept(vex_loop *loop, int lfd, int fd,
     }
     h1_peer peer;
     h1_peer_set(&peer, sa, sa_len);
-    admit_accept(w, fd, &peer);
+    take(w, fd, &peer);
+}
+
+static void on_accept(vex_loop *loop, int lfd, int fd,
+                      const struct sockaddr *sa, socklen_t sa_len, void *udata)
+{
+    (void)loop;
+    (void)lfd;
+    accepted(udata, fd, sa, sa_len, admit_accept);
 }
 
 /* ---- the admin listener ------------------------------------------------------ */
@@ -281,14 +287,7 @@ static void on_admin_accept(vex_loop *loop, int lfd, int fd,
 {
     (void)loop;
     (void)lfd;
-    worker *w = udata;
-    if (fd < 0) {
-        ctr_add(&w->st->errors, 1);
-        return;
-    }
-    h1_peer peer;
-    h1_peer_set(&peer, sa, sa_len);
-    admin_accept(w, fd, &peer);
+    accepted(udata, fd, sa, sa_len, admin_accept);
 }
 
 /* The backlog, accepted by hand at shutdown, with each client's address. */
