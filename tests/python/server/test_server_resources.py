@@ -104,7 +104,10 @@ def test_idle_connection_memory(many_fds, start_server):
     rings: 50 connections x 200 requests). Measured here (2 vCPUs, 2026-12-01,
     other jobs running): epoll 225 B, poll 231 B every time; io_uring 96-351 B,
     varying from run to run for a reason not yet pinned down, so io_uring is
-    held to 512 B until it is (README says so)."""
+    held to 512 B until it is (README says so). On the libkqueue build the
+    figure includes libkqueue's own per-descriptor state (its knotes and
+    filter records live in user space; on a BSD kernel they are kernel
+    memory): 560 B measured, held to 768 B."""
     srv = start_server("--threads", "1")     # inherits the raised RLIMIT_NOFILE
     warm = []
     for _ in range(50):
@@ -125,7 +128,10 @@ def test_idle_connection_memory(many_fds, start_server):
         s.close()
     if "-san" in srv.binary:
         return          # ASan's redzones and quarantine are not the server's cost
-    bound = 512 if srv.backend == "io_uring" else 256
+    if "libkqueue" in srv.binary:
+        bound = 768
+    else:
+        bound = 512 if srv.backend == "io_uring" else 256
     assert per <= bound, f"{per:.0f} bytes of RSS per idle connection (bound {bound} B)"
 
 
