@@ -422,6 +422,11 @@ static void check_against_llhttp(const char *buf, size_t len, int r,
      * allows it); llhttp refuses any duplicate. */
     if (r > 0 && count_fields(req, "content-length") > 1)
         return;
+    /* We answer HTTP/1.2-1.9 as 1.1 (RFC 9110 §2.5: the highest minor
+     * version we support); llhttp refuses them. "HTTP/1.x" follows the
+     * target and one space. */
+    if (r > 0 && req->target.p[req->target.len + 1 + 7] > '1')
+        return;
 
     ll_view v = { .body = malloc(len + 1) };
     CHECK(v.body != NULL);
