@@ -1079,3 +1079,13 @@ void h_echo_free(h_echo *e)
     free(e->open_fds);
     e->open_fds = NULL;
 }
+
+int h_lowest_free_fd(void)
+{
+    int fd = fcntl(0, F_DUPFD, 0);
+    if (fd < 0)
+        fd = dup(2);
+    if (fd >= 0)
+        close(fd);
+    return fd;
+}

@@ -85,6 +85,8 @@ bool h_fd_is_open(int fd);
 bool h_fd_is_nonblocking(int fd);
 bool h_fd_is_cloexec(int fd);
 int  h_nofile_limit(void);          /* current soft RLIMIT_NOFILE */
+/* Lowest free fd number: with the soft limit set to it, any new fd fails. */
+int  h_lowest_free_fd(void);
 /* Raise the soft RLIMIT_NOFILE as far as the hard limit (and the OS) allow;
  * returns the new soft limit. */
 int  h_raise_nofile(void);

@@ -323,17 +323,6 @@ static bool emfile_accepted(void *arg)
     return ((emfile *)arg)->accepted > 0;
 }
 
-/* Lowest free fd number: with the soft limit set to it, any new fd fails. */
-static int lowest_free_fd(void)
-{
-    int fd = fcntl(0, F_DUPFD, 0);
-    if (fd < 0)
-        fd = dup(2);
-    if (fd >= 0)
-        close(fd);
-    return fd;
-}
-
 static void test_accept_emfile_backs_off_then_recovers(void **state)
 {
     (void)state;
@@ -346,7 +335,7 @@ static void test_accept_emfile_backs_off_then_recovers(void **state)
     assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
     int cli = h_socket();
     assert_true(cli >= 0);
-    int limit = lowest_free_fd();
+    int limit = h_lowest_free_fd();
     assert_true(limit > 0);
 
     /* Out of fds before accepting starts (io_uring reads RLIMIT_NOFILE when

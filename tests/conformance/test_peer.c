@@ -323,17 +323,6 @@ static void test_accept_batch_addr_reports_each_client(void **state)
     assert_int_equal(matched, N);
 }
 
-/* Lowest free fd number: with the soft limit set to it, any new fd fails. */
-static int lowest_free_fd(void)
-{
-    int fd = fcntl(0, F_DUPFD, 0);
-    if (fd < 0)
-        fd = dup(2);
-    if (fd >= 0)
-        close(fd);
-    return fd;
-}
-
 /* An accept error (EMFILE here) comes with peer NULL and peer_len 0. */
 static void test_peer_address_absent_on_accept_error(void **state)
 {
@@ -347,7 +336,7 @@ static void test_peer_address_absent_on_accept_error(void **state)
     assert_true(cli >= 0);
     struct rlimit saved;
     assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
-    struct rlimit low = { (rlim_t)lowest_free_fd(), saved.rlim_max };
+    struct rlimit low = { (rlim_t)h_lowest_free_fd(), saved.rlim_max };
     int set = setrlimit(RLIMIT_NOFILE, &low);
     int started = vex_listen_start(l, p.listen_fd, peers_on_accept, &p);
     h_run_for(l, 20);
