@@ -24,7 +24,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from . import curve, environment, openloop, results, trial as trial_mod, wrk
+from . import curve, environment, openloop, results, runner, trial as trial_mod, wrk
 from .histogram import Histogram
 from .inventory import Host, Inventory
 from .profiles import Profile, make_plan
@@ -301,19 +301,7 @@ def run(opts, inv: Inventory) -> tuple:
             rec = by_name[srv.name]
             rec.update(srv.stop())
             rec["pid"] = srv.pid
-    doc["summaries"] = results.summarize(doc["trials"])
-    curves = curve.summarize(doc)
-    if curves:
-        doc["curves"] = curves
-    doc["finished_utc"] = results.utc_now().isoformat(timespec="seconds")
-    doc["environment"]["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
-    results.write(doc, run_dir)
-    partial = run_dir / "results.partial.json"
-    if partial.exists():
-        partial.unlink()
-    if any(s["ok_trials"] for s in doc["summaries"]):
-        results.update_latest(run_dir)
-    return doc, run_dir
+    return runner.finish_run(doc, run_dir)
 
 
 def describe_command(argv: list) -> str:

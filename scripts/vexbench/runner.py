@@ -312,6 +312,12 @@ def run(opts: RunOptions) -> tuple:
             if rec["kind"] == "backend" and rec["status"] == "ok" and stop["exit_code"] != 0:
                 rec.setdefault("flags", []).append(f"exit_code={stop['exit_code']} after SIGTERM")
 
+    return finish_run(doc, run_dir)
+
+
+def finish_run(doc: dict, run_dir: Path) -> tuple:
+    """Summaries, curves and end-of-run facts into doc; write results.json,
+    drop the partial file; a run where nothing ran does not become latest."""
     doc["summaries"] = results.summarize(doc["trials"])
     curves = curve.summarize(doc)
     if curves:
@@ -323,5 +329,5 @@ def run(opts: RunOptions) -> tuple:
     if partial.exists():
         partial.unlink()
     if any(s["ok_trials"] for s in doc["summaries"]):
-        results.update_latest(run_dir)      # a run where nothing ran does not become latest
+        results.update_latest(run_dir)
     return doc, run_dir
