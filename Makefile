@@ -12,6 +12,10 @@
 SHELL := /bin/bash
 # Debian's python3 has matplotlib/scipy/pytest; elsewhere use the one on PATH.
 PY ?= $(if $(wildcard /usr/bin/python3),/usr/bin/python3,$(shell command -v python3))
+# The server suite mostly waits, so it runs in TEST_JOBS processes when
+# pytest-xdist is there (see scripts/run_tests.sh); TEST_JOBS=1: serially.
+TEST_JOBS ?= 4
+PYTEST_PAR = $(if $(filter-out 1,$(TEST_JOBS)),$(shell $(PY) -c 'import xdist' 2>/dev/null && echo "-n $(TEST_JOBS)"))
 
 # ---- make gate (alone on the command line): run ci/gate.py now, keep its exit status.
 # Its output goes to stderr (the terminal), live. GATE_DEPS=0 skips `make deps`.
@@ -265,7 +269,7 @@ test-portable: deps
 	@set -e; for d in build/poll-portable build/poll-portable-san; do \
 	  $$d/test_http_parser; $$d/test_platform; $$d/test_conformance; done
 	build/poll/test_platform
-	VEX_TEST_BACKENDS=poll-portable $(PY) -m pytest -q -p no:cacheprovider \
+	VEX_TEST_BACKENDS=poll-portable $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_PAR) \
 	  tests/python/platform/test_portable_build.py tests/python/server
 
 bench: deps
@@ -310,7 +314,7 @@ test-libkqueue: deps
 	for d in build/kqueue-libkqueue build/kqueue-libkqueue-san build/kqueue-libkqueue-portable; do \
 	  $$d/test_conformance; done; \
 	for b in kqueue-libkqueue kqueue-libkqueue-portable; do \
-	  VEX_TEST_BACKENDS=$$b $(PY) -m pytest -q -p no:cacheprovider tests/python/server; done
+	  VEX_TEST_BACKENDS=$$b $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_PAR) tests/python/server; done
 
 # libkqueue from LIBKQUEUE_SRC into build/libkqueue/ (cmake; logs there).
 .PHONY: libkqueue

@@ -11,9 +11,10 @@ DEBIAN_PKGS=(
   wrk apache2-utils hyperfine curl nginx-light h2o prometheus util-linux procps lsof
   nghttp2-client iproute2
   python3 python3-matplotlib python3-numpy python3-scipy python3-pytest
+  python3-pytest-xdist  # the server suite in parallel processes (TEST_JOBS)
 )
 BREW_PKGS="cmocka wrk hyperfine python-matplotlib nginx"
-FREEBSD_PKGS="gmake cmocka lsof wrk hyperfine py311-matplotlib py311-scipy py311-pytest nginx"
+FREEBSD_PKGS="gmake cmocka lsof wrk hyperfine py311-matplotlib py311-scipy py311-pytest py311-pytest-xdist nginx"
 
 case "$(uname -s)" in
   Darwin)
