@@ -15,7 +15,7 @@ PY ?= $(if $(wildcard /usr/bin/python3),/usr/bin/python3,$(shell command -v pyth
 # The server suite mostly waits, so it runs in TEST_JOBS processes when
 # pytest-xdist is there (see scripts/run_tests.sh); TEST_JOBS=1: serially.
 TEST_JOBS ?= 4
-PYTEST_PAR = $(if $(filter-out 1,$(TEST_JOBS)),$(shell $(PY) -c 'import xdist' 2>/dev/null && echo "-n $(TEST_JOBS)"))
+PYTEST_PAR = $(shell TEST_JOBS=$(TEST_JOBS) scripts/pytest_jobs.sh $(PY))
 
 # ---- make gate (alone on the command line): run ci/gate.py now, keep its exit status.
 # Its output goes to stderr (the terminal), live. GATE_DEPS=0 skips `make deps`.

@@ -121,10 +121,7 @@ pytest() { "$PY" -m pytest -q -rs -p no:cacheprovider "$@"; }
 # pytest-xdist is installed (python3-pytest-xdist): about 4x less wall time
 # on 2 cores. The harness and gate suites measure speed and stay serial.
 # TEST_JOBS=1 runs everything serially.
-par=()
-if [ "${TEST_JOBS:-4}" != 1 ] && "$PY" -c 'import xdist' 2>/dev/null; then
-  par=(-n "${TEST_JOBS:-4}")
-fi
+read -r -a par <<< "$(scripts/pytest_jobs.sh "$PY")"
 if [ ${#runnable[@]} -gt 0 ]; then
   export VEX_TEST_BACKENDS="${runnable[*]}"
   # One pytest run per suite: each has its own conftest.py.
