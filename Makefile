@@ -114,6 +114,8 @@ endif
 CFLAGS_ALL = $(CFLAGS_BASE) $(KQSHIM_INC) $(SAN_FLAGS) $(EXTRA_DEFS) $(CFLAGS)
 LDFLAGS_ALL = $(SAN_FLAGS) $(LDFLAGS)
 LIBS := -lpthread
+# production_server's configuration file (YAML, libyaml-dev).
+SERVER_LIBS := -lyaml
 
 CORE_SRC := src/loop.c src/timer.c src/buf.c src/sockopt.c src/fd_table.c
 READINESS_SRC := src/backends/readiness.c src/backends/sendfile.c
@@ -208,7 +210,7 @@ $(B)/test_conformance: $(wildcard tests/conformance/*.c) $(LIB)
 
 # The http1 layer and the handlers alone, over a fake transport.
 $(B)/test_http1: tests/unit/test_http1.c $(filter-out %/main.o,$(SERVER_OBJ)) $(HTTP_OBJ) $(LIB)
-	$(CC) $(CFLAGS_ALL) $(filter %.c %.o %.a,$^) -o $@ $(LDFLAGS_ALL) -lcmocka $(ALL_LIBS)
+	$(CC) $(CFLAGS_ALL) $(filter %.c %.o %.a,$^) -o $@ $(LDFLAGS_ALL) -lcmocka $(SERVER_LIBS) $(ALL_LIBS)
 # src/server/platform.c's beneath-root walk against openat2 (Linux).
 $(B)/test_platform: tests/unit/test_platform.c src/server/platform.c src/server/platform.h
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) -lcmocka
@@ -234,7 +236,7 @@ $(B)/vex_loadgen: $(LOADGEN_SRC) $(wildcard bench/loadgen/*.h) $(LIB)
 	$(CC) $(CFLAGS_ALL) $(LOADGEN_SRC) $(LIB) -o $@ $(LDFLAGS_ALL) $(ALL_LIBS) -lm
 
 $(B)/production_server: $(SERVER_OBJ) $(HTTP_OBJ) $(LIB)
-	$(CC) $^ -o $@ $(LDFLAGS_ALL) $(ALL_LIBS)
+	$(CC) $^ -o $@ $(LDFLAGS_ALL) $(SERVER_LIBS) $(ALL_LIBS)
 
 -include $(shell find $(B) $(COMMON) -name '*.d' 2>/dev/null)
 

@@ -20,7 +20,8 @@ LAYERS = ["library", "common", "transport", "http1", "handlers", "server"]
 # file stem (without .c/.h) -> layer; anything not listed is "server".
 STEMS = {
     "vex_net": "library",
-    "config": "common", "metrics": "common", "response": "common",
+    "config": "common", "config_keys": "common", "config_file": "common",
+    "listeners": "common", "metrics": "common", "response": "common",
     "bench_slowdown": "common", "http_parser": "common", "http_chars": "common",
     "platform": "common",
     "transport": "transport", "transport_tcp": "transport",
@@ -36,9 +37,9 @@ def layer_of(path):
 
 def module_of(path):
     """x.c and x.h are one module; a layer split over files sharing one
-    private header (http1*.c, transport*.c) is one module too."""
+    private header (http1*.c, transport*.c, config*.c) is one module too."""
     stem = os.path.splitext(os.path.basename(path))[0]
-    for group in ("http1", "transport"):
+    for group in ("http1", "transport", "config"):
         if stem.startswith(group):
             return group
     return stem

@@ -6,6 +6,7 @@ set -euo pipefail
 
 DEBIAN_PKGS=(
   build-essential pkg-config liburing-dev libcmocka-dev cmake
+  libyaml-dev  # production_server's --config file
   clang libclang-rt-14-dev valgrind
   node-llhttp  # llhttp's C sources: make fuzz-replay/fuzz-llhttp's differential check
   wrk apache2-utils hyperfine curl nginx-light h2o prometheus util-linux procps lsof
@@ -13,8 +14,8 @@ DEBIAN_PKGS=(
   python3 python3-matplotlib python3-numpy python3-scipy python3-pytest
   python3-pytest-xdist  # the server suite in parallel processes (TEST_JOBS)
 )
-BREW_PKGS="cmocka wrk hyperfine python-matplotlib nginx"
-FREEBSD_PKGS="gmake cmocka lsof wrk hyperfine py311-matplotlib py311-scipy py311-pytest py311-pytest-xdist nginx"
+BREW_PKGS="cmocka libyaml wrk hyperfine python-matplotlib nginx"
+FREEBSD_PKGS="gmake cmocka libyaml lsof wrk hyperfine py311-matplotlib py311-scipy py311-pytest py311-pytest-xdist nginx"
 
 case "$(uname -s)" in
   Darwin)

@@ -38,15 +38,16 @@ static void limit_check(worker *w)
     bool full = at_limit(w);
     if (!full && w->park_len)
         unpark_soon(w);
-    if (w->lfd < 0)
-        return;
     bool want_paused = full || atomic_load_explicit(&w->srv->parked, memory_order_relaxed);
-    if (want_paused && !w->lpaused) {
-        if (vex_listen_pause(w->loop, w->lfd) == 0)
-            w->lpaused = true;
-    } else if (!want_paused && w->lpaused) {
-        if (vex_listen_resume(w->loop, w->lfd) == 0)
-            w->lpaused = false;
+    for (unsigned i = 0; i < w->n_ls; i++) {
+        wlisten *l = &w->ls[i];
+        if (want_paused && !l->paused) {
+            if (vex_listen_pause(w->loop, l->fd) == 0)
+                l->paused = true;
+        } else if (!want_paused && l->paused) {
+            if (vex_listen_resume(w->loop, l->fd) == 0)
+                l->paused = false;
+        }
     }
 }
 
@@ -307,27 +308,91 @@ static void accept_backlog(worker *w, int lfd, void (*take)(worker *, int, const
 
 int admit_start(worker *w)
 {
-    if (vex_listen_start(w->loop, w->lfd, on_accept, w) < 0)
-        return -1;
+    for (unsigned i = 0; i < w->n_ls; i++)
+        if (vex_listen_start(w->loop, w->ls[i].fd, on_accept, w) < 0)
+            return -1;
     if (w->admin_lfd >= 0 && vex_listen_start(w->loop, w->admin_lfd, on_admin_accept, w) < 0)
         return -1;
     limit_check(w);               /* the limit may have been reached already */
     return 0;
 }
 
+/* Stop accepting on one socket, taking what its backlog already holds:
+ * those clients connected and are served like any other. */
+static void listener_close(worker *w, wlisten *l)
+{
+    vex_listen_stop(w->loop, l->fd);
+    accept_backlog(w, l->fd, admit_accept);
+    close(l->fd);
+    l->fd = -1;
+}
+
 /* Drain: stop accepting, taking what the backlogs already hold. */
 void admit_stop(worker *w)
 {
-    int afd = w->admin_lfd, lfd = w->lfd;
-    w->admin_lfd = w->lfd = -1;   /* nothing may pause or resume them now */
+    int afd = w->admin_lfd;
+    w->admin_lfd = -1;            /* nothing may pause or resume them now */
     if (afd >= 0) {
         vex_listen_stop(w->loop, afd);
         accept_backlog(w, afd, admin_accept);
         close(afd);
     }
-    if (lfd >= 0) {
-        vex_listen_stop(w->loop, lfd);
-        accept_backlog(w, lfd, admit_accept);
-        close(lfd);
+    unsigned n = w->n_ls;
+    w->n_ls = 0;
+    for (unsigned i = 0; i < n; i++)
+        listener_close(w, &w->ls[i]);
+}
+
+/* A reload's listeners: the new sockets first (bound by main, listening
+ * already, so clients queue in their backlogs meanwhile), then the ones no
+ * longer configured are closed. */
+void admit_sync_listeners(worker *w)
+{
+    server *s = w->srv;
+    if (w->draining)
+        return;                   /* main closes what stays pending */
+    wlisten add[CFG_MAX_LISTENERS];
+    unsigned want[CFG_MAX_LISTENERS], n_add, n_want;
+    pthread_mutex_lock(&s->mu);
+    n_add = w->n_lpending;
+    memcpy(add, w->lpending, n_add * sizeof add[0]);
+    w->n_lpending = 0;
+    n_want = w->n_lwant;
+    memcpy(want, w->lwant, n_want * sizeof want[0]);
+    pthread_mutex_unlock(&s->mu);
+    for (unsigned i = 0; i < n_add; i++) {
+        wlisten *l = &w->ls[w->n_ls++];   /* the registry keeps n_ls within bounds */
+        *l = add[i];
+        l->paused = false;
+        if (vex_listen_start(w->loop, l->fd, on_accept, w) < 0) {
+            ctr_add(&w->st->errors, 1);
+            close(l->fd);
+            w->n_ls--;
+        }
     }
+    unsigned kept = 0;
+    for (unsigned i = 0; i < w->n_ls; i++) {
+        bool keep = false;
+        for (unsigned j = 0; j < n_want && !keep; j++)
+            keep = want[j] == w->ls[i].lid;
+        if (keep)
+            w->ls[kept++] = w->ls[i];
+        else
+            listener_close(w, &w->ls[i]);
+    }
+    w->n_ls = kept;
+    limit_check(w);               /* new sockets share the pause at the limit */
+}
+
+/* After the loop ended (main, after the join): nothing is listening now. */
+void admit_close_listeners(worker *w)
+{
+    for (unsigned i = 0; i < w->n_ls; i++)
+        close(w->ls[i].fd);
+    for (unsigned i = 0; i < w->n_lpending; i++)
+        close(w->lpending[i].fd);
+    w->n_ls = w->n_lpending = 0;
+    if (w->admin_lfd >= 0)
+        close(w->admin_lfd);
+    w->admin_lfd = -1;
 }

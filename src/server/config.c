@@ -1,15 +1,16 @@
 /*
- * config.c — flags, defaults and strict value checking.
- *
- * Values are checked strictly (digits only, ranges) because a typo such as
- * "--max-clients 10k" silently becoming 10 would be worse than refusing.
+ * config.c — defaults, the order of sources (defaults < file < flags), the
+ * checks that need the file system, and the refcounted snapshot.
  */
 #include "config.h"
+#include "config_file.h"
+#include "config_keys.h"
+#include "platform.h"
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <getopt.h>
-#include <math.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,67 +18,43 @@
 
 #define PROG "production_server"
 
-static void usage(FILE *f)
+void config_usage(void *file)
 {
-    fprintf(f,
-"usage: " PROG " [options]\n"
-"  --host ADDR              numeric IPv4/IPv6 address to bind (default 0.0.0.0)\n"
-"  --port N                 TCP port, 0 picks a free one (default 8080)\n"
-"  --threads N              event loops, one SO_REUSEPORT listener each\n"
-"                           (default: online CPUs)\n"
-"  --max-clients N          open connections, all threads (default 10000)\n"
-"  --backlog N              listen backlog per thread; also how many accepted\n"
-"                           clients may wait for a slot (default 4096)\n"
-"  --buffer-size N          bytes per receive buffer (default 8192)\n"
-"  --header-timeout S       seconds for a request head to arrive (default 30)\n"
-"  --idle-timeout S         keep-alive idle, body and write stall seconds (default 60)\n"
-"  --shutdown-timeout S     seconds to drain after SIGINT/SIGTERM (default 5)\n"
-"  --stats-interval S       seconds between statistics blocks, 0: off (default 10)\n"
-"  --root DIR               directory served under GET /static/ (default: none)\n"
-"  --max-body N             request body limit in bytes (default 8388608)\n"
-"  --admin-port N           also listen here for /healthz, /readyz and /metrics\n"
-"                           only, with its own 16 connections outside\n"
-"                           --max-clients (0 picks a port; default: off)\n"
-"  --admin-host ADDR        address of the admin listener (default 127.0.0.1)\n"
-"  --help                   this text\n"
-"Seconds may have decimals (0.5). Exit codes: 0 after a graceful shutdown,\n"
-"1 on a runtime error, 2 for bad flags, 3 when the backend cannot run here.\n");
+    FILE *f = file;
+    fprintf(f, "usage: " PROG " [options]\n");
+    fprintf(f, "  %-25s%s\n", "--config FILE",
+            "read settings from this YAML file first; the flags\n"
+            "                           below override it (see README: Configuration)");
+    fprintf(f, "  %-25s%s\n", "--check-config",
+            "validate the file and flags, print the result, exit 0 or 2");
+    for (size_t i = 0; i < cfg_nkeys; i++) {
+        const cfg_key *k = &cfg_keys[i];
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s %s", k->name, k->arg);
+        fprintf(f, "  %-25s", flag);
+        for (const char *p = k->help; *p; p++) {
+            fputc(*p, f);
+            if (*p == '\n')
+                fprintf(f, "%27s", "");
+        }
+        fputc('\n', f);
+    }
+    fprintf(f, "  %-25s%s\n", "--help", "this text");
+    fprintf(f, "Seconds may have decimals (0.5). SIGHUP reloads --config; SIGUSR1 is logged.\n"
+               "Exit codes: 0 after a graceful shutdown, 1 on a runtime error, 2 for bad\n"
+               "flags or configuration, 3 when the backend cannot run here.\n");
 }
 
-static int bad(const char *flag, const char *val, const char *want)
+static int msg(char *err, size_t errlen, const char *fmt, ...)
 {
-    fprintf(stderr, PROG ": invalid value for --%s: '%s' (%s)\n", flag, val, want);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
     return 2;
 }
 
-/* Digits only: strtoull alone would accept "-1", " 5" and "0x10". */
-static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-    if (*s == '\0' || strspn(s, "0123456789") != strlen(s))
-        return -1;
-    errno = 0;
-    unsigned long long v = strtoull(s, NULL, 10);
-    if (errno == ERANGE || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-/* Seconds with optional decimals, returned in milliseconds. */
-static int parse_secs(const char *s, double lo, double hi, uint64_t *ms)
-{
-    if (*s == '\0' || strspn(s, "0123456789.") != strlen(s))
-        return -1;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || *end != '\0' || !isfinite(v) || v < lo || v > hi)
-        return -1;
-    *ms = (uint64_t)(v * 1000.0 + 0.5);   /* no -lm for llround */
-    return 0;
-}
-
-int config_parse(server_config *cfg, int argc, char **argv)
+static void defaults(server_config *cfg)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     *cfg = (server_config){
@@ -86,110 +63,143 @@ int config_parse(server_config *cfg, int argc, char **argv)
         .max_clients = 10000, .backlog = 4096, .buffer_size = 8192,
         .header_timeout_ms = 30000, .idle_timeout_ms = 60000,
         .shutdown_timeout_ms = 5000, .stats_interval_ms = 10000,
-        .root = NULL, .max_body = 8u << 20,
+        .root = NULL, .root_fd = -1, .max_body = 8u << 20,
         .admin_port = -1, .admin_host = "127.0.0.1",
     };
-    enum { O_HOST = 1, O_PORT, O_THREADS, O_MAXCL, O_BUF, O_HDR, O_IDLE,
-           O_SHUT, O_STATS, O_ROOT, O_BODY, O_APORT, O_AHOST, O_BACKLOG, O_HELP };
-    static const struct option opts[] = {
-        {"host", required_argument, NULL, O_HOST},
-        {"port", required_argument, NULL, O_PORT},
-        {"threads", required_argument, NULL, O_THREADS},
-        {"max-clients", required_argument, NULL, O_MAXCL},
-        {"buffer-size", required_argument, NULL, O_BUF},
-        {"header-timeout", required_argument, NULL, O_HDR},
-        {"idle-timeout", required_argument, NULL, O_IDLE},
-        {"shutdown-timeout", required_argument, NULL, O_SHUT},
-        {"stats-interval", required_argument, NULL, O_STATS},
-        {"root", required_argument, NULL, O_ROOT},
-        {"max-body", required_argument, NULL, O_BODY},
-        {"admin-port", required_argument, NULL, O_APORT},
-        {"backlog", required_argument, NULL, O_BACKLOG},
-        {"admin-host", required_argument, NULL, O_AHOST},
-        {"help", no_argument, NULL, O_HELP},
-        {NULL, 0, NULL, 0},
-    };
+}
+
+enum { O_CONFIG = 1000, O_CHECK, O_HELP, O_KEY0 = 2000 };
+
+static void build_options(struct option *opts)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < cfg_nkeys; i++)
+        opts[n++] = (struct option){ cfg_keys[i].name, required_argument, NULL, O_KEY0 + (int)i };
+    opts[n++] = (struct option){ "config", required_argument, NULL, O_CONFIG };
+    opts[n++] = (struct option){ "check-config", no_argument, NULL, O_CHECK };
+    opts[n++] = (struct option){ "help", no_argument, NULL, O_HELP };
+    opts[n] = (struct option){ NULL, 0, NULL, 0 };
+}
+
+/* pass 0: --config, --check-config, --help and unknown flags;
+ * pass 1: every setting, over what the file gave. */
+static int flags_pass(server_config *cfg, int argc, char **argv, int pass, bool *host_port,
+                      bool *root_flag, char *err, size_t errlen)
+{
+    struct option opts[CFG_NKEYS_MAX + 4];
+    if (cfg_nkeys > CFG_NKEYS_MAX)
+        return msg(err, errlen, "internal: key table too long");
+    build_options(opts);
     opterr = 0;   /* our own messages name the flag */
     optind = 1;
     int c, idx;
-    uint64_t v;
     while ((c = getopt_long(argc, argv, ":", opts, &idx)) != -1) {
         const char *a = optarg;
-        switch (c) {
-        case O_HOST:
-            if (strlen(a) == 0 || strlen(a) >= sizeof cfg->host)
-                return bad("host", a, "a numeric IPv4 or IPv6 address");
-            strcpy(cfg->host, a);
-            break;
-        case O_PORT:
-            if (parse_u64(a, 0, 65535, &v)) return bad("port", a, "0-65535");
-            cfg->port = (int)v;
-            break;
-        case O_THREADS:
-            if (parse_u64(a, 1, 1024, &v)) return bad("threads", a, "1-1024");
-            cfg->threads = (unsigned)v;
-            break;
-        case O_MAXCL:
-            if (parse_u64(a, 1, 10000000, &v)) return bad("max-clients", a, "1-10000000");
-            cfg->max_clients = (unsigned)v;
-            break;
-        case O_BUF:
-            if (parse_u64(a, 1024, 1u << 20, &v)) return bad("buffer-size", a, "1024-1048576 bytes");
-            cfg->buffer_size = (unsigned)v;
-            break;
-        case O_HDR:
-            if (parse_secs(a, 0.001, 86400, &cfg->header_timeout_ms))
-                return bad("header-timeout", a, "seconds, 0.001-86400");
-            break;
-        case O_IDLE:
-            if (parse_secs(a, 0.001, 86400, &cfg->idle_timeout_ms))
-                return bad("idle-timeout", a, "seconds, 0.001-86400");
-            break;
-        case O_SHUT:
-            if (parse_secs(a, 0, 86400, &cfg->shutdown_timeout_ms))
-                return bad("shutdown-timeout", a, "seconds, 0-86400");
-            break;
-        case O_STATS:
-            if (parse_secs(a, 0, 86400, &cfg->stats_interval_ms))
-                return bad("stats-interval", a, "seconds, 0-86400 (0 disables)");
-            break;
-        case O_ROOT:
-            if (*a == '\0') return bad("root", a, "a directory");
-            cfg->root = a;
-            break;
-        case O_BODY:
-            if (parse_u64(a, 0, (uint64_t)1 << 40, &v)) return bad("max-body", a, "0-1099511627776 bytes");
-            cfg->max_body = v;
-            break;
-        case O_BACKLOG:
-            if (parse_u64(a, 1, 65535, &v)) return bad("backlog", a, "1-65535");
-            cfg->backlog = (unsigned)v;
-            break;
-        case O_APORT:
-            if (parse_u64(a, 0, 65535, &v)) return bad("admin-port", a, "0-65535");
-            cfg->admin_port = (int)v;
-            break;
-        case O_AHOST:
-            if (strlen(a) == 0 || strlen(a) >= sizeof cfg->admin_host)
-                return bad("admin-host", a, "a numeric IPv4 or IPv6 address");
-            strcpy(cfg->admin_host, a);
-            break;
-        case O_HELP:
-            usage(stdout);
-            return 1;
-        case ':':
-            fprintf(stderr, PROG ": option '%s' needs a value (see --help)\n", argv[optind - 1]);
-            return 2;
-        default:
-            fprintf(stderr, PROG ": unknown option '%s' (see --help)\n", argv[optind - 1]);
-            return 2;
+        if (c == ':')
+            return msg(err, errlen, "option '%s' needs a value (see --help)", argv[optind - 1]);
+        if (c == '?' || c < O_CONFIG)
+            return msg(err, errlen, "unknown option '%s' (see --help)", argv[optind - 1]);
+        if (c == O_HELP) {
+            if (pass == 0) {
+                config_usage(stdout);
+                return 1;
+            }
+            continue;
+        }
+        if (c == O_CHECK) {
+            cfg->check_only = true;
+            continue;
+        }
+        if (c == O_CONFIG) {
+            if (pass == 0) {
+                if (*a == '\0')
+                    return msg(err, errlen, "invalid value for --config: '' (a file)");
+                free(cfg->config_path);
+                cfg->config_path = strdup(a);
+                if (!cfg->config_path)
+                    return msg(err, errlen, "out of memory");
+            }
+            continue;
+        }
+        if (pass == 0)
+            continue;
+        const cfg_key *k = &cfg_keys[c - O_KEY0];
+        if (cfg_key_set(k, cfg, a))
+            return msg(err, errlen, "invalid value for --%s: '%s' (%s)", k->name, a, k->want);
+        if (k->off == offsetof(server_config, host) || k->off == offsetof(server_config, port))
+            *host_port = true;
+        if (k->off == offsetof(server_config, root))
+            *root_flag = true;
+    }
+    if (optind < argc)
+        return msg(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
+    return 0;
+}
+
+int config_load(server_config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+    defaults(cfg);
+    err[0] = '\0';
+    bool host_port = false, root_flag = false;
+    int rc = flags_pass(cfg, argc, argv, 0, &host_port, &root_flag, err, errlen);
+    if (rc)
+        return rc;
+    file_seen seen = { false, false };
+    if (cfg->config_path && (rc = config_file_read(cfg->config_path, cfg, &seen, err, errlen)))
+        return rc;
+    if ((rc = flags_pass(cfg, argc, argv, 1, &host_port, &root_flag, err, errlen)))
+        return rc;
+    /* Flags override the file: --host/--port stand for one listener. */
+    if (!seen.listen || host_port) {
+        cfg->n_listeners = 1;
+        memset(&cfg->listeners[0], 0, sizeof cfg->listeners[0]);
+        strcpy(cfg->listeners[0].host, cfg->host);
+        cfg->listeners[0].port = cfg->port;
+    }
+    if (cfg->root) {
+        cfg->root_fd = plat_open_root(cfg->root);
+        if (cfg->root_fd < 0) {
+            if (root_flag || !cfg->config_path)
+                return msg(err, errlen, "invalid value for --root: '%s' (%s)", cfg->root,
+                           strerror(errno));
+            return msg(err, errlen, "%s: root: cannot open '%s' as a directory (%s)",
+                       cfg->config_path, cfg->root, strerror(errno));
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, PROG ": unexpected argument '%s' (see --help)\n", argv[optind]);
-        return 2;
-    }
     return 0;
+}
+
+void config_free(server_config *cfg)
+{
+    free(cfg->root);
+    free(cfg->config_path);
+    if (cfg->root_fd >= 0)
+        close(cfg->root_fd);
+    for (unsigned i = 0; i < cfg->n_routes; i++) {
+        cfg_route *r = &cfg->routes[i];
+        free(r->path);
+        free(r->body);
+        free(r->content_type);
+        free(r->location);
+    }
+    cfg->root = cfg->config_path = NULL;
+    cfg->root_fd = -1;
+    cfg->n_routes = 0;
+}
+
+void config_restart_diff(const server_config *old, const server_config *nu, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < cfg_nkeys; i++) {
+        const cfg_key *k = &cfg_keys[i];
+        if (!k->restart || cfg_key_equal(k, old, nu))
+            continue;
+        int w = snprintf(buf + n, cap - n, "%s%s", n ? ", " : "", k->name);
+        if (w < 0 || (size_t)w >= cap - n)
+            break;
+        n += (size_t)w;
+    }
 }
 
 /* ---- snapshots ---------------------------------------------------------------- */
@@ -199,13 +209,15 @@ struct config_ref {
     server_config cfg;
 };
 
-config_ref *config_ref_new(const server_config *cfg)
+config_ref *config_ref_new(server_config *cfg)
 {
     config_ref *r = malloc(sizeof *r);
     if (!r)
         return NULL;
     atomic_init(&r->refs, 1);
     r->cfg = *cfg;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->root_fd = -1;
     return r;
 }
 
@@ -219,6 +231,8 @@ config_ref *config_ref_acquire(config_ref *r)
 
 void config_ref_release(config_ref *r)
 {
-    if (r && atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1)
+    if (r && atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1) {
+        config_free(&r->cfg);
         free(r);
+    }
 }

@@ -8,7 +8,6 @@
 
 /* What the handlers need from the server, given once at start. */
 typedef struct app_env {
-    int root_fd;              /* --root, or -1: /static/ answers 404 */
     int bytes_fd;             /* a file of the /bytes/N pattern, or -1 */
     const char *pattern;      /* PATTERN_CHUNK bytes of it in memory */
     size_t (*render_metrics)(void *src, char *buf, size_t cap);

@@ -65,23 +65,11 @@ static int make_bytes_file(const char *pattern)
 
 static double secs_since(uint64_t t0) { return (double)(now_ns() - t0) / 1e9; }
 
-static bool numeric_addr(const char *host)
-{
-    unsigned char addr[16];
-    return inet_pton(strchr(host, ':') ? AF_INET6 : AF_INET, host, addr) == 1;
-}
-
-static int bad_addr(const char *flag, const char *host)
-{
-    fprintf(stderr, PROG ": invalid value for --%s: '%s' (a numeric IPv4 or IPv6 address)\n",
-            flag, host);
-    return 2;
-}
-
 static void print_addr(const char *what, const char *host, int port)
 {
-    bool br = strchr(host, ':') != NULL;
-    printf("vex_net production_server %s %s%s%s:%d", what, br ? "[" : "", host, br ? "]" : "", port);
+    char a[96];
+    lformat(a, sizeof a, host, port);
+    printf("vex_net production_server %s %s", what, a);
 }
 
 int main(int argc, char **argv)
@@ -89,31 +77,30 @@ int main(int argc, char **argv)
     server s;
     memset(&s, 0, sizeof s);
     server_config cfg;
-    int rc = config_parse(&cfg, argc, argv);
-    if (rc)
+    char err[512];
+    int rc = config_load(&cfg, argc, argv, err, sizeof err);
+    if (rc) {
+        if (rc == 2)
+            fprintf(stderr, PROG ": %s\n", err);
+        config_free(&cfg);
         return rc == 1 ? 0 : 2;
-    if (!numeric_addr(cfg.host))
-        return bad_addr("host", cfg.host);
-    if (cfg.admin_port >= 0 && !numeric_addr(cfg.admin_host))
-        return bad_addr("admin-host", cfg.admin_host);
+    }
+    if (cfg.check_only) {
+        printf(PROG ": configuration %s%s is valid\n", cfg.config_path ? "file " : "",
+               cfg.config_path ? cfg.config_path : "(flags only)");
+        config_free(&cfg);
+        return 0;
+    }
 
     s.backend = vex_backend_name();
     char why[256] = "";
     if (!vex_backend_available(why, sizeof why)) {
         fprintf(stderr, PROG ": backend %s cannot run here: %s\n", s.backend,
                 why[0] ? why : "unavailable");
+        config_free(&cfg);
         return 3;
     }
 
-    s.app.root_fd = -1;
-    if (cfg.root) {
-        s.app.root_fd = plat_open_root(cfg.root);
-        if (s.app.root_fd < 0) {
-            fprintf(stderr, PROG ": invalid value for --root: '%s' (%s)\n", cfg.root,
-                    strerror(errno));
-            return 2;
-        }
-    }
     s.cfg_ref = config_ref_new(&cfg);
     if (!s.cfg_ref) {
         fprintf(stderr, PROG ": out of memory\n");
@@ -139,22 +126,10 @@ int main(int argc, char **argv)
     s.app.render_metrics = prometheus_render;
     s.app.metrics_src = &s;
 
-    /* One SO_REUSEPORT listener per loop; with --port 0 the first picks the
-     * port and the others join it. */
-    int port = s.cfg->port;
     for (unsigned i = 0; i < s.n_workers; i++) {
-        int fd = vex_tcp_listen(s.cfg->host, port, (int)s.cfg->backlog, VEX_LISTEN_REUSEPORT);
-        if (fd < 0) {
-            fprintf(stderr, PROG ": cannot listen on %s:%d: %s\n", s.cfg->host, port,
-                    strerror(errno));
-            return 1;
-        }
-        if (port == 0)
-            port = vex_local_port(fd);
         worker *w = &s.workers[i];
         w->srv = &s;
         w->id = i;
-        w->lfd = fd;
         w->admin_lfd = -1;
         w->st = stats_new();
         if (!w->st) {
@@ -162,6 +137,14 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    /* One SO_REUSEPORT socket per listener per loop; with port 0 the first
+     * picks the port and the others join it. */
+    lplan plan;
+    if (lplan_make(&s.lreg, s.cfg, s.n_workers, s.cfg->backlog, &plan, err, sizeof err) < 0) {
+        fprintf(stderr, PROG ": %s\n", err);
+        return 1;
+    }
+    listeners_hand_out(&s, &plan, false);
 
     /* The admin listener lives on the first loop: a handful of monitoring
      * connections need no spreading, and it must never share the main
@@ -202,8 +185,12 @@ int main(int argc, char **argv)
         }
     }
 
-    print_addr("listening on", s.cfg->host, port);
+    print_addr("listening on", s.lreg.r[0].spec.host, s.lreg.r[0].port);
     printf(" backend=%s threads=%u pid=%ld\n", s.backend, s.n_workers, (long)getpid());
+    for (unsigned i = 1; i < s.lreg.n; i++) {
+        print_addr("also listening on", s.lreg.r[i].spec.host, s.lreg.r[i].port);
+        printf("%s\n", s.lreg.r[i].spec.v6only ? " (ipv6-only)" : "");
+    }
     if (admin_port >= 0) {
         print_addr("admin on", s.cfg->admin_host, admin_port);
         printf(" (/healthz /readyz /metrics)\n");
@@ -211,31 +198,29 @@ int main(int argc, char **argv)
     fflush(stdout);
     sig_block(false);             /* signals now go to this thread */
 
-    /* Periodic statistics until every worker has drained. */
-    uint64_t interval_ns = s.cfg->stats_interval_ms * 1000000u;
-    uint64_t last_t = s.start_ns, next = s.start_ns + interval_ns, last_req = 0;
-    pthread_mutex_lock(&s.mu);
-    while (s.running > 0) {
-        if (!interval_ns) {
-            pthread_cond_wait(&s.cv, &s.mu);
-            continue;
-        }
-        /* pthread condvars time out on CLOCK_REALTIME: convert */
-        uint64_t now = now_ns();
-        if (now < next) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            uint64_t wait = next - now;
-            ts.tv_sec += (time_t)(wait / 1000000000u);
-            ts.tv_nsec += (long)(wait % 1000000000u);
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&s.cv, &s.mu, &ts);
-            continue;
-        }
+    /* Periodic statistics and reloads until every worker has drained. */
+    uint64_t last_t = s.start_ns, next = 0, last_req = 0;
+    for (;;) {
+        pthread_mutex_lock(&s.mu);
+        unsigned running = s.running;
         pthread_mutex_unlock(&s.mu);
+        if (running == 0)
+            break;
+        for (unsigned n = sig_take_reloads(); n > 0; n--)
+            server_reload(&s, argc, argv);
+        uint64_t interval_ns = s.cfg->stats_interval_ms * 1000000u;
+        uint64_t now = now_ns();
+        if (!interval_ns) {
+            sig_wait_main(1000);
+            continue;
+        }
+        if (!next)
+            next = last_t + interval_ns;
+        if (now < next) {
+            uint64_t wait_ms = (next - now + 999999) / 1000000;
+            sig_wait_main(wait_ms > 1000 ? 1000 : (int)wait_ms);
+            continue;
+        }
         stats_snap *snap = malloc(sizeof *snap);
         if (snap) {
             stats_collect(&s, snap);
@@ -249,9 +234,7 @@ int main(int argc, char **argv)
         next += interval_ns;
         if (next <= now)
             next = now + interval_ns;
-        pthread_mutex_lock(&s.mu);
     }
-    pthread_mutex_unlock(&s.mu);
 
     /* No handler may touch a loop while it is freed: block, then let the
      * workers free their loops and finish. */
@@ -279,21 +262,17 @@ int main(int argc, char **argv)
 
     for (unsigned i = 0; i < s.n_workers; i++) {
         worker *w = &s.workers[i];
-        if (w->lfd >= 0)
-            close(w->lfd);
-        if (w->admin_lfd >= 0)
-            close(w->admin_lfd);
+        admit_close_listeners(w);
         admit_free(w);
         h1_ctx_free(&w->h1);
         config_ref_release(w->cfg_ref);
         free(w->st);
     }
-    if (s.app.root_fd >= 0)
-        close(s.app.root_fd);
     if (s.app.bytes_fd >= 0)
         close(s.app.bytes_fd);
     config_ref_release(s.cfg_ref);
     free(s.workers);
     free(pattern);
+    sig_close();
     return exit_rc;
 }

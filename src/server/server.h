@@ -22,9 +22,17 @@
 #include "metrics.h"
 #include "handlers.h"
 #include "routes.h"
+#include "listeners.h"
 
 typedef struct server server;
 typedef struct worker worker;
+
+/* One listening socket of a worker. */
+typedef struct wlisten {
+    int fd;
+    unsigned lid;             /* which configured listener (listeners.c)    */
+    bool paused;              /* we paused it for the limit                 */
+} wlisten;
 
 struct worker {
     server *srv;
@@ -35,9 +43,15 @@ struct worker {
     unsigned cfg_gen;
     h1_ctx h1;                /* connections, responses, the output window */
     h1_router routers[H1_NKINDS];
-    int lfd;                  /* listening socket, -1 once closed           */
+    /* This worker's SO_REUSEPORT socket of each listener, owned by it;
+     * lpending: bound by main for a reload, not yet taken (owned there). */
+    wlisten ls[2 * CFG_MAX_LISTENERS];   /* new ones join before old ones go */
+    unsigned n_ls;
+    wlisten lpending[CFG_MAX_LISTENERS];
+    unsigned n_lpending;
+    unsigned lwant[CFG_MAX_LISTENERS];   /* listener ids to keep (under srv->mu) */
+    unsigned n_lwant;
     int admin_lfd;            /* --admin-port listener (worker 0), or -1    */
-    bool lpaused;             /* we paused the listener for the limit       */
     _Atomic bool check_limit; /* another worker asks us to re-check         */
     _Atomic(vex_loop *) loop_pub; /* loop, for other workers to wake        */
     vex_timer tick;
@@ -71,6 +85,8 @@ struct server {
     _Atomic unsigned parked;  /* accepted clients waiting for a slot, all workers */
     app_env app;              /* the handlers' environment                 */
     uint64_t start_ns;        /* CLOCK_MONOTONIC at start                   */
+    lregistry lreg;           /* the listeners bound now (main's)           */
+    reload_stats reload;      /* SIGHUP results (written by main under mu)  */
 
     pthread_mutex_t mu;       /* start-up and exit handshake with main      */
     pthread_cond_t cv;
@@ -94,6 +110,13 @@ void admit_recheck(worker *w);           /* another worker freed a slot     */
 void admit_flush_parked(worker *w);      /* shutdown: 503 to those waiting  */
 void admit_free(worker *w);
 void admit_conn_gone(void *worker, enum h1_kind kind);   /* h1_ctx.on_gone */
+void admit_sync_listeners(worker *w);    /* take reload's listeners, drop removed */
+void admit_close_listeners(worker *w);   /* after the loop: close what is left */
+
+/* reload.c: SIGHUP on the main thread; listeners_hand_out gives a plan's
+ * sockets to the workers (running: through their pending lists, under mu) */
+void server_reload(server *s, int argc, char **argv);
+void listeners_hand_out(server *s, lplan *p, bool running);
 
 /* prometheus.c and stats_print.c */
 void stats_collect(server *s, stats_snap *out);

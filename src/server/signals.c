@@ -6,13 +6,16 @@
  * and wakes every loop (vex_loop_wake is one write(2)); each loop's wake
  * callback then starts draining in its own thread. Loop pointers are
  * lock-free atomics so the handler may read them at any moment.
- * SIGHUP (reload, log rotation), SIGUSR1 and SIGUSR2 must never stop a
- * server: until there is a configuration file to reload and log files to
- * reopen, each is logged with one write(2) and otherwise ignored.
+ * SIGHUP asks the main thread to reload the configuration: the handler
+ * counts it and writes a byte to a pipe main waits on (workers write there
+ * too when they finish). SIGUSR1 and SIGUSR2 must never stop a server:
+ * each is logged with one write(2) and otherwise ignored.
  */
 #include "signals.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -20,6 +23,8 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t g_stop;
+static _Atomic unsigned g_hups;
+static int g_pipe[2] = {-1, -1};
 static _Atomic(vex_loop *) g_loops[SIG_MAX_LOOPS];
 
 static void on_signal(int sig)
@@ -35,6 +40,23 @@ static void on_signal(int sig)
     errno = saved;
 }
 
+static void poke_main(void)
+{
+    if (g_pipe[1] >= 0) {
+        ssize_t r = write(g_pipe[1], "x", 1);
+        (void)r;   /* full: main has a wake-up pending anyway */
+    }
+}
+
+static void on_hup(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    atomic_fetch_add_explicit(&g_hups, 1, memory_order_relaxed);
+    poke_main();
+    errno = saved;
+}
+
 static void say(const char *msg)
 {
     ssize_t r = write(STDERR_FILENO, msg, strlen(msg));
@@ -44,9 +66,7 @@ static void say(const char *msg)
 static void on_ignored(int sig)
 {
     int saved = errno;
-    if (sig == SIGHUP)
-        say("production_server: SIGHUP: no configuration file to reload; still serving\n");
-    else if (sig == SIGUSR1)
+    if (sig == SIGUSR1)
         say("production_server: SIGUSR1: no log file to reopen; still serving\n");
     else
         say("production_server: SIGUSR2: not used; still serving\n");
@@ -54,7 +74,7 @@ static void on_ignored(int sig)
 }
 
 static const int stop_signals[] = {SIGINT, SIGTERM, SIGQUIT};
-static const int ignored_signals[] = {SIGHUP, SIGUSR1, SIGUSR2};
+static const int ignored_signals[] = {SIGUSR1, SIGUSR2};
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 int sig_install(void)
@@ -70,6 +90,17 @@ int sig_install(void)
     for (size_t i = 0; i < N_OF(stop_signals); i++)
         if (sigaction(stop_signals[i], &sa, NULL) < 0)
             return -1;
+    if (g_pipe[0] < 0) {
+        if (pipe(g_pipe) < 0)
+            return -1;
+        for (int i = 0; i < 2; i++) {
+            fcntl(g_pipe[i], F_SETFL, O_NONBLOCK);
+            fcntl(g_pipe[i], F_SETFD, FD_CLOEXEC);
+        }
+    }
+    sa.sa_handler = on_hup;
+    if (sigaction(SIGHUP, &sa, NULL) < 0)
+        return -1;
     sa.sa_handler = on_ignored;
     for (size_t i = 0; i < N_OF(ignored_signals); i++)
         if (sigaction(ignored_signals[i], &sa, NULL) < 0)
@@ -85,6 +116,29 @@ void sig_set_loop(unsigned i, vex_loop *loop)
 
 bool sig_stop_requested(void) { return g_stop != 0; }
 
+unsigned sig_take_reloads(void) { return atomic_exchange_explicit(&g_hups, 0, memory_order_relaxed); }
+
+void sig_notify_main(void) { poke_main(); }
+
+void sig_wait_main(int timeout_ms)
+{
+    struct pollfd p = { .fd = g_pipe[0], .events = POLLIN };
+    if (poll(&p, 1, timeout_ms) > 0) {
+        char buf[64];
+        while (read(g_pipe[0], buf, sizeof buf) > 0)
+            ;
+    }
+}
+
+void sig_close(void)
+{
+    for (int i = 0; i < 2; i++) {
+        if (g_pipe[i] >= 0)
+            close(g_pipe[i]);
+        g_pipe[i] = -1;
+    }
+}
+
 void sig_block(bool on)
 {
     sigset_t set;
@@ -93,5 +147,6 @@ void sig_block(bool on)
         sigaddset(&set, stop_signals[i]);
     for (size_t i = 0; i < N_OF(ignored_signals); i++)
         sigaddset(&set, ignored_signals[i]);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(on ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
 }

@@ -105,7 +105,7 @@ static void answer(h1_ex *x, const http_request *req, int status)
 
 void h_static(h1_ex *x, const http_request *req)
 {
-    int root = app_of(x)->root_fd;
+    int root = x->ctx->cfg->root_fd;   /* the snapshot owns it: a reload may change it */
     const size_t pre = sizeof "/static/" - 1;
     if (req->body != HTTP_BODY_NONE) {
         h1_fixed(x, req, R_E400);

@@ -38,6 +38,7 @@ void worker_config_update(worker *w)
     w->h1.cfg = w->cfg;
     w->h1.lim.max_body = w->cfg->max_body;
     config_ref_release(old);
+    admit_sync_listeners(w);
 }
 
 /* ---- tick and drain ------------------------------------------------------ */
@@ -182,6 +183,7 @@ void *worker_main(void *arg)
     pthread_mutex_lock(&s->mu);
     s->running--;
     pthread_cond_broadcast(&s->cv);
+    sig_notify_main();
     while (!s->may_free)
         pthread_cond_wait(&s->cv, &s->mu);
     pthread_mutex_unlock(&s->mu);

@@ -207,11 +207,11 @@ static int setup(void **state)
     memset(&hooks, 0, sizeof hooks);
     gone = 0;
     cfg = (server_config){ .max_clients = 8, .buffer_size = 8192, .header_timeout_ms = 30000,
-                           .idle_timeout_ms = 60000, .max_body = 1 << 20 };
+                           .idle_timeout_ms = 60000, .max_body = 1 << 20, .root_fd = -1 };
     st = stats_new();
     for (size_t i = 0; i < sizeof pattern; i++)
         pattern[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[i % 64];
-    env = (app_env){ .root_fd = -1, .bytes_fd = -1, .pattern = pattern,
+    env = (app_env){ .bytes_fd = -1, .pattern = pattern,
                      .render_metrics = no_metrics };
     router = (h1_router){ test_dispatch, &routes_main, &env };
     assert_int_equal(h1_ctx_init(&ctx, NULL, &cfg, st, 8, 1000), 0);

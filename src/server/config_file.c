@@ -1,0 +1,316 @@
+/*
+ * config_file.c — the YAML configuration file (libyaml), read into a
+ * server_config through the same key table as the flags.
+ *
+ * The whole document is loaded first (libyaml's document API keeps each
+ * node's line), then walked; every error names file, line and key. Unknown
+ * keys are errors: a misspelt setting silently ignored is the failure an
+ * operator finds last.
+ */
+#include "config_file.h"
+#include "config_keys.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+typedef struct walk {
+    yaml_document_t *doc;
+    const char *path;
+    server_config *cfg;
+    file_seen *seen;
+    char *err;
+    size_t errlen;
+} walk;
+
+static unsigned line_of(const yaml_node_t *n) { return (unsigned)n->start_mark.line + 1; }
+
+static int fail(walk *w, const yaml_node_t *n, const char *key, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(w->err, w->errlen, "%s:%u: %s%s%s", w->path, line_of(n), key ? key : "",
+             key ? ": " : "", msg);
+    return 2;
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+    return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+/* Iterate a mapping's pairs as (key node, value node). */
+#define FOR_PAIRS(w, map, kn, vn)                                                   \
+    for (yaml_node_pair_t *p_ = (map)->data.mapping.pairs.start;                     \
+         p_ < (map)->data.mapping.pairs.top &&                                       \
+         ((kn) = yaml_document_get_node((w)->doc, p_->key),                          \
+          (vn) = yaml_document_get_node((w)->doc, p_->value), 1);                    \
+         p_++)
+
+static int dup_check(walk *w, const yaml_node_t *map, const yaml_node_t *kn, const char *ctx)
+{
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        const yaml_node_t *o = yaml_document_get_node(w->doc, p->key);
+        if (o == kn)
+            return 0;
+        const char *a = scalar(o), *b = scalar(kn);
+        if (a && b && strcmp(a, b) == 0)
+            return fail(w, kn, b, "given twice%s%s (first at line %u)", ctx ? " in " : "",
+                        ctx ? ctx : "", line_of(o));
+    }
+    return 0;
+}
+
+/* ---- listen: a list of "ADDR:PORT" or {address, port, ipv6-only} ----------- */
+
+static int one_listener(walk *w, const yaml_node_t *n, cfg_listener *out)
+{
+    const char *s = scalar(n);
+    if (s) {
+        if (cfg_parse_listen(s, out))
+            return fail(w, n, "listen", "invalid listener '%s' (ADDR:PORT, [IPv6]:PORT or PORT)", s);
+        return 0;
+    }
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(w, n, "listen", "each entry is ADDR:PORT or a mapping");
+    memset(out, 0, sizeof *out);
+    strcpy(out->host, "0.0.0.0");
+    bool have_port = false;
+    yaml_node_t *kn, *vn;
+    FOR_PAIRS(w, n, kn, vn) {
+        const char *k = scalar(kn), *v = scalar(vn);
+        if (!k)
+            return fail(w, kn, "listen", "keys are names");
+        if (dup_check(w, n, kn, "a listener"))
+            return 2;
+        if (!v)
+            return fail(w, vn, k, "expects a single value");
+        uint64_t port;
+        if (strcmp(k, "address") == 0) {
+            if (strlen(v) >= sizeof out->host || !cfg_numeric_addr(v))
+                return fail(w, vn, "listen.address", "invalid value '%s' (a numeric IPv4 or IPv6 address)", v);
+            strcpy(out->host, v);
+        } else if (strcmp(k, "port") == 0) {
+            if (cfg_parse_u64(v, 0, 65535, &port))
+                return fail(w, vn, "listen.port", "invalid value '%s' (0-65535)", v);
+            out->port = (int)port;
+            have_port = true;
+        } else if (strcmp(k, "ipv6-only") == 0) {
+            if (cfg_parse_bool(v, &out->v6only))
+                return fail(w, vn, "listen.ipv6-only", "invalid value '%s' (true or false)", v);
+        } else {
+            return fail(w, kn, k, "unknown key in a listener (address, port, ipv6-only)");
+        }
+    }
+    if (!have_port)
+        return fail(w, n, "listen", "a listener needs a port");
+    if (out->v6only && !strchr(out->host, ':'))
+        return fail(w, n, "listen.ipv6-only", "only for an IPv6 address");
+    return 0;
+}
+
+static int listeners(walk *w, const yaml_node_t *n)
+{
+    if (n->type != YAML_SEQUENCE_NODE)
+        return fail(w, n, "listen", "expects a list of listeners");
+    server_config *c = w->cfg;
+    c->n_listeners = 0;
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+        const yaml_node_t *e = yaml_document_get_node(w->doc, *it);
+        if (c->n_listeners == CFG_MAX_LISTENERS)
+            return fail(w, e, "listen", "at most %d listeners", CFG_MAX_LISTENERS);
+        cfg_listener *l = &c->listeners[c->n_listeners];
+        if (one_listener(w, e, l))
+            return 2;
+        for (unsigned i = 0; i < c->n_listeners; i++)
+            if (c->listeners[i].port == l->port && l->port != 0 &&
+                strcmp(c->listeners[i].host, l->host) == 0)
+                return fail(w, e, "listen", "%s port %d is listed twice", l->host, l->port);
+        c->n_listeners++;
+    }
+    if (c->n_listeners == 0)
+        return fail(w, n, "listen", "expects at least one listener");
+    w->seen->listen = true;
+    return 0;
+}
+
+/* ---- routes: fixed responses and redirects --------------------------------- */
+
+static bool header_safe(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return false;
+    return true;
+}
+
+static int set_str(walk *w, const yaml_node_t *vn, const char *key, char **slot, size_t max)
+{
+    const char *v = scalar(vn);
+    if (!v)
+        return fail(w, vn, key, "expects a single value");
+    if (strlen(v) > max)
+        return fail(w, vn, key, "longer than %zu bytes", max);
+    free(*slot);
+    *slot = strdup(v);
+    return *slot ? 0 : fail(w, vn, key, "out of memory");
+}
+
+static int one_route(walk *w, const yaml_node_t *n, cfg_route *r)
+{
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(w, n, "routes", "each route is a mapping (path, status, body, ...)");
+    r->line = line_of(n);
+    r->status = 0;
+    yaml_node_t *kn, *vn;
+    FOR_PAIRS(w, n, kn, vn) {
+        const char *k = scalar(kn), *v = scalar(vn);
+        if (!k)
+            return fail(w, kn, "routes", "keys are names");
+        if (dup_check(w, n, kn, "a route"))
+            return 2;
+        uint64_t u;
+        if (strcmp(k, "path") == 0) {
+            if (set_str(w, vn, "routes.path", &r->path, 1024))
+                return 2;
+            if (r->path[0] != '/' || !header_safe(r->path) || strchr(r->path, ' '))
+                return fail(w, vn, "routes.path", "invalid value '%s' (an absolute path)", r->path);
+        } else if (strcmp(k, "prefix") == 0) {
+            if (!v || cfg_parse_bool(v, &r->prefix))
+                return fail(w, vn, "routes.prefix", "invalid value '%s' (true or false)", v ? v : "");
+        } else if (strcmp(k, "status") == 0) {
+            if (!v || cfg_parse_u64(v, 200, 599, &u))
+                return fail(w, vn, "routes.status", "invalid value '%s' (200-599)", v ? v : "");
+            r->status = (int)u;
+        } else if (strcmp(k, "body") == 0) {
+            if (set_str(w, vn, "routes.body", &r->body, 65536))
+                return 2;
+        } else if (strcmp(k, "content-type") == 0) {
+            if (set_str(w, vn, "routes.content-type", &r->content_type, 200))
+                return 2;
+            if (!header_safe(r->content_type) || !r->content_type[0])
+                return fail(w, vn, "routes.content-type", "invalid value (no control characters)");
+        } else if (strcmp(k, "location") == 0) {
+            if (set_str(w, vn, "routes.location", &r->location, 2048))
+                return 2;
+            if (!header_safe(r->location) || !r->location[0])
+                return fail(w, vn, "routes.location", "invalid value (no control characters)");
+        } else {
+            return fail(w, kn, k, "unknown key in a route (path, prefix, status, body, "
+                                  "content-type, location)");
+        }
+    }
+    if (!r->path)
+        return fail(w, n, "routes", "a route needs a path");
+    if (!r->status)
+        r->status = r->location ? 302 : 200;
+    bool redirect = r->status == 301 || r->status == 302 || r->status == 303 ||
+                    r->status == 307 || r->status == 308;
+    if (redirect != (r->location != NULL))
+        return fail(w, n, "routes.location", redirect ? "a %d redirect needs a location"
+                                                      : "location is only for 301-308 (status %d)",
+                    r->status);
+    if (r->status == 204 || r->status == 205 || r->status == 304)
+        return fail(w, n, "routes.status", "%d is not supported (a route always has a body length)",
+                    r->status);
+    return 0;
+}
+
+static int routes(walk *w, const yaml_node_t *n)
+{
+    if (n->type != YAML_SEQUENCE_NODE)
+        return fail(w, n, "routes", "expects a list of routes");
+    server_config *c = w->cfg;
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+        const yaml_node_t *e = yaml_document_get_node(w->doc, *it);
+        if (c->n_routes == CFG_MAX_ROUTES)
+            return fail(w, e, "routes", "at most %d routes", CFG_MAX_ROUTES);
+        cfg_route *r = &c->routes[c->n_routes++];
+        memset(r, 0, sizeof *r);
+        if (one_route(w, e, r))
+            return 2;
+    }
+    return 0;
+}
+
+/* ---- the top level ---------------------------------------------------------- */
+
+static int top(walk *w, const yaml_node_t *root)
+{
+    if (!root)
+        return 0;                 /* an empty file: all defaults */
+    if (root->type != YAML_MAPPING_NODE)
+        return fail(w, root, NULL, "the file must be a mapping of settings (key: value)");
+    yaml_node_t *kn, *vn;
+    FOR_PAIRS(w, root, kn, vn) {
+        const char *k = scalar(kn);
+        if (!k)
+            return fail(w, kn, NULL, "keys are names");
+        if (dup_check(w, root, kn, NULL))
+            return 2;
+        if (strcmp(k, "listen") == 0) {
+            if (listeners(w, vn))
+                return 2;
+            continue;
+        }
+        if (strcmp(k, "routes") == 0) {
+            if (routes(w, vn))
+                return 2;
+            continue;
+        }
+        const cfg_key *key = cfg_key_find(k);
+        if (!key || !key->file)
+            return fail(w, kn, k, "unknown key (see the README's key reference)");
+        const char *v = scalar(vn);
+        if (!v)
+            return fail(w, vn, k, "expects a single value");
+        if (cfg_key_set(key, w->cfg, v))
+            return fail(w, vn, k, "invalid value '%s' (%s)", v, key->want);
+        if (strcmp(k, "host") == 0 || strcmp(k, "port") == 0)
+            w->seen->host_port = true;
+    }
+    return 0;
+}
+
+int config_file_read(const char *path, server_config *cfg, file_seen *seen, char *err,
+                     size_t errlen)
+{
+    memset(seen, 0, sizeof *seen);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return 2;
+    }
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    if (!yaml_parser_initialize(&parser)) {
+        fclose(f);
+        snprintf(err, errlen, "%s: out of memory", path);
+        return 2;
+    }
+    yaml_parser_set_input_file(&parser, f);
+    int rc = 0;
+    if (!yaml_parser_load(&parser, &doc)) {
+        snprintf(err, errlen, "%s:%zu: %s%s%s", path, parser.problem_mark.line + 1,
+                 parser.problem ? parser.problem : "YAML error",
+                 parser.context ? " " : "", parser.context ? parser.context : "");
+        rc = 2;
+    } else {
+        walk w = { &doc, path, cfg, seen, err, errlen };
+        rc = top(&w, yaml_document_get_root_node(&doc));
+        if (rc == 0 && w.seen->listen && w.seen->host_port) {
+            snprintf(err, errlen, "%s: use either listen or host/port, not both", path);
+            rc = 2;
+        }
+        yaml_document_delete(&doc);
+    }
+    yaml_parser_delete(&parser);
+    fclose(f);
+    return rc;
+}
