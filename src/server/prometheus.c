@@ -81,6 +81,23 @@ size_t prometheus_render(void *server_, char *buf, size_t cap)
     metric(&b, "vex_loop_syscalls_total", "counter",
            "Syscalls made by the event loops.", st->syscalls);
     metric(&b, "vex_draining", "gauge", "1 while shutting down.", sig_stop_requested());
+    pthread_mutex_lock(&s->mu);
+    reload_stats rs = s->reload;
+    pthread_mutex_unlock(&s->mu);
+    put(&b, "# HELP vex_config_reloads_total Configuration reloads (SIGHUP) by result.\n"
+            "# TYPE vex_config_reloads_total counter\n"
+            "vex_config_reloads_total{result=\"ok\"} %llu\n"
+            "vex_config_reloads_total{result=\"failed\"} %llu\n",
+        (unsigned long long)rs.ok, (unsigned long long)rs.failed);
+    put(&b, "# HELP vex_config_last_reload_timestamp_seconds Unix time of the last reload "
+            "attempt (0: none).\n"
+            "# TYPE vex_config_last_reload_timestamp_seconds gauge\n"
+            "vex_config_last_reload_timestamp_seconds %.3f\n", rs.last_unix);
+    metric(&b, "vex_config_last_reload_success", "gauge",
+           "1 if the last reload applied (or none was tried), 0 if it failed.",
+           rs.last_unix == 0 || rs.last_ok);
+    metric(&b, "vex_config_generation", "gauge", "Configurations applied since start.",
+           atomic_load_explicit(&s->cfg_gen, memory_order_relaxed));
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     double up = ((double)ts.tv_sec * 1e9 + (double)ts.tv_nsec - (double)s->start_ns) / 1e9;

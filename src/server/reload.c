@@ -91,8 +91,8 @@ void server_reload(server *s, int argc, char **argv)
         return;                   /* draining: nothing takes a new snapshot */
     wait_workers_synced(s);
     if (!s->cfg->config_path) {
+        /* Not a failed reload: there is nothing to read. */
         fprintf(stderr, PROG ": SIGHUP: no --config file to reload; still serving\n");
-        finish(s, false);
         return;
     }
     server_config nu;

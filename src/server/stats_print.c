@@ -8,14 +8,20 @@
 
 void stats_print(server *s, const stats_snap *st, double uptime_s, double rate)
 {
-    char buf[2048];
+    char buf[2048], reloads[96];
+    pthread_mutex_lock(&s->mu);
+    reload_stats rs = s->reload;
+    pthread_mutex_unlock(&s->mu);
+    snprintf(reloads, sizeof reloads, "%llu ok, %llu failed%s",
+             (unsigned long long)rs.ok, (unsigned long long)rs.failed,
+             rs.last_unix == 0 ? "" : rs.last_ok ? " (last: ok)" : " (last: failed)");
     int n = snprintf(buf, sizeof buf,
         "=== SERVER STATISTICS ===\n"
         "%-22s%s\n" "%-22s%u\n" "%-22s%.1f s\n"
         "%-22s%llu\n" "%-22s%llu\n" "%-22s%llu\n" "%-22s%.1f\n"
         "%-22s%llu\n" "%-22s%llu\n"
         "%-22s%llu\n" "%-22s%llu\n" "%-22s%llu\n" "%-22s%llu\n"
-        "%-22s%llu\n" "%-22s%llu\n" "%-22s%llu\n" "%-22s%llu\n"
+        "%-22s%llu\n" "%-22s%llu\n" "%-22s%llu\n" "%-22s%s\n" "%-22s%llu\n"
         "%-22s%.3f ms\n" "%-22s%.3f ms\n"
         "=========================\n",
         "Backend:", s->backend, "Threads:", s->n_workers, "Uptime:", uptime_s,
@@ -32,6 +38,7 @@ void stats_print(server *s, const stats_snap *st, double uptime_s, double rate)
         "Errors:", (unsigned long long)st->errors,
         "Timeouts:", (unsigned long long)st->timeouts,
         "Rejected connections:", (unsigned long long)st->rejected,
+        "Config reloads:", reloads,
         "Syscalls:", (unsigned long long)st->syscalls,
         "Latency p50:", stats_quantile_ns(st, 0.50) / 1e6,
         "Latency p99:", stats_quantile_ns(st, 0.99) / 1e6);

@@ -1,5 +1,6 @@
 """Helpers for the production_server tests: the Server process wrapper and a
 small HTTP/1.1 response reader (standard library only)."""
+import fcntl
 import os
 import re
 import select
@@ -23,13 +24,19 @@ SANITIZER_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime erro
 class Server:
     """A running production_server; stdout is collected by a thread."""
 
-    def __init__(self, binary, args=(), ready_timeout=10, prefix=()):
+    def __init__(self, binary, args=(), ready_timeout=10, prefix=(), listen=True):
         self.binary = binary
-        self.args = ["--host", "127.0.0.1", "--port", "0", "--stats-interval", "0"]
+        # listen=False: the addresses come from a --config file's listen list
+        self.args = (["--host", "127.0.0.1", "--port", "0"] if listen else []) + \
+            ["--stats-interval", "0"]
         self.args += list(args)
         # stderr goes to a file, not a pipe: a sanitizer report (or any
         # chatter) can never fill a pipe nobody reads and stall the server.
+        # O_APPEND: read_stderr seeks the shared file offset to 0, and the
+        # server must not write over the start of its own log meanwhile.
         self._err = tempfile.TemporaryFile(mode="w+")
+        fd = self._err.fileno()
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND)
         self.proc = subprocess.Popen(list(prefix) + [binary] + self.args, stdout=subprocess.PIPE,
                                      stderr=self._err, text=True)
         self.pid = self.proc.pid

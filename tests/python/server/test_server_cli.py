@@ -73,6 +73,7 @@ STATS_LINES = [
     r"Errors:               \d+",
     r"Timeouts:             \d+",
     r"Rejected connections: \d+",
+    r"Config reloads:       \d+ ok, \d+ failed( \(last: (ok|failed)\))?",
     r"Syscalls:             \d+",
     r"Latency p50:          \d+\.\d{3} ms",
     r"Latency p99:          \d+\.\d{3} ms",
