@@ -377,3 +377,15 @@ def test_address_swapped_on_the_same_port_refuses_no_connection(start_server, tm
     assert "ConnectionRefusedError" not in results
     assert results.count(200) >= len(results) - 20, [r for r in results if r != 200][:5]
     assert srv.stop() == 0
+
+
+def test_readme_key_reference_lists_every_key(binary):
+    """Every flag that is also a file key has a row in README's key reference."""
+    flags = re.findall(r"^  --([a-z-]+)", run(binary, "--help").stdout, re.M)
+    keys = [f for f in flags if f not in ("config", "check-config", "help")]
+    assert len(keys) >= 14
+    with open(os.path.join(REPO, "README.md")) as f:
+        readme = f.read()
+    ref = readme[readme.index("**Key reference.**"):readme.index("**Reload (SIGHUP).**")]
+    missing = [k for k in keys + ["listen", "routes"] if f"| `{k}` |" not in ref]
+    assert not missing, missing
