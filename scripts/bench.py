@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from vexbench import report  # noqa: E402
+from vexbench import report, variants  # noqa: E402
 from vexbench.profiles import ProfileError, load_profiles, load_sets  # noqa: E402
 from vexbench.runner import ALL_BACKENDS, RunOptions, run  # noqa: E402
 
@@ -110,6 +110,8 @@ def main(argv=None) -> int:
         return 2
     print()
     print(report.summary_table(doc))
+    for line in variants.cost_lines(doc):
+        print(line)
     for line in report.skipped_lines(doc):
         print("skipped:", line)
     print(f"\nresults: {run_dir}/results.json  (plots + REPORT.md: "

@@ -16,6 +16,7 @@ import signal
 import tempfile
 from pathlib import Path
 
+from . import variants
 from .server import LOOPBACK, ServerProcess, free_port
 
 HELLO = "Hello, World!"
@@ -73,7 +74,8 @@ def _nofile(want: int) -> int:
 
 
 def nginx_config(port: int, tmp: Path, www: Path, max_connections: int,
-                 echo_module: str | None, error_log: Path | None = None) -> str:
+                 echo_module: str | None, error_log: Path | None = None,
+                 http_extra: str = "") -> str:
     conns = 2 * max_connections + 1024     # reused-connection warnings otherwise
     echo = ("echo_read_request_body;\n            echo_request_body;" if echo_module else
             "# no echo module: the body is read and discarded\n            return 200;")
@@ -85,7 +87,7 @@ pid {tmp}/nginx.pid;
 error_log {error_log or tmp / "error.log"} warn;
 events {{ worker_connections {conns}; }}
 http {{
-    access_log off;
+    {http_extra or "access_log off;"}
     sendfile on;             # as Debian's stock nginx.conf: files go out by sendfile(2)
     tcp_nopush on;
     server_tokens off;
@@ -144,7 +146,7 @@ def stub_status_counters(server: ServerProcess) -> dict | None:
 
 
 def nginx(paths, *, cpu: int | None = 0, max_connections: int = 1024,
-          log_dir=None) -> ServerProcess:
+          log_dir=None, variant: str | None = None) -> ServerProcess:
     binary = _which("nginx")
     if not binary:
         raise PeerUnavailable(f"nginx not found: apt-get install {PACKAGES['nginx']}")
@@ -155,9 +157,10 @@ def nginx(paths, *, cpu: int | None = 0, max_connections: int = 1024,
     conf = tmp / "nginx.conf"
     errlog = Path(log_dir or tmp) / "nginx.error.log"
     errlog.parent.mkdir(parents=True, exist_ok=True)
-    conf.write_text(nginx_config(port, tmp, www, max_connections, echo, errlog))
+    extra = variants.nginx_http(variants.get(variant), tmp) if variant else ""
+    conf.write_text(nginx_config(port, tmp, www, max_connections, echo, errlog, extra))
     argv = [binary, "-p", str(tmp), "-e", str(errlog), "-c", str(conf), "-g", "daemon off;"]
-    srv = ServerProcess(argv, name="nginx", cpu=cpu, port=port, log_dir=log_dir,
+    srv = ServerProcess(argv, name=f"nginx+{variant}" if variant else "nginx", cpu=cpu, port=port, log_dir=log_dir,
                         counters=stub_status_counters, stop_signal=signal.SIGQUIT,
                         on_stop=lambda: shutil.rmtree(tmp, ignore_errors=True))
     srv.config_text = conf.read_text()
@@ -201,7 +204,9 @@ hosts:
 
 
 def h2o(paths, *, cpu: int | None = 0, max_connections: int = 1024,
-        log_dir=None) -> ServerProcess:
+        log_dir=None, variant: str | None = None) -> ServerProcess:
+    if variant:
+        raise PeerUnavailable(f"h2o has no {variant} variant here (only nginx has)")
     binary = _which("h2o")
     if not binary:
         raise PeerUnavailable(f"h2o not found: apt-get install {PACKAGES['h2o']}")
@@ -221,7 +226,7 @@ def h2o(paths, *, cpu: int | None = 0, max_connections: int = 1024,
 FACTORIES = {"nginx": nginx, "h2o": h2o}
 
 
-def make_peer(name: str, paths, **kw) -> ServerProcess:
+def make_peer(name: str, paths, variant: str | None = None, **kw) -> ServerProcess:
     if name not in FACTORIES:
         raise PeerUnavailable(f"unknown peer {name!r}; known: {', '.join(FACTORIES)}")
-    return FACTORIES[name](paths, **kw)
+    return FACTORIES[name](paths, variant=variant, **kw)

@@ -11,6 +11,8 @@ import math
 import tomllib
 from pathlib import Path
 
+from .variants import VARIANTS
+
 ROOT = Path(__file__).resolve().parents[2]
 PROFILE_DIR = ROOT / "bench" / "profiles"
 SETS_FILE = "sets.toml"
@@ -144,6 +146,7 @@ class Plan:
     duration: float
     warmup: float
     time_builds: bool = False
+    variants: tuple = ()          # target variants (variants.py): feature on, same run
 
     def paths(self) -> set:
         return {c.profile.path for c in self.cases}
@@ -154,6 +157,7 @@ class Plan:
     def to_dict(self) -> dict:
         return {"name": self.name, "trials": self.trials, "duration_s": self.duration,
                 "warmup_s": self.warmup, "time_builds": self.time_builds,
+                "variants": list(self.variants),
                 "cases": [c.id for c in self.cases]}
 
 
@@ -180,7 +184,8 @@ def load_sets(directory: Path = PROFILE_DIR) -> dict:
     return _read_toml(path) if path.exists() else {}
 
 
-SET_KEYS = {"description", "profiles", "duration", "warmup", "trials", "time_builds", "overrides"}
+SET_KEYS = {"description", "profiles", "duration", "warmup", "trials", "time_builds", "overrides",
+            "variants"}
 DEFAULTS = {"duration": 5.0, "warmup": 2.0, "trials": 3}
 
 
@@ -195,6 +200,7 @@ def make_plan(selection: str = "quick", *, directory: Path = PROFILE_DIR,
     profiles = load_profiles(directory)
     sets = load_sets(directory)
     chosen: list = []
+    variants: list = []
     settings = dict(DEFAULTS, time_builds=False)
     for token in [t.strip() for t in selection.split(",") if t.strip()]:
         if token in sets:
@@ -205,6 +211,12 @@ def make_plan(selection: str = "quick", *, directory: Path = PROFILE_DIR,
             for k in ("duration", "warmup", "trials", "time_builds"):
                 if k in s:
                     settings[k] = s[k]
+            for v in s.get("variants", []):
+                if v not in VARIANTS:
+                    raise ProfileError(f"set {token}: unknown variant {v!r}; known: "
+                                       f"{sorted(VARIANTS)}")
+                if v not in variants:
+                    variants.append(v)
             overrides = s.get("overrides", {})
             for name in s.get("profiles", []):
                 if name not in profiles:
@@ -244,7 +256,7 @@ def make_plan(selection: str = "quick", *, directory: Path = PROFILE_DIR,
                 seen.add(case.id)
                 cases.append(case)
     return Plan(selection, cases, int(settings["trials"]), float(settings["duration"]),
-                float(settings["warmup"]), bool(settings["time_builds"]))
+                float(settings["warmup"]), bool(settings["time_builds"]), tuple(variants))
 
 
 def wrk_seconds(seconds: float) -> int:

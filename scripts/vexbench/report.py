@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shlex
 
+from . import variants
 from .progress import human
 from .results import METRICS, summary_index
 
@@ -149,6 +150,7 @@ def markdown(doc: dict, images: list) -> str:
              "summed over the trials and flagged, never averaged away.")
     L.append("")
     L += curve_lines(doc)
+    L += variants.cost_lines(doc)
     for title, path in images:
         L += [f"### {title}", "", f"![{title}]({path})", ""]
     noted = [(s["case"], s["target"], n) for s in doc["summaries"] for n in s.get("notes", [])]

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from . import curve, environment, hyperfine, idle, peers, results
+from . import curve, environment, hyperfine, idle, peers, results, variants
 from .profiles import ROOT, make_plan
 from .progress import Progress, human
 from .server import BackendUnavailable, ServerError, ServerProcess
@@ -175,15 +175,30 @@ def run(opts: RunOptions) -> tuple:
                                             "--root", str(www / "static"), *opts.server_args],
                                 name=name, log_dir=logs)
         servers.append(("backend", srv, {"binary": str(binary)}))
+        for vname in plan.variants:          # the same server with one feature on
+            v = variants.get(vname)
+            vdir = work / "variants"
+            vdir.mkdir(exist_ok=True)
+            tname = f"{name}+{vname}"
+            srv = ServerProcess.vex(binary, cpu=opts.server_cpu, stats_interval=opts.stats_interval,
+                                    extra_args=["--max-clients", str(max_clients),
+                                                "--root", str(www / "static"), *opts.server_args,
+                                                *variants.server_args(v, tname, vdir)],
+                                    name=tname, log_dir=logs)
+            servers.append(("backend", srv, {"binary": str(binary), "variant": vname,
+                                             "base": name}))
     for name in opts.peers:
-        try:
-            srv = peers.make_peer(name, plan.paths(), cpu=opts.server_cpu,
-                                  max_connections=plan.max_connections(), log_dir=logs)
-        except peers.PeerUnavailable as e:
-            target_recs.append({"name": name, "kind": "peer", "status": "skipped",
-                                "reason": str(e)})
-            continue
-        servers.append(("peer", srv, {}))
+        for vname in (None, *plan.variants):
+            tname = f"{name}+{vname}" if vname else name
+            try:
+                srv = peers.make_peer(name, plan.paths(), cpu=opts.server_cpu,
+                                      max_connections=plan.max_connections(), log_dir=logs,
+                                      variant=vname)
+            except peers.PeerUnavailable as e:
+                target_recs.append({"name": tname, "kind": "peer", "status": "skipped",
+                                    "reason": str(e)})
+                continue
+            servers.append(("peer", srv, {"variant": vname, "base": name} if vname else {}))
     live: list = []
     by_name: dict = {}
     for kind, srv, extra in servers:
