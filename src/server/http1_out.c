@@ -66,8 +66,10 @@ h1_job *h1_job_for(h1_ex *x)
         const http_slice *ua = http_find_header(req, "user-agent");
         const http_slice *ref = http_find_header(req, "referer");
         size_t tl = req->target.len, ul = ua ? ua->len : 0, rl = ref ? ref->len : 0;
-        j->method_str = req->method_str;
-        if ((j->target = malloc(tl + ul + rl + 1)) != NULL) {
+        size_t ml = req->method_str.len;
+        if ((j->target = malloc(tl + ul + rl + ml + 1)) != NULL) {
+            memcpy(j->target + tl + 1 + ul + rl, req->method_str.p, ml);
+            j->method_str = (http_slice){ j->target + tl + 1 + ul + rl, ml };
             memcpy(j->target, req->target.p, tl);
             j->target[tl] = '\0';
             if (ua) {
