@@ -1,18 +1,25 @@
 /*
- * test_log_json.c — the log's JSON string escaper (log_json.c), the
- * X-Request-Id rules (request_id.c) and the value parsers of the log
- * settings (log_config.c): every class of byte, the UTF-8 edge cases
- * (overlong, surrogates, above U+10FFFF, truncated), clipping that never
- * splits an escape, and the bounds of each setting.
+ * test_log.c — the logger without a server: the JSON string escaper
+ * (log_json.c) with every class of byte, the UTF-8 edge cases (overlong,
+ * surrogates, above U+10FFFF, truncated) and clipping that never splits an
+ * escape; the X-Request-Id rules (request_id.c); the bounds of each setting
+ * (log_config.c); and the writer (log.c): lines handed over by size and by
+ * the flush interval, reopen after a rename, a live switch of destination
+ * and level, a failed switch changing nothing, and everything written at
+ * the stop.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
+#include "server/log.h"
 #include "server/log_config.h"
 #include "server/log_json.h"
 #include "server/request_id.h"
@@ -201,6 +208,158 @@ static void test_settings_parsers(void **state)
     assert_int_equal(log_parse_interval("1s", &ms), -1);
 }
 
+/* ---- the writer ---- */
+
+static char dir[64];
+
+static char *path_of(const char *name)
+{
+    static char p[4][128];
+    static int k;
+    char *o = p[k++ & 3];
+    snprintf(o, 128, "%s/%s", dir, name);
+    return o;
+}
+
+static int count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    int n = 0, c;
+    while ((c = fgetc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+static bool wait_written(uint64_t n)
+{
+    for (int i = 0; i < 300 && log_lines_written() < n; i++)
+        sleep_ms(10);
+    return log_lines_written() == n;
+}
+
+static void put_lines(log_slot *s, int n, const char *tag)
+{
+    char line[64];
+    for (int i = 0; i < n; i++) {
+        int k = snprintf(line, sizeof line, "{\"%s\":%d}\n", tag, i);
+        log_access_line(s, line, (size_t)k);
+    }
+}
+
+static void test_writer_reopen_apply_stop(void **state)
+{
+    (void)state;
+    strcpy(dir, "/tmp/vex_test_log.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    struct log_settings ls;
+    log_settings_default(&ls);
+    assert_int_equal(log_parse_dest(path_of("a.log"), &ls.access), 0);
+    assert_int_equal(log_parse_dest(path_of("e.log"), &ls.error), 0);
+    ls.level = VLOG_DEBUG;
+    ls.buffer_bytes = 4096;
+    ls.flush_ms = 1;
+    char err[256];
+    assert_int_equal(log_start(&ls, 2, err, sizeof err), 0);
+    assert_true(log_access_enabled());
+    log_slot *s = log_slot_of(0);
+    assert_non_null(s);
+    assert_null(log_slot_of(2));
+
+    /* 300 lines of ~12 bytes: full 4 KiB buffers go by size, the rest by
+     * the interval. */
+    put_lines(s, 300, "a");
+    sleep_ms(5);
+    log_slot_tick(s);
+    assert_true(wait_written(300));
+    assert_int_equal(count_lines(path_of("a.log")), 300);
+    assert_int_equal(log_lines_dropped(), 0);
+
+    log_event(VLOG_DEBUG, "debug \"%s\"", "quoted");
+    log_event(VLOG_INFO, "info %d", 1);
+
+    /* logrotate: rename, then reopen makes a new file for later lines */
+    assert_int_equal(rename(path_of("a.log"), path_of("a.log.1")), 0);
+    assert_int_equal(log_reopen(), 0);
+    for (int i = 0; i < 100 && access(path_of("a.log"), F_OK) != 0; i++)
+        sleep_ms(10);
+    assert_int_equal(access(path_of("a.log"), F_OK), 0);
+    put_lines(s, 10, "b");
+    sleep_ms(5);
+    log_slot_tick(s);
+    assert_true(wait_written(310));
+    assert_int_equal(count_lines(path_of("a.log.1")), 300);
+    assert_int_equal(count_lines(path_of("a.log")), 10);
+
+    /* a failed switch changes nothing */
+    struct log_settings bad = ls;
+    assert_int_equal(log_parse_dest(path_of("no/such/dir.log"), &bad.access), 0);
+    bad.level = VLOG_ERROR;
+    assert_int_equal(log_apply(&bad, err, sizeof err), -1);
+    assert_non_null(strstr(err, "--access-log"));
+    assert_non_null(strstr(err, "no/such/dir.log"));
+    assert_true(log_level_enabled(VLOG_DEBUG));
+
+    /* a live switch: new access file, warn level */
+    struct log_settings next = ls;
+    assert_int_equal(log_parse_dest(path_of("b.log"), &next.access), 0);
+    next.level = VLOG_WARN;
+    next.buffer_bytes = 8192;
+    assert_int_equal(log_apply(&next, err, sizeof err), 0);
+    assert_false(log_level_enabled(VLOG_INFO));
+    assert_true(log_level_enabled(VLOG_WARN));
+    log_event(VLOG_INFO, "not logged");
+    log_event(VLOG_WARN, "warned");
+    put_lines(s, 7, "c");            /* still in the buffer at the stop */
+    put_lines(log_slot_of(1), 3, "d");
+    log_stop();
+    log_stop();                      /* idempotent */
+    assert_int_equal(log_lines_written(), 320);
+    assert_int_equal(count_lines(path_of("a.log")), 10);
+    assert_int_equal(count_lines(path_of("b.log")), 10);
+
+    /* the event log: JSON lines, the levels that were on */
+    FILE *f = fopen(path_of("e.log"), "r");
+    assert_non_null(f);
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    assert_non_null(strstr(buf, "\"level\":\"debug\",\"msg\":\"debug \\\"quoted\\\"\"}\n"));
+    assert_non_null(strstr(buf, "\"level\":\"info\",\"msg\":\"info 1\"}\n"));
+    assert_non_null(strstr(buf, "\"msg\":\"log files reopened\""));
+    assert_non_null(strstr(buf, "\"level\":\"warn\",\"msg\":\"warned\"}\n"));
+    assert_null(strstr(buf, "not logged"));
+    assert_int_equal(strncmp(buf, "{\"time\":\"", 9), 0);
+
+    const char *names[] = {"a.log", "a.log.1", "b.log", "e.log"};
+    for (size_t i = 0; i < 4; i++)
+        unlink(path_of(names[i]));
+    rmdir(dir);
+}
+
+static void test_start_fails_cleanly(void **state)
+{
+    (void)state;
+    struct log_settings ls;
+    log_settings_default(&ls);
+    assert_int_equal(log_parse_dest("/nonexistent-dir/x/e.log", &ls.error), 0);
+    char err[256];
+    assert_int_equal(log_start(&ls, 1, err, sizeof err), -1);
+    assert_non_null(strstr(err, "--error-log"));
+    assert_non_null(strstr(err, "/nonexistent-dir/x/e.log"));
+    assert_null(log_slot_of(0));
+    log_stop();                      /* nothing to stop */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,6 +371,8 @@ int main(void)
         cmocka_unit_test(test_all_bytes_give_safe_json),
         cmocka_unit_test(test_request_id_rules),
         cmocka_unit_test(test_settings_parsers),
+        cmocka_unit_test(test_writer_reopen_apply_stop),
+        cmocka_unit_test(test_start_fails_cleanly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
