@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -158,11 +159,33 @@ static int dest_reopen(dest *d)
     return 0;
 }
 
-/* false: given up (an error, or a stuck pipe while something else waits). */
-static bool write_all(int fd, const char *p, size_t n)
+static bool give_up_waiting(void)
+{
+    pthread_mutex_lock(&g.mu);
+    bool give_up = g.stop || g.apply_pending;
+    pthread_mutex_unlock(&g.mu);
+    return give_up || atomic_load(&g_reopen);
+}
+
+/* false: given up (an error, or a stuck pipe while something else waits).
+ * stderr is not ours to make non-blocking (the description is shared with
+ * whoever started us), so there we wait for room with poll(2) and write at
+ * most PIPE_BUF at a time, which a pipe with room takes without blocking. */
+static bool write_all(int fd, const char *p, size_t n, bool shared_fd)
 {
     while (n) {
-        ssize_t r = write(fd, p, n);
+        if (shared_fd) {
+            struct pollfd pf = { .fd = fd, .events = POLLOUT };
+            int pr = poll(&pf, 1, WAIT_STEP_MS);
+            if (pr == 0 || (pr < 0 && errno == EINTR)) {
+                if (give_up_waiting())
+                    return false;
+                continue;
+            }
+            if (pr < 0 || (pf.revents & (POLLERR | POLLNVAL)))
+                return false;
+        }
+        ssize_t r = write(fd, p, shared_fd && n > PIPE_BUF ? PIPE_BUF : n);
         if (r > 0) {
             p += r;
             n -= (size_t)r;
@@ -171,10 +194,7 @@ static bool write_all(int fd, const char *p, size_t n)
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0 && errno == EAGAIN) {
-            pthread_mutex_lock(&g.mu);
-            bool give_up = g.stop || g.apply_pending;
-            pthread_mutex_unlock(&g.mu);
-            if (give_up || atomic_load(&g_reopen))
+            if (give_up_waiting())
                 return false;
             struct pollfd pf = { .fd = fd, .events = POLLOUT };
             poll(&pf, 1, WAIT_STEP_MS);
@@ -197,7 +217,7 @@ static void write_buf(lbuf *b)
         break;
     case LOGD_STDERR:
     case LOGD_FILE:
-        ok = write_all(d->fd, b->data, b->len);
+        ok = write_all(d->fd, b->data, b->len, d->kind == LOGD_STDERR);
         break;
     case LOGD_SYSLOG:
         if (!b->slot) {

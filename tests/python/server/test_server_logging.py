@@ -287,3 +287,35 @@ def test_help_lists_the_log_flags(binary):
     for f in ("--access-log", "--error-log", "--log-level", "--log-buffer",
               "--log-flush-interval"):
         assert f in r.stdout
+
+
+def test_stderr_pipe_nobody_reads_does_not_stall(binary):
+    """--access-log stderr into a pipe nobody reads: stderr stays blocking
+    (it is shared), the writer waits for room with poll(2); serving goes on,
+    lines are dropped, and SIGTERM still exits 0 promptly."""
+    r, w = os.pipe()
+    p = subprocess.Popen([binary, "--host", "127.0.0.1", "--port", "0", "--threads", "1",
+                          "--stats-interval", "0", "--access-log", "stderr",
+                          "--log-buffer", "4096"], stdout=subprocess.PIPE, stderr=w, text=True)
+    os.close(w)
+    try:
+        line = p.stdout.readline()
+        port = int(re.search(r":(\d+) backend=", line).group(1))
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            rd = Reader(s)
+            for _ in range(30):
+                s.sendall(b"GET /json HTTP/1.1\r\nHost: t\r\n\r\n" * 100)
+                for _ in range(100):
+                    assert rd.response().status == 200
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+            body = Reader(s).response().body.decode()
+        dropped = int(re.search(r"^vex_log_lines_dropped_total (\d+)$", body, re.M).group(1))
+        assert dropped > 0, body
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=20) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(r)
