@@ -319,3 +319,51 @@ def test_stderr_pipe_nobody_reads_does_not_stall(binary):
             p.kill()
             p.wait()
         os.close(r)
+
+
+def test_sighup_reload_switches_the_access_log_live(start_server, tmp_path):
+    """access-log in the --config file: a reload to a new path sends later lines
+    there (log_apply); a reload to an unwritable path fails, naming it, and
+    logging goes on to the current file."""
+    conf = tmp_path / "c.yaml"
+    a, b = str(tmp_path / "a.log"), str(tmp_path / "b.log")
+    conf.write_text(f"access-log: {a}\nlog-flush-interval: 0.1\n")
+    srv = start_server("--threads", "2", "--config", str(conf))
+    for i in range(3):
+        assert srv.get(f"/bytes/{i}").status == 200
+    # Lines still in a worker's buffer at the switch go to the new file: wait
+    # for these to be written first.
+    assert wait_for(lambda: len(read_lines(a)) == 3, timeout=10), read_lines(a)
+    conf.write_text(f"access-log: {b}\nlog-flush-interval: 0.1\n")
+    srv.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: "SIGHUP: reloaded" in srv.read_stderr(), timeout=10), srv.read_stderr()
+    for i in range(3, 7):
+        assert srv.get(f"/bytes/{i}").status == 200
+    bad = str(tmp_path / "no" / "dir" / "c.log")
+    conf.write_text(f"access-log: {bad}\n")
+    srv.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: "reload failed" in srv.read_stderr(), timeout=10), srv.read_stderr()
+    assert bad in srv.read_stderr()
+    for i in range(7, 9):
+        assert srv.get(f"/bytes/{i}").status == 200
+    assert srv.stop() == 0
+    assert sorted(ln["bytes"] for ln in read_lines(a)) == [0, 1, 2]
+    assert sorted(ln["bytes"] for ln in read_lines(b)) == [3, 4, 5, 6, 7, 8]
+    assert not os.path.exists(bad)
+
+
+def test_check_config_checks_the_log_files(binary, tmp_path):
+    conf = tmp_path / "c.yaml"
+    conf.write_text(f"access-log: {tmp_path}/no/such/a.log\n")
+    r = subprocess.run([binary, "--config", str(conf), "--check-config"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 2 and "access-log" in r.stderr and "no/such/a.log" in r.stderr, r
+    conf.write_text("log-level: loud\n")
+    r = subprocess.run([binary, "--config", str(conf), "--check-config"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 2 and ":1: log-level:" in r.stderr, r
+    conf.write_text(f"access-log: {tmp_path}/ok.log\nerror-log: syslog\nlog-level: debug\n"
+                    "log-buffer: 4096\nlog-flush-interval: 0.5\n")
+    r = subprocess.run([binary, "--config", str(conf), "--check-config"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r
