@@ -166,7 +166,7 @@ ALL_LIBS := $(BACKEND_LIBS_$(BACKEND)) $(LIBS)
 
 PROGRAMS := $(B)/vex_probe $(B)/test_conformance $(B)/echo_bench $(B)/vex_loadgen
 ifneq ($(SERVER_SRC),)
-  PROGRAMS += $(B)/production_server $(B)/test_platform
+  PROGRAMS += $(B)/production_server $(B)/test_platform $(B)/test_log
 endif
 ifneq ($(HTTP_SRC),)
   PROGRAMS += $(B)/test_http_parser $(B)/test_http1
@@ -214,6 +214,11 @@ $(B)/test_http1: tests/unit/test_http1.c $(filter-out %/main.o,$(SERVER_OBJ)) $(
 # src/server/platform.c's beneath-root walk against openat2 (Linux).
 $(B)/test_platform: tests/unit/test_platform.c src/server/platform.c src/server/platform.h
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) -lcmocka
+
+# The logger alone: JSON escaping, request ids, setting parsers, the writer.
+LOG_UNIT_SRC := src/server/log_json.c src/server/request_id.c src/server/log_config.c src/server/log.c
+$(B)/test_log: tests/unit/test_log.c $(LOG_UNIT_SRC) $(LOG_UNIT_SRC:.c=.h)
+	$(CC) $(CFLAGS_ALL) $(filter %.c,$^) -o $@ $(LDFLAGS_ALL) -lcmocka -lpthread
 
 $(B)/test_http_parser: tests/unit/test_http_parser.c $(HTTP_OBJ)
 	$(CC) $(CFLAGS_ALL) $(filter %.c %.o,$^) -o $@ $(LDFLAGS_ALL) -lcmocka

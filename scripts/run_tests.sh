@@ -102,6 +102,8 @@ if [ -n "$first" ]; then
   step "http parser unit tests (ASan+UBSan)" ./build/"$first"-san/test_http_parser
   step "http1 layer unit tests" ./build/"$first"/test_http1
   step "http1 layer unit tests (ASan+UBSan)" ./build/"$first"-san/test_http1
+  step "logger unit tests" ./build/"$first"/test_log
+  step "logger unit tests (ASan+UBSan)" ./build/"$first"-san/test_log
 fi
 step "fuzz corpus replay (libFuzzer, ASan+UBSan, llhttp differential)" \
   make --no-print-directory -s fuzz-replay

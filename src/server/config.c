@@ -40,7 +40,8 @@ void config_usage(void *file)
         fputc('\n', f);
     }
     fprintf(f, "  %-25s%s\n", "--help", "this text");
-    fprintf(f, "Seconds may have decimals (0.5). SIGHUP reloads --config; SIGUSR1 is logged.\n"
+    fprintf(f, "Seconds may have decimals (0.5). SIGHUP reloads --config; SIGUSR1 reopens\n"
+               "the log files.\n"
                "Exit codes: 0 after a graceful shutdown, 1 on a runtime error, 2 for bad\n"
                "flags or configuration, 3 when the backend cannot run here.\n");
 }
@@ -66,6 +67,7 @@ static void defaults(server_config *cfg)
         .root = NULL, .root_fd = -1, .max_body = 8u << 20,
         .admin_port = -1, .admin_host = "127.0.0.1",
     };
+    log_settings_default(&cfg->log);
 }
 
 enum { O_CONFIG = 1000, O_CHECK, O_HELP, O_KEY0 = 2000 };
@@ -166,6 +168,8 @@ int config_load(server_config *cfg, int argc, char **argv, char *err, size_t err
                        cfg->config_path, cfg->root, strerror(errno));
         }
     }
+    if (log_settings_check(&cfg->log, cfg->config_path, err, errlen) < 0)
+        return 2;
     return 0;
 }
 

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "log_config.h"
+
 #define CFG_MAX_LISTENERS 16
 #define CFG_MAX_ROUTES    64
 #define CFG_ADDR_LEN      64
@@ -60,6 +62,7 @@ typedef struct server_config {
     char admin_host[CFG_ADDR_LEN];/* its address (default 127.0.0.1) (restart) */
     cfg_route routes[CFG_MAX_ROUTES];
     unsigned n_routes;
+    struct log_settings log;      /* access and event logs (log_config.h)    */
     char *config_path;            /* --config FILE, or NULL                   */
     bool check_only;              /* --check-config                           */
 } server_config;

@@ -51,6 +51,19 @@ const cfg_key cfg_keys[] = {
           "--max-clients (0 picks a port; default: off)"},
     {"admin-host", K_ADDR, OFF(admin_host), 0, 0, "a numeric IPv4 or IPv6 address", true, true,
      "ADDR", "address of the admin listener (default 127.0.0.1)"},
+    /* logs (log_config.h parses the values; log_apply switches them live) */
+    {"access-log", K_LOGDEST, OFF(log.access), 0, 0, "a file path, stderr, syslog or off",
+     false, true, "DEST", "JSON access log: a file, stderr, syslog or off\n(default off)"},
+    {"error-log", K_LOGDEST, OFF(log.error), 0, 0, "a file path, stderr, syslog or off",
+     false, true, "DEST", "event log: a file, stderr, syslog or off\n(default stderr)"},
+    {"log-level", K_LOGLEVEL, OFF(log.level), 0, 0, "debug, info, warn or error", false, true,
+     "LEVEL", "debug, info, warn or error (default info)"},
+    {"log-buffer", K_LOGBUF, OFF(log.buffer_bytes), LOG_BUFFER_MIN, LOG_BUFFER_MAX,
+     "4096-16777216 bytes", false, true,
+     "N", "log buffer bytes per thread, 4096-16777216\n(default 65536)"},
+    {"log-flush-interval", K_SECS, OFF(log.flush_ms), 1, 3600000, "seconds, 0.001-3600",
+     false, true, "S", "seconds before a partly filled log buffer is\n"
+                       "written, 0.001-3600 (default 1)"},
 };
 const size_t cfg_nkeys = sizeof cfg_keys / sizeof cfg_keys[0];
 
@@ -157,6 +170,12 @@ int cfg_key_set(const cfg_key *k, server_config *cfg, const char *val)
             return -1;
         strcpy(field, val);
         return 0;
+    case K_LOGDEST:
+        return log_parse_dest(val, (struct log_dest *)(void *)field);
+    case K_LOGLEVEL:
+        return log_parse_level(val, (int *)(void *)field);
+    case K_LOGBUF:
+        return log_parse_buffer(val, (uint32_t *)(void *)field);
     case K_PATH: {
         if (*val == '\0')
             return -1;
@@ -181,6 +200,13 @@ bool cfg_key_equal(const cfg_key *k, const server_config *a, const server_config
     case K_U64:
     case K_SECS: return *(const uint64_t *)(const void *)fa == *(const uint64_t *)(const void *)fb;
     case K_ADDR: return strcmp(fa, fb) == 0;
+    case K_LOGLEVEL: return *(const int *)(const void *)fa == *(const int *)(const void *)fb;
+    case K_LOGBUF:
+        return *(const uint32_t *)(const void *)fa == *(const uint32_t *)(const void *)fb;
+    case K_LOGDEST: {
+        const struct log_dest *da = (const void *)fa, *db = (const void *)fb;
+        return da->kind == db->kind && strcmp(da->path, db->path) == 0;
+    }
     case K_PATH: {
         const char *sa = *(char *const *)(const void *)fa, *sb = *(char *const *)(const void *)fb;
         return (!sa && !sb) || (sa && sb && strcmp(sa, sb) == 0);

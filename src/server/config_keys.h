@@ -15,6 +15,9 @@ enum cfg_type {
     K_SECS,       /* seconds with decimals, stored as ms; lo/hi in ms  */
     K_ADDR,       /* numeric IPv4/IPv6 address into char[CFG_ADDR_LEN] */
     K_PATH,       /* a non-empty string, heap copy (char *)            */
+    K_LOGDEST,    /* struct log_dest: a path, stderr, syslog or off    */
+    K_LOGLEVEL,   /* int VLOG_*: debug, info, warn or error            */
+    K_LOGBUF,     /* uint32_t log buffer bytes, [lo, hi]               */
 };
 
 typedef struct cfg_key {

@@ -65,6 +65,7 @@ int h1_ctx_init(h1_ctx *ctx, vex_loop *loop, const server_config *cfg, wstats *s
     ctx->lim = http_default_limits;
     ctx->lim.max_body = cfg->max_body;
     ctx->next_id = id_base;
+    ctx->rid_seq = id_base;
     ctx->scratch_cap = 64 * 1024;
     ctx->scratch = malloc(ctx->scratch_cap);
     /* The kernel commits the pool's pages only as the high-water mark
@@ -364,7 +365,13 @@ static void dispatch(h1_conn *c, const http_request *req)
         .rc = (uint8_t)(!ka ? RC_CLOSE : req->minor_version == 0 ? RC_KA10 : RC_KA11),
         .minor = (uint8_t)req->minor_version,
         .keep_alive = ka, .head_only = req->method == HTTP_HEAD,
+        .req = req,
     };
+    const http_slice *rid = http_find_header(req, "x-request-id");
+    if (rid && rid_valid(rid->p, rid->len)) {
+        memcpy(x.rid, rid->p, rid->len);
+        x.rid_len = (uint8_t)rid->len;
+    }
     bench_slowdown();   /* nothing unless built with BENCH_SLOWDOWN=N */
     const h1_router *r = ctx->routers[c->kind];
     r->dispatch(r, &x, req);

@@ -27,6 +27,7 @@
 #include "config.h"
 #include "http/http_parser.h"
 #include "metrics.h"
+#include "request_id.h"
 #include "response.h"
 #include "transport.h"
 
@@ -70,6 +71,9 @@ typedef struct h1_log {
     uint64_t body_bytes;      /* response body octets sent */
     uint64_t duration_ns;     /* first byte of the request to response queued */
     uint64_t request_id;
+    http_slice user_agent, referer;   /* p NULL: the request had none */
+    const char *rid;          /* X-Request-Id as echoed (not NUL-terminated) */
+    size_t rid_len;
 } h1_log;
 typedef void (*h1_response_hook)(void *ctx, const h1_log *log);
 
@@ -99,6 +103,9 @@ struct h1_ex {
     bool keep_alive, head_only;
     bool head_sent, chunked;  /* h1_head ran; its body is chunked */
     uint64_t body_bytes;      /* body octets written by h1_body */
+    const http_request *req;  /* while dispatching; NULL for 400s and 503s */
+    uint8_t rid_len;          /* 0: none yet (h1_rid makes one) */
+    char rid[RID_MAX];        /* X-Request-Id, echoed and logged */
 };
 
 /* Per thread. */
@@ -127,6 +134,7 @@ struct h1_ctx {
                                  plus what was written since */
     uint64_t batch_n;         /* responses timed together */
     uint64_t next_id;         /* request ids */
+    uint64_t rid_seq;         /* generated X-Request-Ids */
     uint64_t state_violations;
     uint64_t drain_deadline;  /* lingering closes end by then */
     bool draining;
@@ -192,5 +200,14 @@ uint64_t h1_body_length(const h1_ex *x);
 char *h1_scratch(h1_ex *x, size_t *cap);
 static inline bool h1_draining(const h1_ex *x) { return x->ctx->draining; }
 static inline const h1_peer *h1_peer_of(const h1_ex *x) { return &x->c->peer; }
+/* The exchange's X-Request-Id: the client's if well formed, else made. */
+static inline size_t h1_rid(h1_ex *x)
+{
+    if (!x->rid_len) {
+        rid_generate(x->rid, x->ctx->rid_seq++);
+        x->rid_len = RID_GEN_LEN;
+    }
+    return x->rid_len;
+}
 
 #endif

@@ -30,6 +30,7 @@ struct h1_job {
     uint64_t sent;            /* response body octets sent */
     uint64_t seen_pending;    /* queued octets at the last timeout scan */
     char *target;             /* copy of the request target, for the hook */
+    http_slice ua, referer;   /* copies, in target's allocation (p NULL: none) */
     http_slice method_str;
 
     /* Request body. */

@@ -62,10 +62,24 @@ h1_job *h1_job_for(h1_ex *x)
         return NULL;
     }
     if (ctx->on_response) {   /* the request bytes will be gone by the end */
-        j->method_str = ctx->req.method_str;
-        if ((j->target = malloc(ctx->req.target.len + 1)) != NULL) {
-            memcpy(j->target, ctx->req.target.p, ctx->req.target.len);
-            j->target[ctx->req.target.len] = '\0';
+        const http_request *req = x->req ? x->req : &ctx->req;
+        const http_slice *ua = http_find_header(req, "user-agent");
+        const http_slice *ref = http_find_header(req, "referer");
+        size_t tl = req->target.len, ul = ua ? ua->len : 0, rl = ref ? ref->len : 0;
+        size_t ml = req->method_str.len;
+        if ((j->target = malloc(tl + ul + rl + ml + 1)) != NULL) {
+            memcpy(j->target + tl + 1 + ul + rl, req->method_str.p, ml);
+            j->method_str = (http_slice){ j->target + tl + 1 + ul + rl, ml };
+            memcpy(j->target, req->target.p, tl);
+            j->target[tl] = '\0';
+            if (ua) {
+                memcpy(j->target + tl + 1, ua->p, ul);
+                j->ua = (http_slice){ j->target + tl + 1, ul };
+            }
+            if (ref) {
+                memcpy(j->target + tl + 1 + ul, ref->p, rl);
+                j->referer = (http_slice){ j->target + tl + 1 + ul, rl };
+            }
         }
     }
     if (!x->c->t0_ns)
@@ -84,13 +98,22 @@ static void run_hook(h1_ex *x, int status, uint64_t body_bytes, uint64_t t0)
         .body_bytes = body_bytes, .duration_ns = now_ns() - t0,
         .request_id = ctx->next_id,
     };
+    log.rid_len = h1_rid(x);
+    log.rid = x->rid;
     if (in_job(x)) {
         log.method_str = x->c->job->method_str;
         if (x->c->job->target)
             log.target = (http_slice){ x->c->job->target, strlen(x->c->job->target) };
-    } else {
-        log.method_str = ctx->req.method_str;
-        log.target = ctx->req.target;
+        log.user_agent = x->c->job->ua;
+        log.referer = x->c->job->referer;
+    } else if (x->req) {
+        log.method_str = x->req->method_str;
+        log.target = x->req->target;
+        const http_slice *h = http_find_header(x->req, "user-agent");
+        if (h)
+            log.user_agent = *h;
+        if ((h = http_find_header(x->req, "referer")) != NULL)
+            log.referer = *h;
     }
     ctx->on_response(ctx->hook_ctx, &log);
 }
@@ -137,11 +160,20 @@ void h1_response_done(h1_ex *x, int status, uint64_t body_bytes)
     h1_set_state(c, H1_READING);
 }
 
+/* The ready bytes with the X-Request-Id line spliced in before the blank
+ * line: three copies into the output window, no formatting. */
 void h1_send_fixed(h1_ex *x, enum resp_id id)
 {
     const resp_fixed *f = &x->ctx->resp.r[id][x->rc];
     size_t n = x->head_only ? f->head_len : f->len;
-    if (h1_out(x->c, f->buf, n))
+    size_t rl = h1_rid(x);
+    char line[sizeof "X-Request-Id: \r\n" + RID_MAX];
+    memcpy(line, "X-Request-Id: ", 14);
+    memcpy(line + 14, x->rid, rl);
+    memcpy(line + 14 + rl, "\r\n", 2);
+    size_t cut = f->head_len - 2;
+    if (h1_out(x->c, f->buf, cut) && h1_out(x->c, line, rl + 16) &&
+        h1_out(x->c, f->buf + cut, n - cut))
         h1_response_done(x, f->status, n - f->head_len);
 }
 
@@ -163,8 +195,11 @@ bool h1_head(h1_ex *x, int status, const char *ctype, int64_t clen, const char *
     }
     if (!h1_open(x->c))
         return false;
-    char lines[512];
+    char lines[1024];   /* extra and X-Request-Id */
     hb e = { lines, 0, sizeof lines - 1, 0 };
+    hb_str(&e, "X-Request-Id: ");
+    hb_mem(&e, x->rid, h1_rid(x));
+    hb_str(&e, "\r\n");
     if (x->chunked)
         hb_str(&e, "Transfer-Encoding: chunked\r\n");
     if (extra)

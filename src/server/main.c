@@ -9,6 +9,8 @@
 #include "server.h"
 #include "platform.h"
 #include "signals.h"
+#include "log.h"
+#include "request_id.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -101,6 +103,16 @@ int main(int argc, char **argv)
         return 3;
     }
 
+    /* Logs before anything else is set up: the files were checked by
+     * config_load, so a failure here is a race (exit 2 all the same). */
+    rid_init();
+    char lerr[LOG_PATH_MAX + 128];
+    if (log_start(&cfg.log, cfg.threads, lerr, sizeof lerr) < 0) {
+        fprintf(stderr, PROG ": %s\n", lerr);
+        config_free(&cfg);
+        return 2;
+    }
+    atexit(log_stop);            /* the early exits below; idempotent */
     s.cfg_ref = config_ref_new(&cfg);
     if (!s.cfg_ref) {
         fprintf(stderr, PROG ": out of memory\n");
@@ -196,6 +208,12 @@ int main(int argc, char **argv)
         printf(" (/healthz /readyz /metrics)\n");
     }
     fflush(stdout);
+    for (unsigned i = 0; i < s.lreg.n; i++) {
+        char a[96];
+        lformat(a, sizeof a, s.lreg.r[i].spec.host, s.lreg.r[i].port);
+        log_event(VLOG_INFO, "listening on %s backend=%s threads=%u pid=%ld", a, s.backend,
+                  s.n_workers, (long)getpid());
+    }
     sig_block(false);             /* signals now go to this thread */
 
     /* Periodic statistics and reloads until every worker has drained. */
@@ -259,12 +277,15 @@ int main(int argc, char **argv)
         stats_print(&s, snap, up, rate);
         free(snap);
     }
+    log_event(VLOG_INFO, "stopped after %.3f s", up);
+    log_stop();                  /* every worker is gone: write what they left */
 
     for (unsigned i = 0; i < s.n_workers; i++) {
         worker *w = &s.workers[i];
         admit_close_listeners(w);
         admit_free(w);
         h1_ctx_free(&w->h1);
+        access_log_free(w->alog);
         config_ref_release(w->cfg_ref);
         free(w->st);
     }

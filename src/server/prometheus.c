@@ -4,6 +4,7 @@
  */
 #include "server.h"
 #include "signals.h"
+#include "log.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -80,6 +81,10 @@ size_t prometheus_render(void *server_, char *buf, size_t cap)
             (unsigned long long)st->conn_state[i]);
     metric(&b, "vex_loop_syscalls_total", "counter",
            "Syscalls made by the event loops.", st->syscalls);
+    metric(&b, "vex_log_lines_written_total", "counter",
+           "Access log lines written by the log writer.", log_lines_written());
+    metric(&b, "vex_log_lines_dropped_total", "counter",
+           "Log lines dropped: the writer was behind, or a write failed.", log_lines_dropped());
     metric(&b, "vex_draining", "gauge", "1 while shutting down.", sig_stop_requested());
     pthread_mutex_lock(&s->mu);
     reload_stats rs = s->reload;

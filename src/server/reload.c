@@ -6,6 +6,7 @@
  */
 #include "server.h"
 #include "signals.h"
+#include "log.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -111,6 +112,16 @@ void server_reload(server *s, int argc, char **argv)
 
     lplan plan;
     if (lplan_make(&s->lreg, &nu, s->n_workers, nu.backlog, &plan, err, sizeof err) < 0) {
+        fprintf(stderr, PROG ": SIGHUP: reload failed, still serving the previous "
+                        "configuration: %s\n", err);
+        config_free(&nu);
+        finish(s, false);
+        return;
+    }
+    /* The logs switch here, before the snapshot: a log file that cannot be
+     * opened now fails the reload with nothing changed. */
+    if (log_apply(&nu.log, err, sizeof err) < 0) {
+        lplan_abort(&plan);
         fprintf(stderr, PROG ": SIGHUP: reload failed, still serving the previous "
                         "configuration: %s\n", err);
         config_free(&nu);

@@ -23,6 +23,7 @@
 #include "handlers.h"
 #include "routes.h"
 #include "listeners.h"
+#include "access_log.h"
 
 typedef struct server server;
 typedef struct worker worker;
@@ -66,6 +67,8 @@ struct worker {
     vex_timer unpark;
 
     wstats *st;
+    access_log *alog;         /* this thread's access log lines             */
+    uint64_t logged_timeouts, logged_rejects;   /* for the debug events    */
     bool draining, idle_closed;
     uint64_t drain_deadline, drain_idle_at;
 

@@ -8,10 +8,12 @@
  * lock-free atomics so the handler may read them at any moment.
  * SIGHUP asks the main thread to reload the configuration: the handler
  * counts it and writes a byte to a pipe main waits on (workers write there
- * too when they finish). SIGUSR1 and SIGUSR2 must never stop a server:
- * each is logged with one write(2) and otherwise ignored.
+ * too when they finish). SIGUSR1 asks the log writer to reopen the log
+ * files (log_reopen only sets a flag the writer polls). SIGUSR1 and SIGUSR2
+ * must never stop a server: each is logged with one write(2).
  */
 #include "signals.h"
+#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -66,10 +68,12 @@ static void say(const char *msg)
 static void on_ignored(int sig)
 {
     int saved = errno;
-    if (sig == SIGUSR1)
-        say("production_server: SIGUSR1: no log file to reopen; still serving\n");
-    else
+    if (sig == SIGUSR1) {
+        log_reopen();            /* one atomic store */
+        say("production_server: SIGUSR1: reopening the log files; still serving\n");
+    } else {
         say("production_server: SIGUSR2: not used; still serving\n");
+    }
     errno = saved;
 }
 

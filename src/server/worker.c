@@ -41,6 +41,29 @@ void worker_config_update(worker *w)
     admit_sync_listeners(w);
 }
 
+/* ---- logs ------------------------------------------------------------------ */
+
+/* The access log may be switched on or off by a reload; timeouts and 503s
+ * are logged per second from the counters, not per connection. */
+static void worker_log_tick(worker *w)
+{
+    w->h1.on_response = log_access_enabled() ? access_log_hook : NULL;
+    if (w->alog)
+        log_slot_tick(w->alog->slot);
+    uint64_t to = atomic_load_explicit(&w->st->timeouts, memory_order_relaxed);
+    uint64_t rj = atomic_load_explicit(&w->st->rejected, memory_order_relaxed);
+    if (log_level_enabled(VLOG_DEBUG)) {
+        if (to != w->logged_timeouts)
+            log_event(VLOG_DEBUG, "thread %u: %llu connection(s) closed by a timeout",
+                      w->id, (unsigned long long)(to - w->logged_timeouts));
+        if (rj != w->logged_rejects)
+            log_event(VLOG_DEBUG, "thread %u: %llu connection(s) refused with 503 at the limit",
+                      w->id, (unsigned long long)(rj - w->logged_rejects));
+    }
+    w->logged_timeouts = to;
+    w->logged_rejects = rj;
+}
+
 /* ---- tick and drain ------------------------------------------------------ */
 
 static void tick(vex_loop *loop, vex_timer *t)
@@ -60,6 +83,7 @@ static void tick(vex_loop *loop, vex_timer *t)
         }
     }
     h1_scan_timeouts(&w->h1);
+    worker_log_tick(w);
     worker_maybe_done(w);
 }
 
@@ -83,6 +107,9 @@ static void tick_start(worker *w, uint64_t period)
 static void drain_start(worker *w)
 {
     w->draining = true;
+    if (w->id == 0)
+        log_event(VLOG_INFO, "stopping: draining connections (up to %.3f s)",
+                  (double)w->cfg->shutdown_timeout_ms / 1000.0);
     admit_stop(w);
     uint64_t now = mono_ms();
     uint64_t grace = w->cfg->shutdown_timeout_ms / 2;
@@ -157,6 +184,14 @@ void *worker_main(void *arg)
         w->h1.routers[k] = &w->routers[k];
     w->h1.on_gone = admit_conn_gone;
     w->h1.owner = w;
+    if (log_slot_of(w->id) && !(w->alog = access_log_new(log_slot_of(w->id)))) {
+        snprintf(w->start_msg, sizeof w->start_msg, "out of memory");
+        started(w, 1);
+        return NULL;
+    }
+    w->h1.hook_ctx = w->alog;
+    if (w->alog && log_access_enabled())
+        w->h1.on_response = access_log_hook;
     tick_start(w, 1000);
     sig_set_loop(w->id, w->loop);
     atomic_store_explicit(&w->loop_pub, w->loop, memory_order_release);

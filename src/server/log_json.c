@@ -1,0 +1,90 @@
+/*
+ * log_json.c — see log_json.h. Request fields are attacker-controlled: a
+ * quote or newline in a User-Agent must not be able to forge a log line.
+ */
+#include "log_json.h"
+
+#include <string.h>
+
+size_t json_utf8_len(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;   /* the second byte's range */
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0) lo = 0xA0;          /* overlong */
+        if (c == 0xED) hi = 0x9F;          /* UTF-16 surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0) lo = 0x90;          /* overlong */
+        if (c == 0xF4) hi = 0x8F;          /* above U+10FFFF */
+    } else {
+        return 0;                          /* C0, C1, F5-FF, continuation */
+    }
+    if (n < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return len;
+}
+
+static const char hexd[] = "0123456789abcdef";
+
+size_t json_escape(char *out, size_t cap, const char *in, size_t n, size_t *used)
+{
+    const unsigned char *s = (const unsigned char *)in;
+    size_t o = 0, i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        char tmp[6];
+        const char *unit = tmp;
+        size_t ulen, take = 1;
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            /* the common case: a run of plain bytes */
+            size_t j = i;
+            while (j < n && s[j] >= 0x20 && s[j] < 0x7f && s[j] != '"' && s[j] != '\\')
+                j++;
+            size_t k = j - i;
+            if (k > cap - o)
+                k = cap - o;
+            memcpy(out + o, s + i, k);
+            o += k;
+            i += k;
+            if (i < j)
+                break;                       /* out of room */
+            continue;
+        }
+        if (c == '"' || c == '\\') {
+            tmp[0] = '\\'; tmp[1] = (char)c; ulen = 2;
+        } else if (c == '\n') {
+            tmp[0] = '\\'; tmp[1] = 'n'; ulen = 2;
+        } else if (c == '\r') {
+            tmp[0] = '\\'; tmp[1] = 'r'; ulen = 2;
+        } else if (c == '\t') {
+            tmp[0] = '\\'; tmp[1] = 't'; ulen = 2;
+        } else if (c >= 0x80 && (take = json_utf8_len(s + i, n - i)) > 0) {
+            unit = in + i;
+            ulen = take;
+        } else {
+            take = 1;
+            memcpy(tmp, "\\u00", 4);
+            tmp[4] = hexd[c >> 4];
+            tmp[5] = hexd[c & 15];
+            ulen = 6;
+        }
+        if (ulen > cap - o)
+            break;
+        memcpy(out + o, unit, ulen);
+        o += ulen;
+        i += take;
+    }
+    if (used)
+        *used = i;
+    return o;
+}
