@@ -103,7 +103,7 @@ if [ -n "$first" ]; then
   step "http1 layer unit tests" ./build/"$first"/test_http1
   step "http1 layer unit tests (ASan+UBSan)" ./build/"$first"-san/test_http1
 fi
-step "fuzz corpus replay (libFuzzer, ASan+UBSan, llhttp differential)" \
+step "fuzz corpus replay (libFuzzer, ASan+UBSan: parser, llhttp differential, chunked decoder, connection)" \
   make --no-print-directory -s fuzz-replay
 for b in "${runnable[@]}"; do
   step "conformance $b" ./build/"$b"/test_conformance

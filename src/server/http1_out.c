@@ -61,7 +61,7 @@ h1_job *h1_job_for(h1_ex *x)
         ctr_add(&ctx->st->errors, 1);
         return NULL;
     }
-    if (ctx->on_response) {   /* the request bytes will be gone by the end */
+    if (ctx->on_response && ctx->req.target.p) {   /* its bytes will be gone by the end */
         j->method_str = ctx->req.method_str;
         if ((j->target = malloc(ctx->req.target.len + 1)) != NULL) {
             memcpy(j->target, ctx->req.target.p, ctx->req.target.len);

@@ -122,6 +122,7 @@ typedef struct req_model {
     bool bytes_ok;
     const char *body;         /* decoded request body (in arena) */
     size_t body_len;
+    http_slice target;        /* in the input */
 } req_model;
 
 typedef struct model {
@@ -151,7 +152,7 @@ static bool path_is(const http_request *q, const char *s)
 }
 
 static void model_requests(model *m, const char *in, size_t len, const http_limits *lim,
-                           bool draining)
+                           bool draining, bool admin)
 {
     size_t pos = 0;
     m->n = 0;
@@ -169,6 +170,7 @@ static void model_requests(model *m, const char *in, size_t len, const http_limi
             return;
         }
         pos += (size_t)r;
+        rm->target = q.target;
         rm->head_only = q.method == HTTP_HEAD;
         rm->expect = q.expect_continue;
         rm->keep_alive = q.keep_alive && !draining;
@@ -185,6 +187,8 @@ static void model_requests(model *m, const char *in, size_t len, const http_limi
             rm->bytes_ok = parse_bytes_n(q.path.p + 7, q.path.len - 7, &rm->bytes_n)
                         && q.body == HTTP_BODY_NONE;
         }
+        if (admin)
+            rm->path = P_OTHER;  /* health and metrics only */
         rm->body = m->arena + m->arena_len;
         if (q.body == HTTP_BODY_LENGTH) {
             if (q.content_length > len - pos)
@@ -378,6 +382,57 @@ static void check_answer(const req_model *q, const resp_view *v)
         CHECK(v->body_len == q->body_len && memcmp(v->body, q->body, q->body_len) == 0);
 }
 
+/* What the response hook (an access log) was told, in order. */
+typedef struct hook_rec {
+    int status;
+    uint64_t body_bytes;
+    bool has_target;
+    size_t target_len;
+    char target[64];
+} hook_rec;
+
+typedef struct hooks {
+    bool on;
+    size_t n;
+    hook_rec r[MAX_REQS + 2];
+} hooks;
+static hooks H;
+
+static void on_response(void *hctx, const h1_log *log)
+{
+    (void)hctx;
+    CHECK(H.n < MAX_REQS + 2);
+    hook_rec *h = &H.r[H.n++];
+    h->status = log->status;
+    h->body_bytes = log->body_bytes;
+    h->has_target = log->target.p != NULL;
+    h->target_len = log->target.len;
+    /* Read all of it: a target that outlived its bytes is ASan's to see. */
+    char sum = 0;
+    for (size_t i = 0; i < log->target.len; i++)
+        sum = (char)(sum ^ log->target.p[i]);
+    (void)sum;
+    if (log->target.p)
+        memcpy(h->target, log->target.p, log->target.len < 64 ? log->target.len : 64);
+}
+
+/* The i-th final response is the i-th the hook heard of, with its status,
+ * body size and the target of its request (when it still had one). */
+static void check_hook(size_t i, const resp_view *v, const req_model *q, bool head_only)
+{
+    if (!H.on)
+        return;
+    CHECK(i < H.n);
+    const hook_rec *h = &H.r[i];
+    CHECK(h->status == v->status);
+    CHECK(h->body_bytes == (head_only ? 0 : v->body_len));
+    if (q && !q->error && h->has_target) {
+        CHECK(h->target_len == q->target.len);
+        size_t k = q->target.len < 64 ? q->target.len : 64;
+        CHECK(memcmp(h->target, q->target.p, k) == 0);
+    }
+}
+
 typedef struct run {
     bool cut;                 /* the driver cut the exchange short */
     bool timeout;             /* ... by a timeout */
@@ -400,6 +455,8 @@ static void check_output(const fake_tp *f, const model *m, const run *how)
             CHECK(how->timeout);
             CHECK(parse_response(f->out + pos, f->out_len - pos, false, arena, &v) > 0);
             CHECK(v.status == 408 && v.close);
+            check_hook(i, &v, NULL, false);
+            i++;
             closed = true;
             pos = f->out_len;
             break;
@@ -426,8 +483,10 @@ static void check_output(const fake_tp *f, const model *m, const run *how)
             /* Answered before the request ended: a request body we do
              * not read (or a 408); the connection must close after it. */
             CHECK(v.close || how->cut);
+            check_hook(i, &v, NULL, head_only);
         } else {
             check_answer(q, &v);
+            check_hook(i, &v, q, head_only);
         }
         closed = v.close;
         i++;
@@ -441,6 +500,10 @@ static void check_output(const fake_tp *f, const model *m, const run *how)
     }
     if (f->shut)
         CHECK(f->shut_at == f->out_len);
+    /* The hook heard of every response that ended, and of nothing else
+     * (a cut-short one may or may not have ended). */
+    if (H.on)
+        CHECK(H.n == i || (short_last && H.n == i + 1));
 #ifdef VEX_FUZZ_VERBOSE
     fprintf(stderr, "requests %zu, responses %zu, out %zu octets%s%s%s%s\n", m->n, i,
             f->out_len, closed ? ", close" : "", short_last ? ", cut short" : "",
@@ -455,11 +518,12 @@ typedef struct driver {
     h1_ctx ctx;
     server_config cfg;
     wstats *st;
-    h1_router router;
+    h1_router router, admin_router;
     app_env env;
     fake_tp f;
     run how;
     uint64_t errors_allowed;
+    size_t out_piece;         /* the largest single write there can be */
 } driver;
 
 static driver D;
@@ -480,9 +544,9 @@ static void end_callback(void)
     if (c->job)
         CHECK(c->job->body_len <= D.cfg.max_body
               && c->job->body_cap <= 2 * (size_t)D.cfg.max_body + 4096);
-    /* ...and what one callback queues: up to the high mark, then at most
-     * one more piece (a response, a file piece, an echoed body). */
-    CHECK(D.f.pending <= OUT_HIGH + FILE_PIECE + D.cfg.max_body + 65536);
+    /* ...and what the client has not read: up to the high mark, then at
+     * most one more piece (a file piece, or a body or /metrics from memory). */
+    CHECK(D.f.pending <= OUT_HIGH + D.out_piece);
     CHECK(atomic_load(&D.st->errors) <= D.errors_allowed);
     CHECK(D.ctx.state_violations == 0);
 }
@@ -523,7 +587,13 @@ static void deliver(const char *p, size_t n)
 {
     if (!wait_unpaused())
         return;
-    D.ctx.env.up->on_input(D.f.t, p, (ssize_t)n);
+    /* The transport's bytes live only during the call (transport.h): an
+     * exact-size copy freed after it lets ASan see any later use. */
+    char *copy = malloc(n);
+    CHECK(copy != NULL);
+    memcpy(copy, p, n);
+    D.ctx.env.up->on_input(D.f.t, copy, (ssize_t)n);
+    free(copy);
     end_callback();
 }
 
@@ -543,7 +613,7 @@ static void settle_out(void)
     }
 }
 
-static int setup(uint8_t flags)
+static int setup(uint8_t flags, bool hook, bool admin)
 {
     D.cfg = (server_config){
         .max_clients = 1, .buffer_size = (flags & FL_SMALL_BUF) ? 512 : 8192,
@@ -557,18 +627,27 @@ static int setup(uint8_t flags)
     D.env = (app_env){ .root_fd = -1, .bytes_fd = (flags & FL_BYTES_FILE) ? pattern_fd : -1,
                        .pattern = pattern, .render_metrics = fake_metrics };
     D.router = (h1_router){ routes_dispatch, &routes_main, &D.env };
+    D.admin_router = (h1_router){ routes_dispatch, &routes_admin, &D.env };
     CHECK(h1_ctx_init(&D.ctx, NULL, &D.cfg, D.st, 1, 1) == 0);
     for (int k = 0; k < H1_NKINDS; k++)
         D.ctx.routers[k] = &D.router;
+    D.ctx.routers[H1_ADMIN] = &D.admin_router;
     D.ctx.on_gone = on_gone;
+    H.on = hook;
+    H.n = 0;
+    if (hook)
+        D.ctx.on_response = on_response;
     fake_tp_reset(&D.f);
     D.f.no_sendfile = flags & FL_NO_SENDFILE;
     fake_tp_current = &D.f;
     memset(&D.how, 0, sizeof D.how);
     D.errors_allowed = 0;
+    D.out_piece = D.cfg.max_body > 65536 ? D.cfg.max_body : 65536;
+    if ((flags & FL_BYTES_FILE) && !(flags & FL_NO_SENDFILE))
+        D.out_piece += FILE_PIECE;
     if (flags & FL_DRAINING)
         h1_drain_start(&D.ctx, UINT64_MAX);
-    CHECK(h1_conn_open(&D.ctx, &fake_tp_ops, 1000, NULL, H1_CLIENT));
+    CHECK(h1_conn_open(&D.ctx, &fake_tp_ops, 1000, NULL, admin ? H1_ADMIN : H1_CLIENT));
     return 0;
 }
 
@@ -578,6 +657,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     uint8_t flags = data[0];
     size_t ncuts = data[1] % 64u;
+    bool hook = data[1] & 0x40, admin = data[1] & 0x80;
     if (size < 2 + ncuts)
         return 0;
     const uint8_t *cuts = data + 2;
@@ -585,7 +665,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t len = size - 2 - ncuts;
     enum end end = (enum end)(flags >> FL_END_SHIFT);
 
-    setup(flags);
+    setup(flags, hook, admin);
     size_t off = 0;
     for (size_t k = 0; off < len && !D.f.closed && !D.how.budget; k++) {
         size_t n = k < ncuts ? (size_t)cuts[k] + 1 : D.cfg.buffer_size;
@@ -645,7 +725,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     m->arena = malloc(len + 1);
     CHECK(m->arena != NULL);
     /* Only what was delivered counts as asked. */
-    model_requests(m, in, off, &lim, flags & FL_DRAINING);
+    model_requests(m, in, off, &lim, flags & FL_DRAINING, admin);
     check_output(&D.f, m, &D.how);
     free(m->arena);
     free(m);

@@ -59,8 +59,11 @@ SMALL_BODY, SMALL_BUF, NO_SENDFILE, BYTES_FILE, DRAIN_EACH, DRAINING = 1, 2, 4, 
 EOF_, RESET, TIMEOUT, SHUTDOWN = 0 << 6, 1 << 6, 2 << 6, 3 << 6
 
 
-def conn(name, stream, flags=DRAIN_EACH, cuts=b""):
-    write("corpus_conn", name, bytes([flags, len(cuts)]) + cuts + stream)
+HOOK, ADMIN = 0x40, 0x80   # in the cut-count octet
+
+
+def conn(name, stream, flags=DRAIN_EACH, cuts=b"", mode=0):
+    write("corpus_conn", name, bytes([flags, len(cuts) | mode]) + cuts + stream)
 
 
 G = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
@@ -90,6 +93,7 @@ conn("expect_discard", b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nC
 conn("body_to_404", b"PUT /nope HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nabcd" + G)
 conn("chunked_to_404", b"POST /nope HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n" + G)
 conn("method_405", b"DELETE / HTTP/1.1\r\nHost: a\r\n\r\nGET /echo HTTP/1.1\r\nHost: a\r\n\r\n")
+conn("pipeline_bytes_unread", b"GET /bytes/65536 HTTP/1.1\r\nHost: a\r\n\r\n" * 30, flags=EOF_ | SMALL_BODY)
 conn("bytes_small", b"GET /bytes/100 HTTP/1.1\r\nHost: a\r\n\r\n" + G)
 conn("bytes_large_file", b"GET /bytes/2200000 HTTP/1.1\r\nHost: a\r\n\r\n" + G, flags=EOF_ | BYTES_FILE)
 conn("bytes_large_mem", b"GET /bytes/700000 HTTP/1.1\r\nHost: a\r\n\r\n" + G, flags=EOF_)
@@ -119,6 +123,25 @@ conn("small_buffer", G * 10 + b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length
      flags=SMALL_BUF)
 conn("absolute_form", b"GET http://a/json HTTP/1.1\r\nHost: a\r\n\r\n")
 conn("connect_upgrade", b"CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\n\r\n")
+
+conn("hook_pipeline", G + b"GET /json?x=1 HTTP/1.1\r\nHost: a\r\n\r\n"
+     b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc", mode=HOOK)
+conn("hook_echo_chunked", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+     b"3\r\nabc\r\n0\r\n\r\n" + G, mode=HOOK, cuts=bytes([10, 40, 3]))
+conn("hook_bad_request", G + b"GET /x HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n", mode=HOOK)
+# Regressions: the hook was given the target of a request whose bytes were
+# gone (heap-use-after-free): the 408 of a timeout, and a chunked body
+# refused in a later delivery than its head.
+conn("regress_hook_stale_target_408", G + b"GET /json HTTP/1.1\r\n", flags=TIMEOUT, mode=HOOK)
+conn("regress_hook_stale_target_body", b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+     b"3\r\nabc\r\nzz\r\n", mode=HOOK, cuts=bytes([63, 7]))
+conn("hook_timeout_after_split", b"GET /json HTTP/1.1\r\nHost: a\r\n\r\nGET /js", flags=TIMEOUT,
+     mode=HOOK, cuts=bytes([20]))
+conn("hook_bytes_file", b"GET /bytes/1100000 HTTP/1.1\r\nHost: a\r\n\r\n" + G, flags=EOF_ | BYTES_FILE,
+     mode=HOOK)
+conn("admin_routes", b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"
+     b"GET /metrics HTTP/1.1\r\nHost: a\r\n\r\nPOST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx",
+     mode=ADMIN | HOOK)
 
 if __name__ == "__main__":
     print("seeds written under", HERE, file=sys.stderr)
