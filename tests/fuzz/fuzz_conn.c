@@ -10,7 +10,8 @@
  *              a pattern file or not, a reader that drains after every
  *              packet or only when the server waits for it, draining mode,
  *              how the connection ends;
- *   octet 1    n, the number of cuts (mod 64), then n octets: packet k is
+ *   octet 1    n, the number of cuts (mod 64; bit 6: a response hook is
+ *              installed and checked, bit 7: the admin route table), then n octets: packet k is
  *              octet k + 1 bytes long; the rest of the stream follows in
  *              packets of at most the receive buffer size (the loop's
  *              contract: one on_data carries at most recv_buf_size).
