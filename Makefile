@@ -392,35 +392,67 @@ trend:
 gate:
 	@:
 
-# libFuzzer on the HTTP parser (clang + libclang-rt-14-dev); FUZZ_SECONDS=60.
-#   make fuzz          fuzz for FUZZ_SECONDS, new inputs into build/fuzz/new
-#   make fuzz-replay   every file of tests/fuzz/corpus once, through the plain
-#                      target and the llhttp differential one (seconds; make test)
+# libFuzzer targets (clang + libclang-rt-14-dev), ASan+UBSan; tests/fuzz/README.md.
+#   fuzz_http_parser  the request head parser (and the llhttp differential build)
+#   fuzz_chunked      the chunked body decoder: whole, in pieces, encode/decode
+#   fuzz_conn         a whole connection: http1 + handlers over a fake transport
+#   make fuzz          each target for FUZZ_SECONDS (default 30), one after another;
+#                      new inputs into build/fuzz/new-<target>, crashes build/fuzz/<target>-*
+#   make fuzz-replay   every target's corpus once, plus the llhttp build (seconds; make test)
 #   make fuzz-llhttp   fuzz the differential target (node-llhttp) for FUZZ_SECONDS
-FUZZ_SECONDS ?= 60
+#   make fuzz-<target> one target for FUZZ_SECONDS
+FUZZ_SECONDS ?= 30
 FUZZ_CFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
                -D_GNU_SOURCE -Iinclude -Isrc
+# Our targets are held to the project's warnings; llhttp's sources are not ours.
+FUZZ_WFLAGS := -Wall -Wextra -Werror
 LLHTTP_INC := /usr/share/include/llhttp
 LLHTTP_SRC := /usr/share/llhttp/api.c /usr/share/llhttp/http.c /usr/share/llhttp/llhttp.c
-FUZZ_CORPUS := $(wildcard tests/fuzz/corpus/*)
+FUZZ_TARGETS := fuzz_http_parser fuzz_chunked fuzz_conn
+# Each target's seed corpus (the parser's predates the others' naming).
+FUZZ_CORPUS_fuzz_http_parser := tests/fuzz/corpus
+FUZZ_CORPUS_fuzz_chunked := tests/fuzz/corpus_chunked
+FUZZ_CORPUS_fuzz_conn := tests/fuzz/corpus_conn
+FUZZ_CORPUS_fuzz_http_parser_llhttp := tests/fuzz/corpus
+# The connection target: the http1 layer and the handlers, nothing of the
+# server above them and no library (fake_tp.c is the transport).
+FUZZ_CONN_SRC := $(addprefix src/server/,http1.c http1_out.c http1_body.c routes.c handlers.c \
+                 response.c metrics.c static_files.c platform.c transport.c)
+# -timeout: an input that takes seconds is a hang to report, not to wait for.
+FUZZ_RUN_FLAGS = -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+                 -artifact_prefix=build/fuzz/$(1)- -dict=tests/fuzz/$(2).dict
+
 build/fuzz/fuzz_http_parser: tests/fuzz/fuzz_http_parser.c $(HTTP_SRC) $(wildcard src/http/*.h)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) tests/fuzz/fuzz_http_parser.c $(HTTP_SRC) -o $@
+	clang $(FUZZ_CFLAGS) $(FUZZ_WFLAGS) tests/fuzz/fuzz_http_parser.c $(HTTP_SRC) -o $@
 build/fuzz/fuzz_http_parser_llhttp: tests/fuzz/fuzz_http_parser.c $(HTTP_SRC) $(wildcard src/http/*.h)
 	@mkdir -p $(dir $@)
 	@[ -f $(LLHTTP_INC)/llhttp.h ] || { echo "llhttp missing: apt-get install node-llhttp (make deps)" >&2; exit 1; }
 	clang $(FUZZ_CFLAGS) -DVEX_FUZZ_LLHTTP -I$(LLHTTP_INC) tests/fuzz/fuzz_http_parser.c \
 	  $(HTTP_SRC) $(LLHTTP_SRC) -o $@
-fuzz: build/fuzz/fuzz_http_parser
-	@mkdir -p build/fuzz/new
-	./build/fuzz/fuzz_http_parser -max_total_time=$(FUZZ_SECONDS) build/fuzz/new tests/fuzz/corpus
-fuzz-replay: build/fuzz/fuzz_http_parser build/fuzz/fuzz_http_parser_llhttp
-	@set -e; for f in build/fuzz/fuzz_http_parser build/fuzz/fuzz_http_parser_llhttp; do \
-	  $$f $(FUZZ_CORPUS) 2>build/fuzz/replay.log || { cat build/fuzz/replay.log; exit 1; }; \
-	  echo "$$f: $(words $(FUZZ_CORPUS)) corpus inputs replayed, no failure"; done
+build/fuzz/fuzz_chunked: tests/fuzz/fuzz_chunked.c $(HTTP_SRC) $(wildcard src/http/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) $(FUZZ_WFLAGS) tests/fuzz/fuzz_chunked.c $(HTTP_SRC) -o $@
+build/fuzz/fuzz_conn: tests/fuzz/fuzz_conn.c tests/fuzz/fake_tp.c tests/fuzz/fake_tp.h $(FUZZ_CONN_SRC) \
+                      $(HTTP_SRC) $(wildcard src/http/*.h src/server/*.h include/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) $(FUZZ_WFLAGS) tests/fuzz/fuzz_conn.c tests/fuzz/fake_tp.c $(FUZZ_CONN_SRC) $(HTTP_SRC) -o $@
+
+.PHONY: $(addprefix fuzz-,$(FUZZ_TARGETS:fuzz_%=%))
+$(addprefix fuzz-,$(FUZZ_TARGETS:fuzz_%=%)): fuzz-%: build/fuzz/fuzz_%
+	@mkdir -p build/fuzz/new-fuzz_$*
+	./build/fuzz/fuzz_$* $(call FUZZ_RUN_FLAGS,fuzz_$*,fuzz_$*) build/fuzz/new-fuzz_$* $(FUZZ_CORPUS_fuzz_$*)
+fuzz: $(addprefix build/fuzz/,$(FUZZ_TARGETS))
+	@set -e; for t in $(FUZZ_TARGETS:fuzz_%=%); do \
+	  $(MAKE) --no-print-directory fuzz-$$t FUZZ_SECONDS=$(FUZZ_SECONDS); done
+fuzz-replay: $(addprefix build/fuzz/,$(FUZZ_TARGETS)) build/fuzz/fuzz_http_parser_llhttp
+	@set -e; $(foreach t,$(FUZZ_TARGETS) fuzz_http_parser_llhttp,\
+	  ./build/fuzz/$(t) -artifact_prefix=build/fuzz/$(t)- $(FUZZ_CORPUS_$(t))/* 2>build/fuzz/replay-$(t).log \
+	    || { cat build/fuzz/replay-$(t).log; exit 1; }; \
+	  echo "build/fuzz/$(t): $$(ls $(FUZZ_CORPUS_$(t)) | wc -l) corpus inputs replayed, no failure";)
 fuzz-llhttp: build/fuzz/fuzz_http_parser_llhttp
 	@mkdir -p build/fuzz/new-llhttp
-	./build/fuzz/fuzz_http_parser_llhttp -max_total_time=$(FUZZ_SECONDS) build/fuzz/new-llhttp tests/fuzz/corpus
+	./build/fuzz/fuzz_http_parser_llhttp $(call FUZZ_RUN_FLAGS,fuzz_http_parser_llhttp,fuzz_http_parser) build/fuzz/new-llhttp tests/fuzz/corpus
 
 clean:
 	rm -rf build

@@ -105,7 +105,7 @@ if [ -n "$first" ]; then
   step "logger unit tests" ./build/"$first"/test_log
   step "logger unit tests (ASan+UBSan)" ./build/"$first"-san/test_log
 fi
-step "fuzz corpus replay (libFuzzer, ASan+UBSan, llhttp differential)" \
+step "fuzz corpus replay (libFuzzer, ASan+UBSan: parser, llhttp differential, chunked decoder, connection)" \
   make --no-print-directory -s fuzz-replay
 for b in "${runnable[@]}"; do
   step "conformance $b" ./build/"$b"/test_conformance

@@ -380,7 +380,7 @@ static void dispatch(h1_conn *c, const http_request *req)
 /* Parse and answer what buf holds. Returns the octets used; the rest (an
  * incomplete request, or requests held back by backpressure) is the
  * caller's to keep. */
-static size_t process(h1_conn *c, const char *buf, size_t len)
+static size_t process_requests(h1_conn *c, const char *buf, size_t len)
 {
     h1_ctx *ctx = h1_ctx_of(c);
     size_t off = 0;
@@ -421,6 +421,19 @@ static size_t process(h1_conn *c, const char *buf, size_t len)
         dispatch(c, &ctx->req);
     }
     return off;
+}
+
+/* ctx->req's slices point into buf, which the transport (or in_consume)
+ * takes back when the callback ends: forget them here, so that a response
+ * sent later without a request of its own (the 408 of a timeout, a body
+ * refused in a later delivery, on any connection of the thread) gives the
+ * hook no target rather than freed bytes (found by tests/fuzz/fuzz_conn.c). */
+static size_t process(h1_conn *c, const char *buf, size_t len)
+{
+    size_t used = process_requests(c, buf, len);
+    h1_ctx *ctx = h1_ctx_of(c);
+    ctx->req.method_str = ctx->req.target = (http_slice){ NULL, 0 };
+    return used;
 }
 
 static void on_eof(h1_conn *c, ssize_t n)

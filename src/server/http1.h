@@ -61,8 +61,10 @@ typedef struct h1_router {
     void *env;                /* the handlers' environment */
 } h1_router;
 
-/* After every response: what an access log or a policy needs. target is
- * NULL when the request bytes are no longer available. */
+/* After every response: what an access log or a policy needs. target (and
+ * method_str) are NULL when the request bytes are no longer available: a
+ * 408 of a timeout, a request body refused in a later delivery than its
+ * head. */
 typedef struct h1_log {
     const h1_peer *peer;
     http_method method;

@@ -61,8 +61,8 @@ h1_job *h1_job_for(h1_ex *x)
         ctr_add(&ctx->st->errors, 1);
         return NULL;
     }
-    if (ctx->on_response) {   /* the request bytes will be gone by the end */
-        const http_request *req = x->req ? x->req : &ctx->req;
+    const http_request *req = x->req ? x->req : &ctx->req;
+    if (ctx->on_response && req->target.p) {   /* its bytes will be gone by the end */
         const http_slice *ua = http_find_header(req, "user-agent");
         const http_slice *ref = http_find_header(req, "referer");
         size_t tl = req->target.len, ul = ua ? ua->len : 0, rl = ref ? ref->len : 0;

@@ -520,6 +520,48 @@ static void test_peer_reset_releases_the_connection(void **state)
     assert_int_equal(ctx.n_conns, 0);
 }
 
+/* As the loop delivers: bytes valid only during the call (a heap copy,
+ * freed after it, so the -san build sees any later use). */
+static void input_heap(const char *str)
+{
+    size_t n = strlen(str);
+    char *p = malloc(n);
+    assert_non_null(p);
+    memcpy(p, str, n);
+    input(p, n);
+    free(p);
+}
+
+/* Found by tests/fuzz/fuzz_conn.c: a response sent without a request of
+ * its own in that callback gave the hook the last parsed request's target,
+ * slices into bytes already freed. Now: no target. */
+static void test_hook_gets_no_stale_target_for_a_timeout_408(void **state)
+{
+    (void)state;
+    /* The second head stops after its request line: parsed, not complete. */
+    input_heap("GET /json HTTP/1.1\r\nHost: t\r\n\r\nGET /nope HTTP/1.1\r\n");
+    ((h1_conn *)(void *)F.t)->deadline_ms = 0;   /* the header timeout is due */
+    h1_scan_timeouts(&ctx);
+    assert_true(out_has("408 Request Timeout"));
+    assert_int_equal(hooks.n, 2);
+    assert_int_equal(hooks.status[0], 200);
+    assert_string_equal(hooks.target[0], "/json");
+    assert_int_equal(hooks.status[1], 408);
+    assert_string_equal(hooks.target[1], "NULL");
+}
+
+static void test_hook_gets_no_stale_target_for_a_body_refused_later(void **state)
+{
+    (void)state;
+    input_heap("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
+    assert_int_equal(F.out_len, 0);
+    input_heap("zz\r\n");
+    assert_true(out_has("400 Bad Request"));
+    assert_int_equal(hooks.n, 1);
+    assert_int_equal(hooks.status[0], 400);
+    assert_string_equal(hooks.target[0], "NULL");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -539,6 +581,8 @@ int main(void)
         T(test_connection_close_lingers_then_closes),
         T(test_malformed_request_is_400_and_nothing_after_it_runs),
         T(test_peer_reset_releases_the_connection),
+        T(test_hook_gets_no_stale_target_for_a_timeout_408),
+        T(test_hook_gets_no_stale_target_for_a_body_refused_later),
     };
     return cmocka_run_group_tests_name("http1", tests, NULL, NULL);
 }
