@@ -619,13 +619,13 @@ static int setup(uint8_t flags, bool hook, bool admin)
     D.cfg = (server_config){
         .max_clients = 1, .buffer_size = (flags & FL_SMALL_BUF) ? 512 : 8192,
         .header_timeout_ms = 30000, .idle_timeout_ms = 60000,
-        .max_body = (flags & FL_SMALL_BODY) ? 64 : (1u << 20),
+        .max_body = (flags & FL_SMALL_BODY) ? 64 : (1u << 20), .root_fd = -1,
     };
     if (!D.st)
         D.st = stats_new();
     CHECK(D.st != NULL);
     memset(D.st, 0, sizeof *D.st);
-    D.env = (app_env){ .root_fd = -1, .bytes_fd = (flags & FL_BYTES_FILE) ? pattern_fd : -1,
+    D.env = (app_env){ .bytes_fd = (flags & FL_BYTES_FILE) ? pattern_fd : -1,
                        .pattern = pattern, .render_metrics = fake_metrics };
     D.router = (h1_router){ routes_dispatch, &routes_main, &D.env };
     D.admin_router = (h1_router){ routes_dispatch, &routes_admin, &D.env };
