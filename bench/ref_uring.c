@@ -192,7 +192,7 @@ static void on_cqe(server *s, struct io_uring_cqe *cqe)
         on_send(s, cqe, fd, c);
 }
 
-static int ring_init(struct io_uring *ring)
+static int ring_init(struct io_uring *ring, unsigned *flags)
 {
     static const unsigned tries[] = {
         IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
@@ -206,6 +206,7 @@ static int ring_init(struct io_uring *ring)
         p.flags = tries[i] | IORING_SETUP_CQSIZE;
         p.cq_entries = RING_ENTRIES * 4;    /* multishot ops post many CQEs per SQE */
         r = io_uring_queue_init_params(RING_ENTRIES, ring, &p);
+        *flags = p.flags;
         if (r != -EINVAL)
             return r;
     }
@@ -261,11 +262,19 @@ int main(int argc, char **argv)
         perror("ref_uring: init");
         return 1;
     }
-    int r = ring_init(&s.ring);
+    unsigned flags = 0;
+    int r = ring_init(&s.ring, &flags);
     if (r < 0) {
         fprintf(stderr, "ref_uring: io_uring_setup: %s\n", strerror(-r));
         return REF_EXIT_UNAVAILABLE;
     }
+    /* once, at start: which fallback this kernel took */
+    printf("ref_uring: setup flags%s%s%s%s\n",
+           flags & IORING_SETUP_SUBMIT_ALL ? " SUBMIT_ALL" : "",
+           flags & IORING_SETUP_SINGLE_ISSUER ? " SINGLE_ISSUER" : "",
+           flags & IORING_SETUP_DEFER_TASKRUN ? " DEFER_TASKRUN" : "",
+           flags & IORING_SETUP_COOP_TASKRUN ? " COOP_TASKRUN" : "");
+    fflush(stdout);
     r = buf_ring_init(&s);
     if (r < 0) {
         fprintf(stderr, "ref_uring: provided-buffer ring: %s\n", strerror(-r));
@@ -296,8 +305,11 @@ int main(int argc, char **argv)
             s.returned = 0;
         }
     }
-    io_uring_queue_exit(&s.ring);
+    /* The armed accept holds the listening socket: end it first, so the port is
+     * free when this process is gone (ring teardown finishes asynchronously). */
+    shutdown(s.lfd, SHUT_RDWR);
     close(s.lfd);
+    io_uring_queue_exit(&s.ring);
     free(s.conns);
     free(s.bufs);
     ref_response_free(&s.resp);
