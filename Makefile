@@ -7,6 +7,7 @@
 #   make DEBUG=1              -O0 -g3 build into build/<backend>-debug/
 #   make test                 deps, then every test on every available backend
 #   make bench [BACKEND=..] [PROFILE=..] [DURATION=..] [TRIALS=..] [CONNECTIONS=..] [PEERS=..] [OUT=..] [INVENTORY=hosts.toml]
+#   make ref                  the minimal reference servers build/bench/ref_epoll, ref_uring (PEERS=ref)
 #   make plot [RUN=results/latest]   make trend [RUNS=results] [METRICS=..]   make gate [BASE=ref] [GATE_ARGS=..]   make deps   make clean
 .DEFAULT_GOAL := all
 SHELL := /bin/bash
