@@ -20,11 +20,13 @@ NOTE = ("canned GET / response only: runs the wrk GET / profiles; CPU per reques
         "load generator's count (no server-side counter)")
 
 
-def expand(names: list) -> list:
-    """`ref` -> ref-epoll, ref-uring; the rest unchanged, order kept, no duplicates."""
+def expand(names: list, backends: list | None = None) -> list:
+    """`ref` -> the references of `backends` (None: every backend, so ref-epoll and
+    ref-uring); other names unchanged, order kept, no duplicates."""
+    mine = [r for r, (_, b) in REFS.items() if backends is None or b in backends]
     out: list = []
     for n in names:
-        for m in (list(REFS) if n == ALIAS else [n]):
+        for m in (mine if n == ALIAS else [n]):
             if m not in out:
                 out.append(m)
     return out

@@ -175,7 +175,7 @@ def run(opts: RunOptions) -> tuple:
                                             "--root", str(www / "static"), *opts.server_args],
                                 name=name, log_dir=logs)
         servers.append(("backend", srv, {"binary": str(binary)}))
-    peer_names = ref_peers.expand(opts.peers)
+    peer_names = ref_peers.expand(opts.peers, None if opts.no_backends else opts.backends)
     for name in peer_names:
         try:
             srv = peers.make_peer(name, plan.paths(), cpu=opts.server_cpu,

@@ -141,6 +141,9 @@ def test_many_connections(ref):
 
 def test_peer_names_and_profiles():
     assert ref_peers.expand(["nginx", "ref", "ref-epoll"]) == ["nginx", "ref-epoll", "ref-uring"]
+    assert ref_peers.expand(["ref"], ["io_uring"]) == ["ref-uring"]       # BACKEND=io_uring
+    assert ref_peers.expand(["ref", "ref-epoll"], ["io_uring"]) == ["ref-uring", "ref-epoll"]
+    assert ref_peers.expand(["ref"], ["poll"]) == []
     assert ref_peers.reference_of("epoll") == "ref-epoll"
     assert ref_peers.reference_of("io_uring") == "ref-uring"
     assert ref_peers.reference_of("poll") is None
