@@ -7,6 +7,7 @@
 #   make DEBUG=1              -O0 -g3 build into build/<backend>-debug/
 #   make test                 deps, then every test on every available backend
 #   make bench [BACKEND=..] [PROFILE=..] [DURATION=..] [TRIALS=..] [CONNECTIONS=..] [PEERS=..] [OUT=..] [INVENTORY=hosts.toml]
+#   make ref                  the minimal reference servers build/bench/ref_epoll, ref_uring (PEERS=ref)
 #   make plot [RUN=results/latest]   make trend [RUNS=results] [METRICS=..]   make gate [BASE=ref] [GATE_ARGS=..]   make deps   make clean
 .DEFAULT_GOAL := all
 SHELL := /bin/bash
@@ -253,7 +254,7 @@ all:
 endif
 
 .PHONY: deps test test-c test-san test-python test-kqshim test-portable test-libkqueue check-symbols \
-        bench plot trend gate clean fuzz fuzz-replay fuzz-llhttp
+        bench plot trend gate clean fuzz fuzz-replay fuzz-llhttp ref
 deps:
 	@./scripts/deps.sh
 
@@ -281,10 +282,23 @@ test-portable: deps
 
 bench: deps
 	@set -e; for b in $(if $(BACKEND),$(BACKEND),$(AVAILABLE)); do $(MAKE) --no-print-directory BACKEND=$$b; done
+	@$(MAKE) --no-print-directory ref
 	$(PY) scripts/bench.py $(if $(BACKEND),--backend $(BACKEND)) $(if $(PROFILE),--profile $(PROFILE)) \
 	  $(if $(DURATION),--duration $(DURATION)) $(if $(TRIALS),--trials $(TRIALS)) \
 	  $(if $(CONNECTIONS),--connections $(CONNECTIONS)) $(if $(PEERS),--peers $(PEERS)) $(if $(OUT),--out $(OUT)) \
 	  $(if $(INVENTORY),--inventory $(INVENTORY))
+
+# Minimal reference servers (bench/ref_*.c), the floor `make bench PEERS=ref`
+# compares each backend's CPU per request with: build/bench/ref_epoll, and
+# build/bench/ref_uring where liburing is installed. Always -O2, no library.
+REF_DIR := build/bench
+REF_PROGRAMS := $(if $(filter Linux,$(UNAME)),$(REF_DIR)/ref_epoll $(if $(HAVE_URING),$(REF_DIR)/ref_uring))
+REF_CFLAGS := -std=c11 -g -O2 -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -D_GNU_SOURCE $(CFLAGS)
+.PHONY: ref
+ref: $(REF_PROGRAMS)
+$(REF_DIR)/ref_%: bench/ref_%.c bench/ref_common.c bench/ref_common.h
+	@mkdir -p $(dir $@)
+	$(CC) $(REF_CFLAGS) $< bench/ref_common.c -o $@.$$$$ $(LDFLAGS) $(if $(filter ref_uring,$(notdir $@)),-luring) && mv -f $@.$$$$ $@
 
 # kqueue.c on Linux through tests/kqshim (plain and ASan+UBSan).
 test-kqshim:

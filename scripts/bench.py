@@ -50,7 +50,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--connections", type=_ints,
                    help="connection sweep, e.g. 100,1000,10000 (replaces the connections of "
                         "every profile with sweep = true)")
-    p.add_argument("--peers", type=_list, default=[], help="reference servers: nginx,h2o")
+    p.add_argument("--peers", type=_list, default=[],
+                   help="reference servers: nginx, h2o, ref-epoll, ref-uring; ref = the minimal "
+                        "reference servers of the --backend(s) (make ref), run on the GET / profiles only, each "
+                        "backend's CPU per request then shown as a ratio to its own")
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "results",
                    help="results root; the run goes to OUT/<UTC time>-<commit>/ (default results/)")
     p.add_argument("--build-dir", type=Path, default=Path(__file__).resolve().parents[1] / "build",

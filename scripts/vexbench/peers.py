@@ -1,4 +1,5 @@
-"""Reference servers (peers) run against the same profiles: nginx and h2o.
+"""Reference servers (peers) run against the same profiles: nginx and h2o (and the
+minimal ref-epoll / ref-uring of ref_peers.py, `--peers ref`).
 
 Each peer gets a generated configuration in a temp dir: one worker/thread, loopback only,
 the endpoints of the server contract that the profiles hit (`/` "Hello, World!",
@@ -16,8 +17,10 @@ import signal
 import tempfile
 from pathlib import Path
 
-from . import variants
+from . import ref_peers, variants
 from .server import LOOPBACK, ServerProcess, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
 
 HELLO = "Hello, World!"
 JSON = '{"message":"Hello, World!"}'
@@ -226,7 +229,13 @@ def h2o(paths, *, cpu: int | None = 0, max_connections: int = 1024,
 FACTORIES = {"nginx": nginx, "h2o": h2o}
 
 
-def make_peer(name: str, paths, variant: str | None = None, **kw) -> ServerProcess:
+def make_peer(name: str, paths, *, build_dir=None, variant: str | None = None,
+              **kw) -> ServerProcess:
+    """A peer by name; the minimal reference servers (ref_peers.py) come from build_dir."""
+    if name in ref_peers.REFS:
+        return ref_peers.make(name, build_dir=build_dir or ROOT / "build",
+                              cpu=kw.get("cpu", 0), log_dir=kw.get("log_dir"))
     if name not in FACTORIES:
-        raise PeerUnavailable(f"unknown peer {name!r}; known: {', '.join(FACTORIES)}")
+        raise PeerUnavailable(f"unknown peer {name!r}; known: "
+                              f"{', '.join([*FACTORIES, *ref_peers.REFS, ref_peers.ALIAS])}")
     return FACTORIES[name](paths, variant=variant, **kw)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import shlex
 
-from . import variants
+from . import ref_peers, variants
 from .progress import human
 from .results import METRICS, summary_index
 
@@ -52,8 +52,18 @@ COLUMNS = (("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"), ("p99.99_ms", "p99.99 ms"
            ("wall_s", "wall s"))
 
 
+RATIO_HEAD = "CPU ×ref"
+
+
+def ratio_cell(r: dict | None) -> str:
+    """A backend's CPU per request over its minimal reference's (ref_peers.py)."""
+    return f"{r['ratio']:.2f}× {r['reference']}" if r else "-"
+
+
 def rows(doc: dict) -> list:
+    """[case, target, req/s, *COLUMNS, CPU ×ref, flags] per summary."""
     idx = summary_index(doc)
+    ratios = ref_peers.cpu_ratios(doc)
     out = []
     for case in case_order(doc):
         for target in target_order(doc):
@@ -61,8 +71,13 @@ def rows(doc: dict) -> list:
             if not s:
                 continue
             out.append([case, target, rps_cell(s)] +
-                       [fmt(m, _med(s, m)) for m, _ in COLUMNS] + [issues(s)])
+                       [fmt(m, _med(s, m)) for m, _ in COLUMNS] +
+                       [ratio_cell(ratios.get((case, target))), issues(s)])
     return out
+
+
+def _cells(r: list, keep: list, with_ratio: bool) -> list:
+    return r[:3] + [r[3 + i] for i in keep] + ([r[-2]] if with_ratio else []) + [r[-1]]
 
 
 def _used_columns(doc: dict) -> list:
@@ -76,8 +91,10 @@ def _used_columns(doc: dict) -> list:
 
 def summary_table(doc: dict) -> str:
     keep = _used_columns(doc)
-    head = ["case", "target", "req/s median (min–max)"] + [COLUMNS[i][1] for i in keep] + ["errors/flags"]
-    body = [r[:3] + [r[3 + i] for i in keep] + [r[-1]] for r in rows(doc)]
+    with_ratio = bool(ref_peers.cpu_ratios(doc))
+    head = (["case", "target", "req/s median (min–max)"] + [COLUMNS[i][1] for i in keep]
+            + ([RATIO_HEAD] if with_ratio else []) + ["errors/flags"])
+    body = [_cells(r, keep, with_ratio) for r in rows(doc)]
     if not body:
         return "no results"
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
@@ -131,11 +148,13 @@ def markdown(doc: dict, images: list) -> str:
         L += ["## Skipped", ""] + [f"- {s}" for s in skipped] + [""]
     L += ["## Results", ""]
     keep = _used_columns(doc)
-    head = ["case", "target", "req/s median (min–max, n)"] + [COLUMNS[i][1] for i in keep] + ["errors / flags"]
+    with_ratio = bool(ref_peers.cpu_ratios(doc))
+    head = (["case", "target", "req/s median (min–max, n)"] + [COLUMNS[i][1] for i in keep]
+            + ([RATIO_HEAD] if with_ratio else []) + ["errors / flags"])
     L.append("| " + " | ".join(head) + " |")
     L.append("|" + "---|" * len(head))
     for r in rows(doc):
-        cells = r[:3] + [r[3 + i] for i in keep] + [r[-1]]
+        cells = _cells(r, keep, with_ratio)
         if cells[-1] != "ok":
             cells[-1] = f"**{cells[-1]}**"
         L.append("| " + " | ".join(cells) + " |")
@@ -149,6 +168,13 @@ def markdown(doc: dict, images: list) -> str:
              "connections open, on a fresh server. Non-2xx responses and socket errors are "
              "summed over the trials and flagged, never averaged away.")
     L.append("")
+    if with_ratio:
+        L.append(f"{RATIO_HEAD} = the backend's median CPU µs per request over the median of "
+                 "the minimal reference server on the same kernel interface in the same case "
+                 "(epoll: `ref-epoll`, bench/ref_epoll.c; io_uring: `ref-uring`, "
+                 "bench/ref_uring.c): a canned response per request and nothing else, so "
+                 "1.00× is the floor of that interface on this kernel.")
+        L.append("")
     L += curve_lines(doc)
     L += variants.cost_lines(doc)
     for title, path in images:

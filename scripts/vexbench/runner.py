@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from . import curve, environment, hyperfine, idle, peers, results, variants
+from . import curve, environment, hyperfine, idle, peers, ref_peers, results, variants
 from .profiles import ROOT, make_plan
 from .progress import Progress, human
 from .server import BackendUnavailable, ServerError, ServerProcess
@@ -187,13 +187,16 @@ def run(opts: RunOptions) -> tuple:
                                     name=tname, log_dir=logs)
             servers.append(("backend", srv, {"binary": str(binary), "variant": vname,
                                              "base": name}))
-    for name in opts.peers:
+    peer_names = ref_peers.expand(opts.peers, None if opts.no_backends else opts.backends)
+    for name in peer_names:
         for vname in (None, *plan.variants):
             tname = f"{name}+{vname}" if vname else name
+            if vname and name in ref_peers.REFS:
+                continue                     # a reference server has no features to switch on
             try:
                 srv = peers.make_peer(name, plan.paths(), cpu=opts.server_cpu,
                                       max_connections=plan.max_connections(), log_dir=logs,
-                                      variant=vname)
+                                      build_dir=opts.build_dir, variant=vname)
             except peers.PeerUnavailable as e:
                 target_recs.append({"name": tname, "kind": "peer", "status": "skipped",
                                     "reason": str(e)})
@@ -219,7 +222,7 @@ def run(opts: RunOptions) -> tuple:
            "environment": env,
            "options": {"selection": opts.selection, "plan": plan.to_dict(), "seed": seed,
                        "backends": opts.backends, "no_backends": opts.no_backends,
-                       "peers": opts.peers, "connections": opts.connections,
+                       "peers": peer_names, "connections": opts.connections,
                        "stats_interval_s": opts.stats_interval, "server_args": opts.server_args,
                        "max_clients": max_clients, "nofile_limit": nofile},
            "pinning": {"server_cpu": opts.server_cpu, "loadgen_cpu": opts.loadgen_cpu,
@@ -229,7 +232,10 @@ def run(opts: RunOptions) -> tuple:
            "targets": target_recs, "cases": case_recs, "trials": [], "summaries": [],
            "hyperfine": hyper}
 
-    prog = Progress(sum(case_weight(c, len(live), plan.trials) for c in runnable),
+    def taking_part(case) -> list:
+        return [s for s in live if s.runs(case.profile)]
+
+    prog = Progress(sum(case_weight(c, len(taking_part(c)), plan.trials) for c in runnable),
                     enabled=opts.progress)
     for r in target_recs:
         if r["status"] != "ok":
@@ -252,8 +258,9 @@ def run(opts: RunOptions) -> tuple:
     try:
         for ci, case in enumerate(runnable if live else []):
             p = case.profile
+            part = taking_part(case)
             if p.tool == "curve":
-                curve.run_case(case, live, rng, plan.trials, work=work,
+                curve.run_case(case, part, rng, plan.trials, work=work,
                                loadgen_cpu=opts.loadgen_cpu, record=record, progress=prog,
                                status_ok=lambda s: s.alive() and by_name[s.name]["status"] == "ok",
                                build_dir=opts.build_dir, overhead=TRIAL_OVERHEAD_S)
@@ -262,7 +269,7 @@ def run(opts: RunOptions) -> tuple:
             per_trial = case_weight(case, 1, 1) - ((case.warmup + TRIAL_OVERHEAD_S)
                                                    if p.tool in ("wrk", "ab") and case.warmup > 0 else 0)
             if p.tool in ("wrk", "ab") and case.warmup > 0:
-                for srv in rng.sample(live, len(live)):
+                for srv in rng.sample(part, len(part)):
                     if not srv.alive():
                         continue
                     prog.show(f"{case.id} [{ci + 1}/{len(runnable)}] warm-up {srv.name}",
@@ -274,7 +281,7 @@ def run(opts: RunOptions) -> tuple:
                     record(t, srv)
                     prog.advance(case.warmup + TRIAL_OVERHEAD_S, f"{case.id} warm-up {srv.name}")
             for n in range(1, plan.trials + 1):
-                for srv in rng.sample(live, len(live)):
+                for srv in rng.sample(part, len(part)):
                     if not srv.alive() or by_name[srv.name]["status"] != "ok":
                         prog.advance(per_trial, f"{case.id} {srv.name} (dead)")
                         continue
@@ -334,6 +341,7 @@ def finish_run(doc: dict, run_dir: Path) -> tuple:
     """Summaries, curves and end-of-run facts into doc; write results.json,
     drop the partial file; a run where nothing ran does not become latest."""
     doc["summaries"] = results.summarize(doc["trials"])
+    ref_peers.annotate(doc)
     curves = curve.summarize(doc)
     if curves:
         doc["curves"] = curves

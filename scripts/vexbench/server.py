@@ -96,6 +96,7 @@ class ServerProcess:
         self.result: dict | None = None
         self.lives: list = []             # stop results of earlier lives (restart())
         self.notes: list = []             # caveats to carry into the results
+        self.serves = None                # profile -> bool: the cases it runs (None: all)
         self.config_text: str | None = None
 
     @classmethod
@@ -181,6 +182,11 @@ class ServerProcess:
             time.sleep(0.05)
         raise ServerError(f"{self.name} not ready on {self.url(self.ready_path)} after "
                           f"{self.ready_timeout:g}s ({last})")
+
+    def runs(self, profile) -> bool:
+        """Whether this server takes part in `profile`'s cases (a canned-response
+        reference server answers only some)."""
+        return self.serves is None or self.serves(profile)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
