@@ -8,6 +8,7 @@
  * operator finds last.
  */
 #include "config_file.h"
+#include "tls_context.h"
 #include "config_keys.h"
 
 #include <errno.h>
@@ -82,6 +83,7 @@ static int one_listener(walk *w, const yaml_node_t *n, cfg_listener *out)
     memset(out, 0, sizeof *out);
     strcpy(out->host, "0.0.0.0");
     bool have_port = false;
+    const yaml_node_t *cert_node = NULL, *key_node = NULL;
     yaml_node_t *kn, *vn;
     FOR_PAIRS(w, n, kn, vn) {
         const char *k = scalar(kn), *v = scalar(vn);
@@ -104,14 +106,50 @@ static int one_listener(walk *w, const yaml_node_t *n, cfg_listener *out)
         } else if (strcmp(k, "ipv6-only") == 0) {
             if (cfg_parse_bool(v, &out->v6only))
                 return fail(w, vn, "listen.ipv6-only", "invalid value '%s' (true or false)", v);
+        } else if (strcmp(k, "tls") == 0) {
+            if (cfg_parse_bool(v, &out->tls))
+                return fail(w, vn, "listen.tls", "invalid value '%s' (true or false)", v);
+        } else if (strcmp(k, "certificate") == 0 || strcmp(k, "key") == 0) {
+            char *dst = k[0] == 'c' ? out->cert : out->key;
+            if (!*v || strlen(v) >= CFG_PATH_LEN)
+                return fail(w, vn, k[0] == 'c' ? "listen.certificate" : "listen.key",
+                            "invalid value '%s' (a PEM file)", v);
+            strcpy(dst, v);
+            if (k[0] == 'c')
+                cert_node = vn;
+            else
+                key_node = vn;
+        } else if (strcmp(k, "redirect-https") == 0) {
+            if (cfg_parse_u64(v, 1, 65535, &port))
+                return fail(w, vn, "listen.redirect-https", "invalid value '%s' (1-65535)", v);
+            out->redirect_https = (int)port;
         } else {
-            return fail(w, kn, k, "unknown key in a listener (address, port, ipv6-only)");
+            return fail(w, kn, k, "unknown key in a listener (address, port, ipv6-only, tls, "
+                        "certificate, key, redirect-https)");
         }
     }
     if (!have_port)
         return fail(w, n, "listen", "a listener needs a port");
     if (out->v6only && !strchr(out->host, ':'))
         return fail(w, n, "listen.ipv6-only", "only for an IPv6 address");
+    if (out->tls && (!cert_node || !key_node))
+        return fail(w, n, "listen.tls", "a TLS listener needs certificate and key");
+    if (!out->tls && (cert_node || key_node))
+        return fail(w, cert_node ? cert_node : key_node, cert_node ? "listen.certificate" : "listen.key",
+                    "only for a listener with tls: true");
+    if (out->tls && out->redirect_https)
+        return fail(w, n, "listen.redirect-https", "only for a plain listener");
+    if (out->tls) {
+        char why[400];
+        SSL_CTX *ctx = tls_ctx_new(out->cert, out->key, why, sizeof why);
+        if (!ctx)
+            return fail(w, strstr(why, "certificate '") ? cert_node : key_node,
+                        strstr(why, "certificate '") ? "listen.certificate" : "listen.key", "%s", why);
+        server_config *c = w->cfg;
+        unsigned idx = (unsigned)(out - c->listeners);
+        tls_ctx_free(c->tls[idx]);
+        c->tls[idx] = ctx;
+    }
     return 0;
 }
 
