@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "metrics.h"
 #include "vex_net.h"
 
 typedef struct tp tp;
@@ -63,6 +64,7 @@ struct tp_env {
     vex_loop *loop;
     tp_out out;
     const tp_upcalls *up;
+    wstats *st;              /* the thread's counters (TLS handshakes)     */
     void *open_arg;          /* what the next open takes (TLS: its SSL_CTX) */
 };
 

@@ -73,6 +73,12 @@ static void fail_conn(tls_conn *tc, int err)
     t->env->up->on_input(t, NULL, -err);
 }
 
+static void hs_failed(tls_conn *tc)
+{
+    ctr_add(&tc->t->env->st->tls_hs_failed, 1);
+    fail_conn(tc, EPROTO);
+}
+
 /* Decrypt and deliver until OpenSSL has nothing or the layer above
  * paused or closed us. */
 static void deliver(tls_conn *tc)
@@ -84,10 +90,13 @@ static void deliver(tls_conn *tc)
             int e = SSL_get_error(tc->ssl, r);
             push_records(tc);   /* an alert, or the next flight */
             if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
-                fail_conn(tc, EPROTO);
+                hs_failed(tc);
             return;
         }
         tc->handshaken = true;
+        ctr_add(&t->env->st->tls_hs_ok, 1);
+        if (SSL_session_reused(tc->ssl))
+            ctr_add(&t->env->st->tls_resumed, 1);
     }
     char buf[TLS_READ_CHUNK];
     while (!tc->closed && !tc->paused && !tc->failed) {
@@ -125,6 +134,10 @@ static void on_data(vex_loop *loop, int fd, const char *data, ssize_t n, void *u
     tls_conn *tc = ud;
     tc->busy++;
     if (n <= 0) {
+        if (!tc->handshaken && !tc->failed) {
+            tc->failed = true;
+            ctr_add(&tc->t->env->st->tls_hs_failed, 1);
+        }
         tc->t->env->up->on_input(tc->t, data, n);
     } else if (BIO_write(tc->rbio, data, (int)n) != (int)n) {
         fail_conn(tc, ENOMEM);
