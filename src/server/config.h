@@ -27,7 +27,6 @@ typedef struct cfg_listener {
     int port;                     /* 0: pick a free port                      */
     bool v6only;                  /* IPv6 only, not dual-stack                */
     bool tls;                     /* HTTPS: certificate + key below           */
-    int redirect_https;           /* plain: 308 to https://host:this-port/; 0 off */
     char cert[CFG_PATH_LEN];      /* PEM chain                                */
     char key[CFG_PATH_LEN];       /* PEM private key                          */
 } cfg_listener;

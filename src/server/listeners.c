@@ -23,7 +23,7 @@ void lformat(char *buf, size_t cap, const char *host, int port)
 bool lspec_same(const cfg_listener *a, const cfg_listener *b)
 {
     return a->port == b->port && a->v6only == b->v6only && a->tls == b->tls &&
-           a->redirect_https == b->redirect_https && strcmp(a->host, b->host) == 0;
+           strcmp(a->host, b->host) == 0;
 }
 
 static void append(char *buf, size_t cap, const char *host, int port)

@@ -8,7 +8,11 @@
  */
 #include "tls_context.h"
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 
 #include <openssl/err.h>
@@ -79,4 +83,82 @@ SSL_CTX *tls_ctx_new(const char *cert, const char *key, char *err, size_t errlen
 void tls_ctx_free(SSL_CTX *ctx)
 {
     SSL_CTX_free(ctx);
+}
+
+/* ---- SNI: several certificates on one listener ----------------------------- */
+
+typedef struct sni_table {
+    unsigned n;
+    struct { char name[256]; SSL_CTX *ctx; } e[TLS_SNI_MAX];
+} sni_table;
+
+static int sni_idx = -1;
+static pthread_once_t sni_once = PTHREAD_ONCE_INIT;
+
+static void sni_table_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                           void *argp)
+{
+    (void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
+    sni_table *t = ptr;
+    if (!t)
+        return;
+    for (unsigned i = 0; i < t->n; i++)
+        SSL_CTX_free(t->e[i].ctx);   /* one reference per name */
+    free(t);
+}
+
+static void sni_init(void)
+{
+    sni_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, sni_table_free);
+}
+
+static bool name_match(const char *pat, const char *host)
+{
+    if (pat[0] == '*' && pat[1] == '.') {
+        const char *dot = strchr(host, '.');
+        return dot && dot != host && strcasecmp(dot, pat + 1) == 0;
+    }
+    return strcasecmp(pat, host) == 0;
+}
+
+static int on_servername(SSL *ssl, int *alert, void *arg)
+{
+    (void)alert;
+    const sni_table *t = arg;
+    const char *host = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    if (!host || !t)
+        return SSL_TLSEXT_ERR_NOACK;   /* the default certificate */
+    for (unsigned i = 0; i < t->n; i++)
+        if (name_match(t->e[i].name, host)) {
+            SSL_set_SSL_CTX(ssl, t->e[i].ctx);
+            return SSL_TLSEXT_ERR_OK;
+        }
+    return SSL_TLSEXT_ERR_NOACK;
+}
+
+int tls_ctx_add_sni(SSL_CTX *def, const char *name, SSL_CTX *ctx, char *err, size_t errlen)
+{
+    pthread_once(&sni_once, sni_init);
+    if (sni_idx < 0) {
+        snprintf(err, errlen, "cannot set up SNI");
+        return -1;
+    }
+    sni_table *t = SSL_CTX_get_ex_data(def, sni_idx);
+    if (!t) {
+        t = calloc(1, sizeof *t);
+        if (!t || !SSL_CTX_set_ex_data(def, sni_idx, t)) {
+            free(t);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        SSL_CTX_set_tlsext_servername_callback(def, on_servername);
+        SSL_CTX_set_tlsext_servername_arg(def, t);
+    }
+    if (t->n == TLS_SNI_MAX || strlen(name) >= sizeof t->e[0].name) {
+        snprintf(err, errlen, "at most %d SNI names of up to 255 characters", TLS_SNI_MAX);
+        return -1;
+    }
+    strcpy(t->e[t->n].name, name);
+    t->e[t->n++].ctx = ctx;
+    return 0;
 }

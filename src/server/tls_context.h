@@ -15,5 +15,10 @@ typedef struct ssl_ctx_st SSL_CTX;
 /* NULL with a message in err. */
 SSL_CTX *tls_ctx_new(const char *cert, const char *key, char *err, size_t errlen);
 void     tls_ctx_free(SSL_CTX *ctx);
+/* Serve ctx (its own certificate) to clients whose SNI name is one of
+ * names ("*.example.com" matches one label); def stays the default and
+ * owns ctx from then on. 0, or -1 with err. */
+int      tls_ctx_add_sni(SSL_CTX *def, const char *name, SSL_CTX *ctx, char *err, size_t errlen);
+#define TLS_SNI_MAX 32
 
 #endif

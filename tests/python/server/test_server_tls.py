@@ -279,3 +279,33 @@ def test_reload_swaps_certificate_with_no_failed_request(tls_server, pki):
         stop.set()
         th.join()
     assert failures == [] and ok[0] > 5
+
+
+def test_sni_picks_the_certificate(start_server, binary, pki, tmp_path):
+    d = pki["dir"]
+    other = make_cert(d, "other", os.path.join(d, "ca"), "other.test", 3003)
+    wild = make_cert(d, "wild", os.path.join(d, "ca"), "*.wild.test", 4004)
+    tp = free_port()
+    cfg = tmp_path / "sni.yaml"
+    cfg.write_text(f"""listen:
+  - address: 127.0.0.1
+    port: {tp}
+    tls: true
+    certificate: {pki['a'][0]}
+    key: {pki['a'][1]}
+    sni:
+      - {{names: [other.test, other2.test], certificate: {other[0]}, key: {other[1]}}}
+      - {{names: ["*.wild.test"], certificate: {wild[0]}, key: {wild[1]}}}
+""")
+    start_server("--config", str(cfg), "--threads", "1", listen=False)
+    req = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    for name, cn in (("other.test", "other.test"), ("OTHER2.test", "other.test"),
+                     ("a.wild.test", "*.wild.test"), ("unknown.test", "localhost"),
+                     ("wild.test", "localhost")):
+        r = s_client(tp, "-CAfile", pki["ca"], servername=name, stdin=req)
+        assert f"subject=CN = {cn}" in r.stdout, (name, r.stdout[:600])
+        assert "HTTP/1.1 200" in r.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(cfg.read_text().replace(wild[1], other[1]))
+    r = run(binary, "--config", str(bad), "--check-config")
+    assert r.returncode == 2 and ":9: listen.sni.key: cannot load key" in r.stderr, r.stderr
