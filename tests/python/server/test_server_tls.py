@@ -309,3 +309,37 @@ def test_sni_picks_the_certificate(start_server, binary, pki, tmp_path):
     bad.write_text(cfg.read_text().replace(wild[1], other[1]))
     r = run(binary, "--config", str(bad), "--check-config")
     assert r.returncode == 2 and ":9: listen.sni.key: cannot load key" in r.stderr, r.stderr
+
+
+def test_open_connection_survives_reload_and_bad_certificate_keeps_old(tls_server, pki):
+    port = tls_server.tls_port
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s = ctx(pki).wrap_socket(raw, server_hostname="localhost")
+    req = b"GET /bytes/5 HTTP/1.1\r\nHost: x\r\n\r\n"
+
+    def one():
+        s.sendall(req)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += s.recv(4096)
+        head, _, body = data.partition(b"\r\n\r\n")
+        while len(body) < 5:
+            body += s.recv(4096)
+        return head
+
+    assert one().startswith(b"HTTP/1.1 200")
+    with open(tls_server.cfg) as f:
+        text = f.read()
+    with open(tls_server.cfg, "w") as f:
+        f.write(text.replace(pki["a"][1], pki["b"][1]))        # key of another certificate
+    tls_server.proc.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: "SIGHUP: reload failed" in tls_server.read_stderr(), timeout=10)
+    assert https_get(pki, port)[1]["serialNumber"] == "03E9"   # the old one still serves
+    with open(tls_server.cfg, "w") as f:
+        f.write(text.replace(pki["a"][0], pki["b"][0]).replace(pki["a"][1], pki["b"][1]))
+    tls_server.proc.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: "SIGHUP: reloaded" in tls_server.read_stderr(), timeout=10)
+    assert wait_for(lambda: https_get(pki, port)[1]["serialNumber"] == "07D2", timeout=10)
+    assert one().startswith(b"HTTP/1.1 200")                    # the old connection lives on
+    assert s.getpeercert()["serialNumber"] == "03E9"
+    s.close()
