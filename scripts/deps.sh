@@ -7,6 +7,7 @@ set -euo pipefail
 DEBIAN_PKGS=(
   build-essential pkg-config liburing-dev libcmocka-dev cmake
   libyaml-dev  # production_server's --config file
+  libssl-dev   # production_server TLS listeners (OpenSSL 3)
   clang libclang-rt-14-dev valgrind
   node-llhttp  # llhttp's C sources: make fuzz-replay/fuzz-llhttp's differential check
   wrk apache2-utils hyperfine curl nginx-light h2o prometheus util-linux procps lsof

@@ -14,6 +14,7 @@
  * accepted socket is ever closed without a response.
  */
 #include "server.h"
+#include "tls_context.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -114,7 +115,7 @@ static void reject(worker *w, int fd)
 /* ---- connections ----------------------------------------------------------- */
 
 /* fd becomes a connection if a slot is free; false if none is. */
-static bool try_start(worker *w, int fd, const h1_peer *peer)
+static bool try_start_on(worker *w, int fd, const h1_peer *peer, const tp_ops *ops, void *arg)
 {
     server *s = w->srv;
     unsigned prev = atomic_fetch_add_explicit(&s->active, 1, memory_order_relaxed);
@@ -127,7 +128,10 @@ static bool try_start(worker *w, int fd, const h1_peer *peer)
     /* Each response leaves in one send; Nagle would only delay the next
      * one behind a delayed ACK. */
     vex_set_nodelay(fd, 1);
-    if (!h1_conn_open(&w->h1, &tp_tcp_ops, fd, peer, H1_CLIENT)) {
+    w->h1.env.open_arg = arg;
+    bool opened = h1_conn_open(&w->h1, ops, fd, peer, H1_CLIENT);
+    w->h1.env.open_arg = NULL;
+    if (!opened) {
         /* cannot happen: the pool covers the limit */
         ctr_sub(&w->st->conns_active, 1);
         atomic_fetch_sub_explicit(&s->active, 1, memory_order_relaxed);
@@ -137,6 +141,11 @@ static bool try_start(worker *w, int fd, const h1_peer *peer)
     if (prev + 1 >= w->cfg->max_clients)
         limit_crossed(w);
     return true;
+}
+
+static bool try_start(worker *w, int fd, const h1_peer *peer)
+{
+    return try_start_on(w, fd, peer, &tp_tcp_ops, NULL);
 }
 
 /* ---- the queue of clients waiting for a slot ------------------------------- */
@@ -257,12 +266,51 @@ static void accepted(worker *w, int fd, const struct sockaddr *sa, socklen_t sa_
     take(w, fd, &peer);
 }
 
+/* The SSL_CTX of the current configuration for a TLS listener: after a
+ * reload that changed the certificate, new connections take the new one. */
+static SSL_CTX *tls_ctx_of(const worker *w, int lfd, bool *is_tls)
+{
+    *is_tls = false;
+    for (unsigned i = 0; i < w->n_ls; i++) {
+        if (w->ls[i].fd != lfd)
+            continue;
+        if (!w->ls[i].spec.tls)
+            return NULL;
+        *is_tls = true;
+        const server_config *c = w->cfg;
+        for (unsigned j = 0; j < c->n_listeners; j++)
+            if (c->tls[j] && lspec_same(&w->ls[i].spec, &c->listeners[j]))
+                return c->tls[j];
+        return NULL;
+    }
+    return NULL;
+}
+
+/* A TLS client is not parked (a parked socket carries no SSL_CTX): it gets
+ * a slot now or is closed. */
+static void admit_tls(worker *w, int fd, const h1_peer *peer, SSL_CTX *ctx)
+{
+    if (ctx && w->park_len == 0 && try_start_on(w, fd, peer, &tp_tls_ops, ctx))
+        return;
+    ctr_add(&w->st->rejected, 1);
+    close(fd);
+    limit_check(w);
+}
+
 static void on_accept(vex_loop *loop, int lfd, int fd,
                       const struct sockaddr *sa, socklen_t sa_len, void *udata)
 {
     (void)loop;
-    (void)lfd;
-    accepted(udata, fd, sa, sa_len, admit_accept);
+    worker *w = udata;
+    bool is_tls;
+    SSL_CTX *ctx = fd >= 0 ? tls_ctx_of(w, lfd, &is_tls) : NULL;
+    if (fd >= 0 && is_tls) {
+        h1_peer peer;
+        h1_peer_set(&peer, sa, sa_len);
+        admit_tls(w, fd, &peer, ctx);
+        return;
+    }
+    accepted(w, fd, sa, sa_len, admit_accept);
 }
 
 /* ---- the admin listener ------------------------------------------------------ */

@@ -3,6 +3,7 @@
  * checks that need the file system, and the refcounted snapshot.
  */
 #include "config.h"
+#include "tls_context.h"
 #include "config_file.h"
 #include "config_keys.h"
 #include "platform.h"
@@ -185,6 +186,10 @@ void config_free(server_config *cfg)
         free(r->body);
         free(r->content_type);
         free(r->location);
+    }
+    for (unsigned i = 0; i < CFG_MAX_LISTENERS; i++) {
+        tls_ctx_free(cfg->tls[i]);
+        cfg->tls[i] = NULL;
     }
     cfg->root = cfg->config_path = NULL;
     cfg->root_fd = -1;

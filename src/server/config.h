@@ -19,12 +19,16 @@
 #define CFG_MAX_LISTENERS 16
 #define CFG_MAX_ROUTES    64
 #define CFG_ADDR_LEN      64
+#define CFG_PATH_LEN      256
 
 /* One listening address; each worker binds its own SO_REUSEPORT socket. */
 typedef struct cfg_listener {
     char host[CFG_ADDR_LEN];      /* numeric IPv4/IPv6 address                */
     int port;                     /* 0: pick a free port                      */
     bool v6only;                  /* IPv6 only, not dual-stack                */
+    bool tls;                     /* HTTPS: certificate + key below           */
+    char cert[CFG_PATH_LEN];      /* PEM chain                                */
+    char key[CFG_PATH_LEN];       /* PEM private key                          */
 } cfg_listener;
 
 /* A route answered from the configuration (a fixed body or a redirect). */
@@ -43,6 +47,7 @@ typedef struct server_config {
     int port;                     /* --port                                   */
     cfg_listener listeners[CFG_MAX_LISTENERS];
     unsigned n_listeners;         /* from `listen:`, or host:port             */
+    struct ssl_ctx_st *tls[CFG_MAX_LISTENERS];  /* per TLS listener, owned here */
     unsigned threads;             /* one loop + listeners per thread (restart) */
     unsigned max_clients;         /* total over all threads; sizes the
                                      connection pools (restart)              */

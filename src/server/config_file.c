@@ -8,6 +8,9 @@
  * operator finds last.
  */
 #include "config_file.h"
+#include "tls_context.h"
+
+#include <openssl/ssl.h>
 #include "config_keys.h"
 
 #include <errno.h>
@@ -69,6 +72,69 @@ static int dup_check(walk *w, const yaml_node_t *map, const yaml_node_t *kn, con
 
 /* ---- listen: a list of "ADDR:PORT" or {address, port, ipv6-only} ----------- */
 
+/* sni: [{names: [NAME, ...], certificate: PEM, key: PEM}, ...] — each
+ * entry's SSL_CTX is owned by the listener's default one. */
+static int sni_entry(walk *w, const yaml_node_t *n, SSL_CTX *def)
+{
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(w, n, "listen.sni", "each entry is {names, certificate, key}");
+    const char *cert = NULL, *key = NULL;
+    const yaml_node_t *names = NULL, *cert_n = NULL, *key_n = NULL;
+    yaml_node_t *kn, *vn;
+    FOR_PAIRS(w, n, kn, vn) {
+        const char *k = scalar(kn);
+        if (k && strcmp(k, "names") == 0 && vn->type == YAML_SEQUENCE_NODE)
+            names = vn;
+        else if (k && strcmp(k, "certificate") == 0 && scalar(vn))
+            cert = scalar(vn), cert_n = vn;
+        else if (k && strcmp(k, "key") == 0 && scalar(vn))
+            key = scalar(vn), key_n = vn;
+        else
+            return fail(w, kn, "listen.sni", "an entry has names (a list), certificate and key");
+    }
+    if (!names || !cert || !key)
+        return fail(w, n, "listen.sni", "an entry needs names (a list), certificate and key");
+    char why[400];
+    SSL_CTX *ctx = tls_ctx_new(cert, key, why, sizeof why);
+    if (!ctx)
+        return fail(w, strstr(why, "certificate '") ? cert_n : key_n,
+                    strstr(why, "certificate '") ? "listen.sni.certificate" : "listen.sni.key", "%s", why);
+    unsigned added = 0;
+    for (yaml_node_item_t *it = names->data.sequence.items.start; it < names->data.sequence.items.top; it++) {
+        const yaml_node_t *e = yaml_document_get_node(w->doc, *it);
+        const char *name = scalar(e);
+        if (!name || !*name) {
+            if (!added)
+                tls_ctx_free(ctx);
+            return fail(w, e, "listen.sni.names", "each name is a host name");
+        }
+        if (added)
+            SSL_CTX_up_ref(ctx);
+        if (tls_ctx_add_sni(def, name, ctx, why, sizeof why)) {
+            tls_ctx_free(ctx);
+            return fail(w, e, "listen.sni.names", "%s", why);
+        }
+        added++;
+    }
+    if (!added) {
+        tls_ctx_free(ctx);
+        return fail(w, names, "listen.sni.names", "needs at least one name");
+    }
+    return 0;
+}
+
+static int sni_list(walk *w, const yaml_node_t *n, SSL_CTX *def)
+{
+    if (n->type != YAML_SEQUENCE_NODE)
+        return fail(w, n, "listen.sni", "expects a list of {names, certificate, key}");
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+        int rc = sni_entry(w, yaml_document_get_node(w->doc, *it), def);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 static int one_listener(walk *w, const yaml_node_t *n, cfg_listener *out)
 {
     const char *s = scalar(n);
@@ -82,6 +148,7 @@ static int one_listener(walk *w, const yaml_node_t *n, cfg_listener *out)
     memset(out, 0, sizeof *out);
     strcpy(out->host, "0.0.0.0");
     bool have_port = false;
+    const yaml_node_t *cert_node = NULL, *key_node = NULL, *sni_node = NULL;
     yaml_node_t *kn, *vn;
     FOR_PAIRS(w, n, kn, vn) {
         const char *k = scalar(kn), *v = scalar(vn);
@@ -89,6 +156,10 @@ static int one_listener(walk *w, const yaml_node_t *n, cfg_listener *out)
             return fail(w, kn, "listen", "keys are names");
         if (dup_check(w, n, kn, "a listener"))
             return 2;
+        if (strcmp(k, "sni") == 0) {
+            sni_node = vn;
+            continue;
+        }
         if (!v)
             return fail(w, vn, k, "expects a single value");
         uint64_t port;
@@ -104,14 +175,47 @@ static int one_listener(walk *w, const yaml_node_t *n, cfg_listener *out)
         } else if (strcmp(k, "ipv6-only") == 0) {
             if (cfg_parse_bool(v, &out->v6only))
                 return fail(w, vn, "listen.ipv6-only", "invalid value '%s' (true or false)", v);
+        } else if (strcmp(k, "tls") == 0) {
+            if (cfg_parse_bool(v, &out->tls))
+                return fail(w, vn, "listen.tls", "invalid value '%s' (true or false)", v);
+        } else if (strcmp(k, "certificate") == 0 || strcmp(k, "key") == 0) {
+            char *dst = k[0] == 'c' ? out->cert : out->key;
+            if (!*v || strlen(v) >= CFG_PATH_LEN)
+                return fail(w, vn, k[0] == 'c' ? "listen.certificate" : "listen.key",
+                            "invalid value '%s' (a PEM file)", v);
+            strcpy(dst, v);
+            if (k[0] == 'c')
+                cert_node = vn;
+            else
+                key_node = vn;
         } else {
-            return fail(w, kn, k, "unknown key in a listener (address, port, ipv6-only)");
+            return fail(w, kn, k, "unknown key in a listener (address, port, ipv6-only, tls, "
+                        "certificate, key)");
         }
     }
     if (!have_port)
         return fail(w, n, "listen", "a listener needs a port");
     if (out->v6only && !strchr(out->host, ':'))
         return fail(w, n, "listen.ipv6-only", "only for an IPv6 address");
+    if (out->tls && (!cert_node || !key_node))
+        return fail(w, n, "listen.tls", "a TLS listener needs certificate and key");
+    if (!out->tls && (cert_node || key_node || sni_node))
+        return fail(w, cert_node ? cert_node : key_node ? key_node : sni_node,
+                    cert_node ? "listen.certificate" : key_node ? "listen.key" : "listen.sni",
+                    "only for a listener with tls: true");
+    if (out->tls) {
+        char why[400];
+        SSL_CTX *ctx = tls_ctx_new(out->cert, out->key, why, sizeof why);
+        if (!ctx)
+            return fail(w, strstr(why, "certificate '") ? cert_node : key_node,
+                        strstr(why, "certificate '") ? "listen.certificate" : "listen.key", "%s", why);
+        server_config *c = w->cfg;
+        unsigned idx = (unsigned)(out - c->listeners);
+        tls_ctx_free(c->tls[idx]);
+        c->tls[idx] = ctx;
+        if (sni_node)
+            return sni_list(w, sni_node, ctx);
+    }
     return 0;
 }
 

@@ -60,6 +60,7 @@ int h1_ctx_init(h1_ctx *ctx, vex_loop *loop, const server_config *cfg, wstats *s
     memset(ctx, 0, sizeof *ctx);
     ctx->env.loop = loop;
     ctx->env.up = &upcalls;
+    ctx->env.st = st;
     ctx->cfg = cfg;
     ctx->st = st;
     ctx->lim = http_default_limits;

@@ -20,9 +20,10 @@ void lformat(char *buf, size_t cap, const char *host, int port)
     snprintf(buf, cap, "%s%s%s:%d", br ? "[" : "", host, br ? "]" : "", port);
 }
 
-static bool same_spec(const cfg_listener *a, const cfg_listener *b)
+bool lspec_same(const cfg_listener *a, const cfg_listener *b)
 {
-    return a->port == b->port && a->v6only == b->v6only && strcmp(a->host, b->host) == 0;
+    return a->port == b->port && a->v6only == b->v6only && a->tls == b->tls &&
+           strcmp(a->host, b->host) == 0;
 }
 
 static void append(char *buf, size_t cap, const char *host, int port)
@@ -67,7 +68,7 @@ int lplan_make(const lregistry *cur, const server_config *cfg, unsigned n_worker
         lrecord *rec = &p->next.r[p->next.n++];
         const lrecord *old = NULL;
         for (unsigned j = 0; j < cur->n && !old; j++)
-            if (same_spec(&cur->r[j].spec, spec))
+            if (lspec_same(&cur->r[j].spec, spec))
                 old = &cur->r[j];
         if (old) {
             *rec = *old;

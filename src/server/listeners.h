@@ -43,6 +43,9 @@ int  lplan_make(const lregistry *cur, const server_config *cfg, unsigned n_worke
                 unsigned backlog, lplan *p, char *err, size_t errlen);
 void lplan_abort(lplan *p);   /* close every socket it bound */
 void lplan_done(lplan *p);    /* its sockets were handed out */
+/* The same listener, as configured (certificate files may differ: the
+ * socket is kept and new connections take the new SSL_CTX). */
+bool lspec_same(const cfg_listener *a, const cfg_listener *b);
 /* "ADDR:PORT" with brackets for IPv6. */
 void lformat(char *buf, size_t cap, const char *host, int port);
 

@@ -68,6 +68,12 @@ size_t prometheus_render(void *server_, char *buf, size_t cap)
     metric(&b, "vex_timeouts_total", "counter", "Connections closed by a timeout.", st->timeouts);
     metric(&b, "vex_connections_rejected_total", "counter",
            "Connections answered 503 over the connection limit.", st->rejected);
+    metric(&b, "vex_tls_handshakes_total", "counter", "TLS handshakes completed.", st->tls_hs_ok);
+    metric(&b, "vex_tls_handshake_failures_total", "counter",
+           "TLS handshakes that failed (bad version, garbage, a peer gone mid-way).",
+           st->tls_hs_failed);
+    metric(&b, "vex_tls_resumed_total", "counter",
+           "TLS handshakes that resumed a session (ticket or cache).", st->tls_resumed);
     metric(&b, "vex_connections_queued_total", "counter",
            "Connections accepted at the limit and held, unread, until a slot freed.",
            st->parked);

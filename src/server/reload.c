@@ -51,7 +51,8 @@ void listeners_hand_out(server *s, lplan *p, bool running)
     for (unsigned w = 0; w < s->n_workers; w++) {
         worker *wk = &s->workers[w];
         for (unsigned k = 0; k < p->n_new; k++) {
-            wlisten l = { p->fds[k * p->n_workers + w], p->next.r[p->new_idx[k]].lid, false };
+            wlisten l = { p->fds[k * p->n_workers + w], p->next.r[p->new_idx[k]].lid, false,
+                           p->next.r[p->new_idx[k]].spec };
             if (!running)
                 wk->ls[wk->n_ls++] = l;
             else if (wk->n_lpending < CFG_MAX_LISTENERS)

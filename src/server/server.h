@@ -33,6 +33,7 @@ typedef struct wlisten {
     int fd;
     unsigned lid;             /* which configured listener (listeners.c)    */
     bool paused;              /* we paused it for the limit                 */
+    cfg_listener spec;        /* as configured: TLS or not                  */
 } wlisten;
 
 struct worker {

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "metrics.h"
 #include "vex_net.h"
 
 typedef struct tp tp;
@@ -63,15 +64,19 @@ struct tp_env {
     vex_loop *loop;
     tp_out out;
     const tp_upcalls *up;
+    wstats *st;              /* the thread's counters (TLS handshakes)     */
+    void *open_arg;          /* what the next open takes (TLS: its SSL_CTX) */
 };
 
 struct tp {
     const tp_ops *ops;
     tp_env *env;
     int fd;
+    void *x;                 /* the transport's own state (TLS), or NULL    */
 };
 
 extern const tp_ops tp_tcp_ops;
+extern const tp_ops tp_tls_ops;   /* transport_tls.c; open_arg: SSL_CTX */
 
 bool tp_write_slow(tp *t, const void *p, size_t n);
 
