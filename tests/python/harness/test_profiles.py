@@ -19,7 +19,7 @@ def test_issue_profiles_exist():
     assert ps["memory-idle"].tool == "idle"
 
 
-@pytest.mark.parametrize("name", ["smoke", "quick", "full"])
+@pytest.mark.parametrize("name", ["smoke", "quick", "full", "logging"])
 def test_sets_resolve(name):
     plan = make_plan(name)
     assert plan.cases and plan.trials >= 2 and plan.duration > 0
