@@ -16,8 +16,10 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")
 # Linux-only calls a portable build must not use; each has a POSIX fallback.
 LINUX_ONLY = {"accept4", "eventfd", "memfd_create", "sendfile", "sendfile64", "syscall",
               "epoll_create1", "epoll_ctl", "epoll_wait"}
-# The backends only ever built on Linux, and Linux's own headers.
-LINUX_BACKENDS = {"src/backends/epoll.c", "src/backends/io_uring.c"}
+# The backends only ever built on Linux, the minimal reference servers (raw epoll and
+# raw liburing by design: `make ref` builds them on Linux only), and Linux's own headers.
+LINUX_BACKENDS = {"src/backends/epoll.c", "src/backends/io_uring.c",
+                  "bench/ref_epoll.c", "bench/ref_uring.c"}
 LINUX_HEADER = re.compile(r"#\s*include\s*<(linux/|sys/(epoll|eventfd|sendfile|syscall)\.h|liburing)")
 
 
