@@ -8,6 +8,11 @@ DEBIAN_PKGS=(
   build-essential pkg-config liburing-dev libcmocka-dev cmake
   libyaml-dev  # production_server's --config file
   libssl-dev   # production_server TLS listeners (OpenSSL 3)
+  zlib1g-dev libbrotli-dev libzstd-dev  # response compression: gzip, brotli, zstd
+  gzip brotli zstd  # the tests decompress every compressed response with the real tools
+  libcrypt-dev  # Basic authentication against crypt(3) hashes (yescrypt, sha512-crypt)
+  testssl.sh bsdextrautils  # the TLS scan test (testssl.sh needs hexdump)
+  slowhttptest  # the slowloris / slow body / slow read abuse tests
   clang libclang-rt-14-dev valgrind
   node-llhttp  # llhttp's C sources: make fuzz-replay/fuzz-llhttp's differential check
   wrk apache2-utils hyperfine curl nginx-light h2o prometheus util-linux procps lsof
@@ -15,8 +20,8 @@ DEBIAN_PKGS=(
   python3 python3-matplotlib python3-numpy python3-scipy python3-pytest
   python3-pytest-xdist  # the server suite in parallel processes (TEST_JOBS)
 )
-BREW_PKGS="cmocka libyaml wrk hyperfine python-matplotlib nginx"
-FREEBSD_PKGS="gmake cmocka libyaml lsof wrk hyperfine py311-matplotlib py311-scipy py311-pytest py311-pytest-xdist nginx"
+BREW_PKGS="cmocka libyaml openssl@3 brotli zstd wrk hyperfine python-matplotlib nginx"
+FREEBSD_PKGS="gmake cmocka libyaml brotli zstd lsof wrk hyperfine py311-matplotlib py311-scipy py311-pytest py311-pytest-xdist nginx"
 
 case "$(uname -s)" in
   Darwin)
