@@ -167,7 +167,7 @@ ALL_LIBS := $(BACKEND_LIBS_$(BACKEND)) $(LIBS)
 
 PROGRAMS := $(B)/vex_probe $(B)/test_conformance $(B)/echo_bench $(B)/vex_loadgen
 ifneq ($(SERVER_SRC),)
-  PROGRAMS += $(B)/production_server $(B)/test_platform $(B)/test_log
+  PROGRAMS += $(B)/production_server $(B)/test_platform $(B)/test_log $(B)/test_cidr
 endif
 ifneq ($(HTTP_SRC),)
   PROGRAMS += $(B)/test_http_parser $(B)/test_http1
@@ -220,6 +220,10 @@ $(B)/test_platform: tests/unit/test_platform.c src/server/platform.c src/server/
 LOG_UNIT_SRC := src/server/log_json.c src/server/request_id.c src/server/log_config.c src/server/log.c
 $(B)/test_log: tests/unit/test_log.c $(LOG_UNIT_SRC) $(LOG_UNIT_SRC:.c=.h)
 	$(CC) $(CFLAGS_ALL) $(filter %.c,$^) -o $@ $(LDFLAGS_ALL) -lcmocka -lpthread
+
+# Address ranges (allow/deny lists, trusted proxies, rate-limit prefixes).
+$(B)/test_cidr: tests/unit/test_cidr.c src/server/cidr.c src/server/cidr.h
+	$(CC) $(CFLAGS_ALL) $(filter %.c,$^) -o $@ $(LDFLAGS_ALL) -lcmocka
 
 $(B)/test_http_parser: tests/unit/test_http_parser.c $(HTTP_OBJ)
 	$(CC) $(CFLAGS_ALL) $(filter %.c %.o,$^) -o $@ $(LDFLAGS_ALL) -lcmocka

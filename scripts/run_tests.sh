@@ -104,6 +104,7 @@ if [ -n "$first" ]; then
   step "http1 layer unit tests (ASan+UBSan)" ./build/"$first"-san/test_http1
   step "logger unit tests" ./build/"$first"/test_log
   step "logger unit tests (ASan+UBSan)" ./build/"$first"-san/test_log
+  step "address range unit tests (ASan+UBSan)" ./build/"$first"-san/test_cidr
 fi
 step "fuzz corpus replay (libFuzzer, ASan+UBSan: parser, llhttp differential, chunked decoder, connection)" \
   make --no-print-directory -s fuzz-replay
