@@ -94,15 +94,15 @@ void server_reload(server *s, int argc, char **argv)
     wait_workers_synced(s);
     if (!s->cfg->config_path) {
         /* Not a failed reload: there is nothing to read. */
-        fprintf(stderr, PROG ": SIGHUP: no --config file to reload; still serving\n");
+        log_event(VLOG_WARN, "SIGHUP: no --config file to reload; still serving");
         return;
     }
     server_config nu;
     char err[512];
     int rc = config_load(&nu, argc, argv, err, sizeof err);
     if (rc) {
-        fprintf(stderr, PROG ": SIGHUP: reload failed, still serving the previous "
-                        "configuration: %s\n", err);
+        log_event(VLOG_ERROR, "SIGHUP: reload failed, still serving the previous "
+                              "configuration: %s", err);
         config_free(&nu);
         finish(s, false);
         return;
@@ -113,8 +113,8 @@ void server_reload(server *s, int argc, char **argv)
 
     lplan plan;
     if (lplan_make(&s->lreg, &nu, s->n_workers, nu.backlog, &plan, err, sizeof err) < 0) {
-        fprintf(stderr, PROG ": SIGHUP: reload failed, still serving the previous "
-                        "configuration: %s\n", err);
+        log_event(VLOG_ERROR, "SIGHUP: reload failed, still serving the previous "
+                              "configuration: %s", err);
         config_free(&nu);
         finish(s, false);
         return;
@@ -123,8 +123,8 @@ void server_reload(server *s, int argc, char **argv)
      * opened now fails the reload with nothing changed. */
     if (log_apply(&nu.log, err, sizeof err) < 0) {
         lplan_abort(&plan);
-        fprintf(stderr, PROG ": SIGHUP: reload failed, still serving the previous "
-                        "configuration: %s\n", err);
+        log_event(VLOG_ERROR, "SIGHUP: reload failed, still serving the previous "
+                              "configuration: %s", err);
         config_free(&nu);
         finish(s, false);
         return;
@@ -133,7 +133,8 @@ void server_reload(server *s, int argc, char **argv)
     if (!ref) {
         lplan_abort(&plan);
         config_free(&nu);
-        fprintf(stderr, PROG ": SIGHUP: reload failed: out of memory\n");
+        log_event(VLOG_ERROR, "SIGHUP: reload failed, still serving the previous "
+                              "configuration: out of memory");
         finish(s, false);
         return;
     }
@@ -155,9 +156,14 @@ void server_reload(server *s, int argc, char **argv)
             vex_loop_wake(l);
     }
     finish(s, true);
-    fprintf(stderr, PROG ": SIGHUP: reloaded %s (generation %u)%s%s%s%s%s%s\n",
-            s->cfg->config_path, atomic_load(&s->cfg_gen),
-            added[0] ? "; listening on " : "", added,
-            removed[0] ? "; stopped listening on " : "", removed,
-            restart[0] ? "; needs a restart to change, kept: " : "", restart);
+    /* One event per fact, so a log search for listener changes or kept
+     * restart-only settings finds them without parsing the summary. */
+    log_event(VLOG_INFO, "SIGHUP: reloaded %s (generation %u)", s->cfg->config_path,
+              atomic_load(&s->cfg_gen));
+    if (added[0])
+        log_event(VLOG_INFO, "reload: listening on %s", added);
+    if (removed[0])
+        log_event(VLOG_INFO, "reload: stopped listening on %s (its connections finish)", removed);
+    if (restart[0])
+        log_event(VLOG_WARN, "reload: needs a restart to change, kept: %s", restart);
 }
