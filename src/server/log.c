@@ -6,8 +6,10 @@
  *
  * Files are opened O_NONBLOCK: a regular file ignores it, but a FIFO or a
  * pipe nobody reads then makes write(2) return EAGAIN instead of hanging
- * the writer, which waits in poll(2) in 100 ms steps so that a reopen, a
- * reload or the shutdown still get through (dropping what was stuck).
+ * the writer, which then waits in poll(2) in 100 ms steps so that a
+ * reopen, a reload or the shutdown still get through (dropping what was
+ * stuck). Otherwise it sleeps until signalled: nothing here wakes on a
+ * timer while idle.
  */
 #include "log.h"
 #include "log_json.h"
@@ -286,14 +288,7 @@ static void *writer_main(void *arg)
         if (!g.q_head) {
             if (g.stop)
                 break;
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += WAIT_STEP_MS * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&g.cv, &g.mu, &ts);
+            pthread_cond_wait(&g.cv, &g.mu);
             continue;
         }
         lbuf *b = g.q_head;
@@ -559,7 +554,10 @@ int log_apply(const struct log_settings *ls, char *err, size_t errlen)
 
 int log_reopen(void)
 {
+    pthread_mutex_lock(&g.mu);
     atomic_store(&g_reopen, true);
+    pthread_cond_signal(&g.cv);
+    pthread_mutex_unlock(&g.mu);
     return 0;
 }
 

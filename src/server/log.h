@@ -34,8 +34,8 @@ void log_stop(void);
  * nothing changes and err names the path. Returns once the writer uses
  * the new destinations. */
 int  log_apply(const struct log_settings *ls, char *err, size_t errlen);
-/* Ask the writer to reopen the log files (logrotate). Async-signal-safe:
- * it only sets a flag, which the writer checks at least every 100 ms. */
+/* Ask the writer to reopen the log files (logrotate). Not for a signal
+ * handler (it takes the logger's mutex): the SIGUSR1 handler tells main. */
 int  log_reopen(void);
 
 void log_event(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,19 +225,22 @@ int main(int argc, char **argv)
         pthread_mutex_unlock(&s.mu);
         if (running == 0)
             break;
+        if (sig_take_reopens())
+            log_reopen();
         for (unsigned n = sig_take_reloads(); n > 0; n--)
             server_reload(&s, argc, argv);
         uint64_t interval_ns = s.cfg->stats_interval_ms * 1000000u;
         uint64_t now = now_ns();
+        /* No timer: signals and finishing workers write to main's pipe. */
         if (!interval_ns) {
-            sig_wait_main(1000);
+            sig_wait_main(-1);
             continue;
         }
         if (!next)
             next = last_t + interval_ns;
         if (now < next) {
             uint64_t wait_ms = (next - now + 999999) / 1000000;
-            sig_wait_main(wait_ms > 1000 ? 1000 : (int)wait_ms);
+            sig_wait_main(wait_ms > INT_MAX ? INT_MAX : (int)wait_ms);
             continue;
         }
         stats_snap *snap = malloc(sizeof *snap);

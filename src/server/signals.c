@@ -8,12 +8,13 @@
  * lock-free atomics so the handler may read them at any moment.
  * SIGHUP asks the main thread to reload the configuration: the handler
  * counts it and writes a byte to a pipe main waits on (workers write there
- * too when they finish). SIGUSR1 asks the log writer to reopen the log
- * files (log_reopen only sets a flag the writer polls). SIGUSR1 and SIGUSR2
- * must never stop a server: each is logged with one write(2).
+ * too when they finish). SIGUSR1 is counted the same way and main asks
+ * the log writer to reopen the log files (a mutex and a condition
+ * variable, which a handler may not touch). So nothing here or in main
+ * wakes on a timer. SIGUSR1 and SIGUSR2 must never stop a server: each is
+ * logged with one write(2).
  */
 #include "signals.h"
-#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +27,7 @@
 
 static volatile sig_atomic_t g_stop;
 static _Atomic unsigned g_hups;
+static _Atomic unsigned g_reopens;
 static int g_pipe[2] = {-1, -1};
 static _Atomic(vex_loop *) g_loops[SIG_MAX_LOOPS];
 
@@ -69,7 +71,8 @@ static void on_ignored(int sig)
 {
     int saved = errno;
     if (sig == SIGUSR1) {
-        log_reopen();            /* one atomic store */
+        atomic_fetch_add_explicit(&g_reopens, 1, memory_order_relaxed);
+        poke_main();
         say("production_server: SIGUSR1: reopening the log files; still serving\n");
     } else {
         say("production_server: SIGUSR2: not used; still serving\n");
@@ -120,6 +123,7 @@ void sig_set_loop(unsigned i, vex_loop *loop)
 
 bool sig_stop_requested(void) { return g_stop != 0; }
 
+unsigned sig_take_reopens(void) { return atomic_exchange_explicit(&g_reopens, 0, memory_order_relaxed); }
 unsigned sig_take_reloads(void) { return atomic_exchange_explicit(&g_hups, 0, memory_order_relaxed); }
 
 void sig_notify_main(void) { poke_main(); }

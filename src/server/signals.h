@@ -19,6 +19,7 @@ void sig_set_loop(unsigned i, vex_loop *loop);
 bool sig_stop_requested(void);
 /* SIGHUPs received since the last call. */
 unsigned sig_take_reloads(void);
+unsigned sig_take_reopens(void);   /* SIGUSR1s since the last call */
 /* Main's wait: until a signal or sig_notify_main, at most timeout_ms
  * (-1: no limit). */
 void sig_wait_main(int timeout_ms);
