@@ -64,24 +64,33 @@ static void put_str(lb *b, const char *s, size_t n, size_t limit)
     PUTS(b, "\"");
 }
 
-static void put_peer(lb *b, const h1_peer *p)
+/* Addresses are ours, not the client's: digits, hex, ':' and '.' need no
+ * escaping. */
+static void put_peer(access_log *a, lb *b, const h1_peer *p)
 {
-    char addr[INET6_ADDRSTRLEN] = "";
-    if (p && p->family) {
+    PUTS(b, "\"client\":");
+    if (!p || !p->family) {
+        PUTS(b, "null,\"port\":null");
+        return;
+    }
+    if (p->family != a->peer_family || memcmp(p->addr, a->peer_addr, 16) != 0) {
+        char addr[INET6_ADDRSTRLEN] = "";
         static const uint8_t v4map[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
         if (!memcmp(p->addr, v4map, 12))
             inet_ntop(AF_INET, p->addr + 12, addr, sizeof addr);
         else
             inet_ntop(AF_INET6, p->addr, addr, sizeof addr);
+        size_t n = strlen(addr);
+        a->peer_text[0] = '"';
+        memcpy(a->peer_text + 1, addr, n);
+        a->peer_text[n + 1] = '"';
+        a->peer_len = (uint8_t)(n + 2);
+        memcpy(a->peer_addr, p->addr, 16);
+        a->peer_family = p->family;
     }
-    PUTS(b, "\"client\":");
-    if (addr[0]) {
-        put_str(b, addr, strlen(addr), 64);
-        PUTS(b, ",\"port\":");
-        put_u64(b, p->port);
-    } else {
-        PUTS(b, "null,\"port\":null");
-    }
+    put(b, a->peer_text, a->peer_len);
+    PUTS(b, ",\"port\":");
+    put_u64(b, p->port);
 }
 
 size_t access_log_format(access_log *a, char *out, size_t cap, const h1_log *l,
@@ -101,7 +110,7 @@ size_t access_log_format(access_log *a, char *out, size_t cap, const h1_log *l,
                    (char)('0' + now->tv_nsec / 1000000 % 10), 'Z', '"' };
     put(&b, ms, 6);
     PUTS(&b, ",");
-    put_peer(&b, l->peer);
+    put_peer(a, &b, l->peer);
     PUTS(&b, ",\"method\":");
     put_str(&b, l->method_str.p, l->method_str.len, 96);
     PUTS(&b, ",\"target\":");
@@ -117,7 +126,13 @@ size_t access_log_format(access_log *a, char *out, size_t cap, const h1_log *l,
     PUTS(&b, ",\"referer\":");
     put_str(&b, l->referer.p, l->referer.len, free_room / 4);
     PUTS(&b, ",\"request_id\":");
-    put_str(&b, l->rid_len ? l->rid : NULL, l->rid_len, 6 * RID_MAX);
+    if (l->rid_len) {                /* rid_valid's alphabet: nothing to escape */
+        PUTS(&b, "\"");
+        put(&b, l->rid, l->rid_len);
+        PUTS(&b, "\"");
+    } else {
+        PUTS(&b, "null");
+    }
     PUTS(&b, "}");
     out[b.len++] = '\n';
     return b.len;

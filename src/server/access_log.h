@@ -18,6 +18,13 @@ typedef struct access_log {
     log_slot *slot;
     long long sec;            /* the second secs holds */
     char secs[20];            /* "YYYY-MM-DDTHH:MM:SS" of that second */
+    /* The last client's address, formatted: a keep-alive connection logs
+     * the same one on every line, and inet_ntop costs more than the rest
+     * of the line (glibc formats through sprintf). */
+    uint8_t peer_addr[16];
+    uint8_t peer_family;
+    uint8_t peer_len;
+    char peer_text[48];       /* "\"ADDR\"" with its quotes */
     char line[ACCESS_LINE_MAX];
 } access_log;
 

@@ -57,6 +57,8 @@ void rid_generate(char *out, uint64_t seq)
 {
     static const char hexd[] = "0123456789abcdef";
     uint64_t v = atomic_load_explicit(&g_prefix, memory_order_relaxed) ^ seq;
-    for (int i = RID_GEN_LEN - 1; i >= 0; i--, v >>= 4)
-        out[i] = hexd[v & 15];
+    for (int i = RID_GEN_LEN - 2; i >= 0; i -= 2, v >>= 8) {   /* a byte per turn */
+        out[i] = hexd[(v >> 4) & 15];
+        out[i + 1] = hexd[v & 15];
+    }
 }
