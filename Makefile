@@ -217,7 +217,8 @@ $(B)/test_platform: tests/unit/test_platform.c src/server/platform.c src/server/
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(LDFLAGS_ALL) -lcmocka
 
 # The logger alone: JSON escaping, request ids, setting parsers, the writer.
-LOG_UNIT_SRC := src/server/log_json.c src/server/request_id.c src/server/log_config.c src/server/log.c
+LOG_UNIT_SRC := src/server/log_json.c src/server/request_id.c src/server/log_config.c src/server/log.c \
+                src/server/access_log.c
 $(B)/test_log: tests/unit/test_log.c $(LOG_UNIT_SRC) $(LOG_UNIT_SRC:.c=.h)
 	$(CC) $(CFLAGS_ALL) $(filter %.c,$^) -o $@ $(LDFLAGS_ALL) -lcmocka -lpthread
 

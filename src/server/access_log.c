@@ -21,58 +21,46 @@ access_log *access_log_new(log_slot *slot)
 
 void access_log_free(access_log *a) { free(a); }
 
-typedef struct lb {
-    char *p;
-    size_t len, cap;
-} lb;
+/*
+ * The line is written through a cursor with no room check per field: the
+ * client's strings are clipped to limits that sum to cap - FIXED_ROOM, and
+ * everything else (numbers, our own address and id text, the keys) fits
+ * in FIXED_ROOM, so the line cannot overrun whatever the request holds.
+ */
+#define FIXED_ROOM 768
+_Static_assert(LOG_BUFFER_MIN >= 2 * FIXED_ROOM, "a line's fixed fields must fit any log buffer");
+#define LIT(w, lit) (memcpy((w), (lit), sizeof(lit) - 1), (w) + sizeof(lit) - 1)
 
-static void put(lb *b, const char *s, size_t n)
+static char *put_u64(char *w, uint64_t v)
 {
-    if (n > b->cap - b->len)
-        n = b->cap - b->len;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-#define PUTS(b, lit) put((b), (lit), sizeof(lit) - 1)
-
-static void put_u64(lb *b, uint64_t v)
-{
-    char tmp[24];
+    char tmp[20];
     int i = sizeof tmp;
     do {
         tmp[--i] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    put(b, tmp + i, sizeof tmp - (size_t)i);
+    memcpy(w, tmp + i, sizeof tmp - (size_t)i);
+    return w + sizeof tmp - (size_t)i;
 }
 
 /* A JSON string (or null), its escaped form at most limit bytes. */
-static void put_str(lb *b, const char *s, size_t n, size_t limit)
+static char *put_str(char *w, const char *s, size_t n, size_t limit)
 {
-    if (!s) {
-        PUTS(b, "null");
-        return;
-    }
-    PUTS(b, "\"");
-    size_t room = b->cap - b->len;
-    if (room < 1)
-        return;
-    room -= 1;                       /* the closing quote */
-    if (room > limit)
-        room = limit;
-    b->len += json_escape(b->p + b->len, room, s, n, NULL);
-    PUTS(b, "\"");
+    if (!s)
+        return LIT(w, "null");
+    *w++ = '"';
+    w += json_escape(w, limit, s, n, NULL);
+    *w++ = '"';
+    return w;
 }
 
 /* Addresses are ours, not the client's: digits, hex, ':' and '.' need no
  * escaping. */
-static void put_peer(access_log *a, lb *b, const h1_peer *p)
+static char *put_peer(access_log *a, char *w, const h1_peer *p)
 {
-    PUTS(b, "\"client\":");
-    if (!p || !p->family) {
-        PUTS(b, "null,\"port\":null");
-        return;
-    }
+    w = LIT(w, "\"client\":");
+    if (!p || !p->family)
+        return LIT(w, "null,\"port\":null");
     if (p->family != a->peer_family || memcmp(p->addr, a->peer_addr, 16) != 0) {
         char addr[INET6_ADDRSTRLEN] = "";
         static const uint8_t v4map[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -88,9 +76,10 @@ static void put_peer(access_log *a, lb *b, const h1_peer *p)
         memcpy(a->peer_addr, p->addr, 16);
         a->peer_family = p->family;
     }
-    put(b, a->peer_text, a->peer_len);
-    PUTS(b, ",\"port\":");
-    put_u64(b, p->port);
+    memcpy(w, a->peer_text, a->peer_len);
+    w += a->peer_len;
+    w = LIT(w, ",\"port\":");
+    return put_u64(w, p->port);
 }
 
 size_t access_log_format(access_log *a, char *out, size_t cap, const h1_log *l,
@@ -100,42 +89,45 @@ size_t access_log_format(access_log *a, char *out, size_t cap, const h1_log *l,
         a->sec = (long long)now->tv_sec;
         log_fmt_secs(a->secs, a->sec);
     }
-    lb b = { out, 0, cap - 1 };      /* room for the '\n' whatever happens */
-    /* Clip the client's strings so the fixed fields always fit. */
-    size_t free_room = cap > 768 ? cap - 768 : 0;
-    PUTS(&b, "{\"time\":\"");
-    put(&b, a->secs, 19);
-    char ms[6] = { '.', (char)('0' + now->tv_nsec / 100000000),
-                   (char)('0' + now->tv_nsec / 10000000 % 10),
-                   (char)('0' + now->tv_nsec / 1000000 % 10), 'Z', '"' };
-    put(&b, ms, 6);
-    PUTS(&b, ",");
-    put_peer(a, &b, l->peer);
-    PUTS(&b, ",\"method\":");
-    put_str(&b, l->method_str.p, l->method_str.len, 96);
-    PUTS(&b, ",\"target\":");
-    put_str(&b, l->target.p, l->target.len, free_room / 2);
-    PUTS(&b, ",\"status\":");
-    put_u64(&b, (uint64_t)(l->status < 0 ? 0 : l->status));
-    PUTS(&b, ",\"bytes\":");
-    put_u64(&b, l->body_bytes);
-    PUTS(&b, ",\"duration_us\":");
-    put_u64(&b, l->duration_ns / 1000u);
-    PUTS(&b, ",\"user_agent\":");
-    put_str(&b, l->user_agent.p, l->user_agent.len, free_room / 4);
-    PUTS(&b, ",\"referer\":");
-    put_str(&b, l->referer.p, l->referer.len, free_room / 4);
-    PUTS(&b, ",\"request_id\":");
+    /* The client's strings share what FIXED_ROOM leaves. */
+    size_t free_room = cap > FIXED_ROOM ? cap - FIXED_ROOM : 0;
+    char *w = out;
+    w = LIT(w, "{\"time\":\"");
+    memcpy(w, a->secs, 19);
+    w += 19;
+    unsigned ms = (unsigned)(now->tv_nsec / 1000000);
+    w[0] = '.';
+    w[1] = (char)('0' + ms / 100);
+    w[2] = (char)('0' + ms / 10 % 10);
+    w[3] = (char)('0' + ms % 10);
+    w = LIT(w + 4, "Z\",");
+    w = put_peer(a, w, l->peer);
+    w = LIT(w, ",\"method\":");
+    w = put_str(w, l->method_str.p, l->method_str.len, 96);
+    w = LIT(w, ",\"target\":");
+    w = put_str(w, l->target.p, l->target.len, free_room / 2);
+    w = LIT(w, ",\"status\":");
+    w = put_u64(w, (uint64_t)(l->status < 0 ? 0 : l->status));
+    w = LIT(w, ",\"bytes\":");
+    w = put_u64(w, l->body_bytes);
+    w = LIT(w, ",\"duration_us\":");
+    w = put_u64(w, l->duration_ns / 1000u);
+    w = LIT(w, ",\"user_agent\":");
+    w = put_str(w, l->user_agent.p, l->user_agent.len, free_room / 4);
+    w = LIT(w, ",\"referer\":");
+    w = put_str(w, l->referer.p, l->referer.len, free_room / 4);
+    w = LIT(w, ",\"request_id\":");
     if (l->rid_len) {                /* rid_valid's alphabet: nothing to escape */
-        PUTS(&b, "\"");
-        put(&b, l->rid, l->rid_len);
-        PUTS(&b, "\"");
+        size_t n = l->rid_len < RID_MAX ? l->rid_len : RID_MAX;
+        *w++ = '"';
+        memcpy(w, l->rid, n);
+        w += n;
+        *w++ = '"';
     } else {
-        PUTS(&b, "null");
+        w = LIT(w, "null");
     }
-    PUTS(&b, "}");
-    out[b.len++] = '\n';
-    return b.len;
+    w = LIT(w, "}\n");
+    return (size_t)(w - out);
 }
 
 void access_log_hook(void *ctx, const h1_log *l)

@@ -6,7 +6,8 @@
  * (log_config.c); and the writer (log.c): lines handed over by size and by
  * the flush interval, reopen after a rename, a live switch of destination
  * and level, a failed switch changing nothing, and everything written at
- * the stop.
+ * the stop; the access line (access_log.c) at its worst case, every field
+ * as long as it may be and every byte escaped six-fold, within its buffer.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "server/access_log.h"
 #include "server/log.h"
 #include "server/log_config.h"
 #include "server/log_json.h"
@@ -360,6 +362,38 @@ static void test_start_fails_cleanly(void **state)
     log_stop();                      /* nothing to stop */
 }
 
+static void test_access_line_worst_case_fits(void **state)
+{
+    (void)state;
+    static char big[20000];
+    memset(big, 0x01, sizeof big);               /* \u0001: six bytes each */
+    char rid[RID_MAX];
+    memset(rid, 'z', sizeof rid);
+    h1_peer peer = { .family = 10, .port = 65535 };
+    memset(peer.addr, 0xab, 16);                 /* the longest IPv6 text */
+    h1_log l = {
+        .peer = &peer, .method_str = { big, 200 }, .target = { big, sizeof big },
+        .status = 999, .body_bytes = UINT64_MAX, .duration_ns = UINT64_MAX,
+        .user_agent = { big, sizeof big }, .referer = { big, sizeof big },
+        .rid = rid, .rid_len = sizeof rid,
+    };
+    struct timespec now = { 1700000000, 999999999 };
+    access_log *a = access_log_new(NULL);
+    assert_non_null(a);
+    size_t caps[] = { LOG_BUFFER_MIN, ACCESS_LINE_MAX };
+    for (size_t i = 0; i < 2; i++) {
+        char *line = malloc(caps[i]);            /* exactly cap: ASan sees an overrun */
+        assert_non_null(line);
+        size_t n = access_log_format(a, line, caps[i], &l, &now);
+        assert_true(n <= caps[i]);
+        assert_true(n > caps[i] / 2);            /* the strings did take the room */
+        assert_memory_equal(line + n - 2, "}\n", 2);
+        assert_memory_equal(line, "{\"time\":\"2023-11-14T22:13:20.999Z\",", 35);
+        free(line);
+    }
+    access_log_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -373,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_settings_parsers),
         cmocka_unit_test(test_writer_reopen_apply_stop),
         cmocka_unit_test(test_start_fails_cleanly),
+        cmocka_unit_test(test_access_line_worst_case_fits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
