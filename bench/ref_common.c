@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -138,4 +139,15 @@ void ref_response_free(ref_response *r)
     free(r->buf);
     free(r->spare);
     r->buf = r->spare = NULL;
+}
+
+size_t ref_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return 1024;
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
+    return rl.rlim_cur > (1u << 20) ? (1u << 20) : (size_t)rl.rlim_cur;
 }

@@ -30,6 +30,10 @@ int ref_parse_args(int argc, char **argv, const char *prog, ref_args *out);
 /* Non-blocking listening TCP socket on host:port, or -1 (message printed). */
 int ref_listen(const ref_args *a);
 
+/* Raise the descriptor limit to its hard maximum; the number of descriptors
+ * (and so connection slots) to size the table for, at most 2^20. */
+size_t ref_fd_limit(void);
+
 /* SIGTERM/SIGINT set the flag returned by ref_stop_flag() and interrupt the
  * wait (no SA_RESTART); SIGPIPE is ignored. */
 int ref_signals(void);

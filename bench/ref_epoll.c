@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -100,17 +99,6 @@ static void on_readable(server *s, int fd, char *buf, size_t cap)
     }
 }
 
-static size_t fd_limit(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-        return 1024;
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-    getrlimit(RLIMIT_NOFILE, &rl);
-    return rl.rlim_cur > (1u << 20) ? (1u << 20) : (size_t)rl.rlim_cur;
-}
-
 int main(int argc, char **argv)
 {
     ref_args a;
@@ -118,7 +106,7 @@ int main(int argc, char **argv)
     if (rc)
         return rc;
     server s = {0};
-    s.nconns = fd_limit();
+    s.nconns = ref_fd_limit();
     s.conns = calloc(s.nconns, sizeof *s.conns);
     if (!s.conns || ref_response_init(&s.resp) < 0 || ref_signals() < 0) {
         perror("ref_epoll: init");

@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -238,17 +237,6 @@ static int buf_ring_init(server *s)
     return 0;
 }
 
-static size_t fd_limit(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-        return 1024;
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-    getrlimit(RLIMIT_NOFILE, &rl);
-    return rl.rlim_cur > (1u << 20) ? (1u << 20) : (size_t)rl.rlim_cur;
-}
-
 int main(int argc, char **argv)
 {
     ref_args a;
@@ -256,7 +244,7 @@ int main(int argc, char **argv)
     if (rc)
         return rc;
     static server s;
-    s.nconns = fd_limit();
+    s.nconns = ref_fd_limit();
     s.conns = calloc(s.nconns, sizeof *s.conns);
     if (!s.conns || ref_response_init(&s.resp) < 0 || ref_signals() < 0) {
         perror("ref_uring: init");
