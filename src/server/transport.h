@@ -75,6 +75,19 @@ struct tp {
     void *x;                 /* the transport's own state (TLS), or NULL    */
 };
 
+/* For a transport's flush: close t's window and say how many bytes it
+ * holds. false: t has no window open (nothing to flush). */
+static inline bool tp_out_take(tp *t, size_t *n)
+{
+    tp_out *o = &t->env->out;
+    if (o->owner != t)
+        return false;
+    *n = o->used;
+    o->owner = NULL;
+    o->used = o->avail = 0;
+    return true;
+}
+
 extern const tp_ops tp_tcp_ops;
 extern const tp_ops tp_tls_ops;   /* transport_tls.c; open_arg: SSL_CTX */
 

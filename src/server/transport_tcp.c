@@ -71,12 +71,9 @@ static char *tcp_reserve(tp *t, size_t min, size_t *avail)
 
 static int tcp_flush(tp *t)
 {
-    tp_out *o = &t->env->out;
-    if (o->owner != t)
+    size_t n;
+    if (!tp_out_take(t, &n))
         return 0;
-    size_t n = o->used;
-    o->owner = NULL;
-    o->used = o->avail = 0;
     if (vex_write_commit(t->env->loop, t->fd, n) < 0)
         return -1;
     return 0;

@@ -234,12 +234,9 @@ static char *tls_reserve(tp *t, size_t min, size_t *avail)
 static int tls_flush(tp *t)
 {
     tls_conn *tc = t->x;
-    tp_out *o = &t->env->out;
-    if (o->owner != t)
+    size_t n;
+    if (!tp_out_take(t, &n))
         return 0;
-    size_t n = o->used;
-    o->owner = NULL;
-    o->used = o->avail = 0;
     if (tc->failed || !tc->handshaken) {
         errno = EPIPE;
         return -1;
