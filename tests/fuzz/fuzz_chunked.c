@@ -30,13 +30,7 @@
 #include <string.h>
 
 #include "http/http_parser.h"
-
-#define CHECK(cond) do {                                                 \
-        if (!(cond)) {                                                  \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            __builtin_trap();                                           \
-        }                                                               \
-    } while (0)
+#include "fuzz_check.h"
 
 enum {
     CTL_LIMIT_MASK = 3,       /* 0: 8 MiB, 1: ctl >> 2 & 15, 2: 4096, 3: UINT64_MAX */

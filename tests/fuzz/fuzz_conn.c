@@ -48,6 +48,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "fuzz_check.h"
 #include "fake_tp.h"
 #include "http/http_parser.h"
 #include "server/handlers.h"
@@ -56,13 +57,6 @@
  * memory bounds. */
 #include "server/http1_internal.h"
 #include "server/routes.h"
-
-#define CHECK(cond) do {                                                 \
-        if (!(cond)) {                                                  \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            __builtin_trap();                                           \
-        }                                                               \
-    } while (0)
 
 enum {
     FL_SMALL_BODY  = 1u << 0,  /* max_body 64 (else 1 MiB) */

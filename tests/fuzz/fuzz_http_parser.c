@@ -32,13 +32,7 @@
 #include <string.h>
 
 #include "http/http_parser.h"
-
-#define CHECK(cond) do {                                                 \
-        if (!(cond)) {                                                  \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                    \
-        }                                                               \
-    } while (0)
+#include "fuzz_check.h"
 
 enum {
     CTL_TIGHT_LIMITS = 1,
