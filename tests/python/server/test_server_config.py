@@ -333,24 +333,33 @@ def _churn(port, stop, results):
             results.append(type(e).__name__)
 
 
+def _swap_under_churn(start_server, tmp_path, port, specs):
+    """Start on specs[0], then reload between the specs 10 times while _churn
+    opens a connection per request to port; the server and what churn saw."""
+    path = write(tmp_path / "c.yaml", specs[0])
+    srv = start_server("--config", path, "--threads", "2", listen=False)
+    stop, results = threading.Event(), []
+    t = threading.Thread(target=_churn, args=(port, stop, results))
+    t.start()
+    try:
+        for i in range(10):
+            write(path, specs[(i + 1) % 2])
+            srv.send_signal(signal.SIGHUP)
+            assert reloaded(srv, i + 1), srv.read_stderr()
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        t.join(timeout=20)
+    return srv, results
+
+
 def test_reloads_never_disturb_a_kept_listener(start_server, tmp_path):
     """Listeners added and removed around a kept one, again and again, while a
     client opens a new connection per request to the kept one: every one is
     answered."""
     port, other = free_port(), free_port()
     specs = [f"listen: [127.0.0.1:{port}]\n", f"listen: [127.0.0.1:{port}, 127.0.0.1:{other}]\n"]
-    path = write(tmp_path / "c.yaml", specs[0])
-    srv = start_server("--config", path, "--threads", "2", listen=False)
-    stop, results = threading.Event(), []
-    t = threading.Thread(target=_churn, args=(port, stop, results))
-    t.start()
-    for i in range(10):
-        write(path, specs[(i + 1) % 2])
-        srv.send_signal(signal.SIGHUP)
-        assert reloaded(srv, i + 1), srv.read_stderr()
-        time.sleep(0.1)
-    stop.set()
-    t.join(timeout=20)
+    srv, results = _swap_under_churn(start_server, tmp_path, port, specs)
     failures = [r for r in results if r != 200]
     assert len(results) > 50 and not failures, (len(results), failures[:5])
     assert srv.stop() == 0
@@ -364,18 +373,7 @@ def test_address_swapped_on_the_same_port_refuses_no_connection(start_server, tm
     by the kernel: README, Reload, says so.)"""
     port = free_port()
     specs = [f"listen: [127.0.0.1:{port}]\n", f"listen: [0.0.0.0:{port}]\n"]
-    path = write(tmp_path / "c.yaml", specs[0])
-    srv = start_server("--config", path, "--threads", "2", listen=False)
-    stop, results = threading.Event(), []
-    t = threading.Thread(target=_churn, args=(port, stop, results))
-    t.start()
-    for i in range(10):
-        write(path, specs[(i + 1) % 2])
-        srv.send_signal(signal.SIGHUP)
-        assert reloaded(srv, i + 1), srv.read_stderr()
-        time.sleep(0.1)
-    stop.set()
-    t.join(timeout=20)
+    srv, results = _swap_under_churn(start_server, tmp_path, port, specs)
     assert len(results) > 50
     assert "ConnectionRefusedError" not in results
     assert results.count(200) >= len(results) - 20, [r for r in results if r != 200][:5]

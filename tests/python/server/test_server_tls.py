@@ -78,17 +78,20 @@ def ctx(pki):
     return c
 
 
+def read_to_close(s):
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
 def https_get(pki, port, path="/", c=None):
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
         with (c or ctx(pki)).wrap_socket(raw, server_hostname="localhost") as s:
             s.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode())
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-            return data, s.getpeercert()
+            return read_to_close(s), s.getpeercert()
 
 
 def curl(pki, *args):
@@ -131,12 +134,7 @@ def test_pipelined_burst_answers_every_request_in_order(tls_server, pki):
             s.sendall(b"".join(f"GET /bytes/{i + 1} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
                                for i in range(n)))
             s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = read_to_close(s)
     assert data.count(b"HTTP/1.1 200") == n + 1
     lens = [int(m) for m in re.findall(rb"[Cc]ontent-[Ll]ength: (\d+)", data)]
     assert lens[:n] == list(range(1, n + 1))
