@@ -16,6 +16,8 @@
 #include "server.h"
 #include "tls_context.h"
 
+#include <openssl/ssl.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,7 +152,29 @@ static bool try_start(worker *w, int fd, const h1_peer *peer)
 
 /* ---- the queue of clients waiting for a slot ------------------------------- */
 
-static bool park(worker *w, int fd, const h1_peer *peer)
+/* A TLS client waits with a reference to its listener's SSL_CTX, so a
+ * reload that rotates the certificate meanwhile cannot free it under it;
+ * it is handshaken with that one when a slot frees (nothing was read yet). */
+struct parked_client {
+    int fd;
+    h1_peer peer;
+    SSL_CTX *tls;             /* NULL: plain HTTP */
+};
+
+/* A client the server cannot take: plain ones get a 503, TLS ones are
+ * closed (a 503 would need a handshake, the cost the limit is there to
+ * avoid). */
+static void refuse(worker *w, int fd, SSL_CTX *tls)
+{
+    if (!tls) {
+        reject(w, fd);
+        return;
+    }
+    ctr_add(&w->st->rejected, 1);
+    close(fd);
+}
+
+static bool park(worker *w, int fd, const h1_peer *peer, SSL_CTX *tls)
 {
     /* As many may wait here as in the kernel's backlog, which is what an
      * io_uring multishot accept can take over the limit at once. */
@@ -158,46 +182,46 @@ static bool park(worker *w, int fd, const h1_peer *peer)
         return false;
     if (w->park_len == w->park_cap) {
         uint32_t cap = w->park_cap ? w->park_cap * 2 : 64;
-        int *q = malloc(cap * sizeof *q);
-        h1_peer *qp = malloc(cap * sizeof *qp);
-        if (!q || !qp) {
-            free(q);
-            free(qp);
+        struct parked_client *q = malloc(cap * sizeof *q);
+        if (!q)
             return false;
-        }
-        for (uint32_t i = 0; i < w->park_len; i++) {   /* unwrap the ring */
+        for (uint32_t i = 0; i < w->park_len; i++)   /* unwrap the ring */
             q[i] = w->parked[(w->park_head + i) % w->park_cap];
-            qp[i] = w->parked_peer[(w->park_head + i) % w->park_cap];
-        }
         free(w->parked);
-        free(w->parked_peer);
         w->parked = q;
-        w->parked_peer = qp;
         w->park_head = 0;
         w->park_cap = cap;
     }
-    uint32_t at = (w->park_head + w->park_len) % w->park_cap;
-    w->parked[at] = fd;
+    if (tls && SSL_CTX_up_ref(tls) != 1)
+        return false;
+    struct parked_client *pc = &w->parked[(w->park_head + w->park_len) % w->park_cap];
+    pc->fd = fd;
+    pc->tls = tls;
     if (peer)
-        w->parked_peer[at] = *peer;
+        pc->peer = *peer;
     else
-        memset(&w->parked_peer[at], 0, sizeof w->parked_peer[at]);
+        memset(&pc->peer, 0, sizeof pc->peer);
     w->park_len++;
     atomic_fetch_add_explicit(&w->srv->parked, 1, memory_order_relaxed);
     ctr_add(&w->st->parked, 1);
     return true;
 }
 
-static int unpark_one(worker *w, h1_peer *peer)
+/* The oldest waiting client; its SSL_CTX reference passes to the caller. */
+static struct parked_client unpark_one(worker *w)
 {
-    int fd = w->parked[w->park_head];
-    *peer = w->parked_peer[w->park_head];
+    struct parked_client pc = w->parked[w->park_head];
     w->park_head = (w->park_head + 1) % w->park_cap;
     w->park_len--;
     /* The last waiting client anywhere: every listener may resume. */
     if (atomic_fetch_sub_explicit(&w->srv->parked, 1, memory_order_relaxed) == 1)
         limit_crossed(w);
-    return fd;
+    return pc;
+}
+
+static bool try_start_client(worker *w, int fd, const h1_peer *peer, SSL_CTX *tls)
+{
+    return tls ? try_start_on(w, fd, peer, &tp_tls_ops, tls) : try_start(w, fd, peer);
 }
 
 /* Runs from a timer, never inside a connection's callback: the slot just
@@ -208,10 +232,11 @@ static void unpark_now(vex_loop *loop, vex_timer *t)
     (void)loop;
     worker *w = t->data;
     while (w->park_len && !at_limit(w)) {
-        h1_peer peer;
-        int fd = unpark_one(w, &peer);
-        if (!try_start(w, fd, &peer) && !park(w, fd, &peer))   /* lost the slot to another worker */
-            reject(w, fd);
+        struct parked_client pc = unpark_one(w);
+        /* lost the slot to another worker: back in the queue */
+        if (!try_start_client(w, pc.fd, &pc.peer, pc.tls) && !park(w, pc.fd, &pc.peer, pc.tls))
+            refuse(w, pc.fd, pc.tls);
+        SSL_CTX_free(pc.tls);     /* the connection or the new entry holds its own */
     }
     limit_check(w);
     worker_maybe_done(w);
@@ -223,32 +248,32 @@ static void unpark_soon(worker *w)
         vex_timer_start(w->loop, &w->unpark, 0, 0, unpark_now, w);
 }
 
-static void admit_accept(worker *w, int fd, const h1_peer *peer)
+static void admit_client(worker *w, int fd, const h1_peer *peer, SSL_CTX *tls)
 {
     /* Behind parked clients, a newer one waits too, even if a slot is free
      * this instant: order of acceptance is order of service. */
-    if (w->park_len == 0 && try_start(w, fd, peer))
+    if (w->park_len == 0 && try_start_client(w, fd, peer, tls))
         return;
-    if (!park(w, fd, peer))
-        reject(w, fd);
+    if (!park(w, fd, peer, tls))
+        refuse(w, fd, tls);
     limit_check(w);
 }
 
 /* Shutdown: parked clients that never got a slot are told so. */
 void admit_flush_parked(worker *w)
 {
-    h1_peer peer;
-    while (w->park_len)
-        reject(w, unpark_one(w, &peer));
+    while (w->park_len) {
+        struct parked_client pc = unpark_one(w);
+        refuse(w, pc.fd, pc.tls);
+        SSL_CTX_free(pc.tls);
+    }
     vex_timer_stop(w->loop, &w->unpark);
 }
 
 void admit_free(worker *w)
 {
     free(w->parked);   /* empty: admit_flush_parked ran before the loop ended */
-    free(w->parked_peer);
     w->parked = NULL;
-    w->parked_peer = NULL;
     w->park_len = w->park_cap = w->park_head = 0;
 }
 
@@ -267,34 +292,41 @@ static void accepted(worker *w, int fd, const struct sockaddr *sa, socklen_t sa_
 }
 
 /* The SSL_CTX of the current configuration for a TLS listener: after a
- * reload that changed the certificate, new connections take the new one. */
-static SSL_CTX *tls_ctx_of(const worker *w, int lfd, bool *is_tls)
+ * reload that changed the certificate, new connections take the new one.
+ * NULL for a plain listener, or a TLS one the configuration no longer has. */
+static SSL_CTX *tls_ctx_for(const worker *w, const wlisten *l)
 {
-    *is_tls = false;
-    for (unsigned i = 0; i < w->n_ls; i++) {
-        if (w->ls[i].fd != lfd)
-            continue;
-        if (!w->ls[i].spec.tls)
-            return NULL;
-        *is_tls = true;
-        const server_config *c = w->cfg;
-        for (unsigned j = 0; j < c->n_listeners; j++)
-            if (c->tls[j] && lspec_same(&w->ls[i].spec, &c->listeners[j]))
-                return c->tls[j];
+    if (!l->spec.tls)
         return NULL;
-    }
+    const server_config *c = w->cfg;
+    for (unsigned j = 0; j < c->n_listeners; j++)
+        if (c->tls[j] && lspec_same(&l->spec, &c->listeners[j]))
+            return c->tls[j];
     return NULL;
 }
 
-/* A TLS client is not parked (a parked socket carries no SSL_CTX): it gets
- * a slot now or is closed. */
-static void admit_tls(worker *w, int fd, const h1_peer *peer, SSL_CTX *ctx)
+static const wlisten *listener_of(const worker *w, int lfd)
 {
-    if (ctx && w->park_len == 0 && try_start_on(w, fd, peer, &tp_tls_ops, ctx))
+    for (unsigned i = 0; i < w->n_ls; i++)
+        if (w->ls[i].fd == lfd)
+            return &w->ls[i];
+    return NULL;
+}
+
+/* A client of listener l (NULL: a plain one). */
+static void admit_from(worker *w, const wlisten *l, int fd, const h1_peer *peer)
+{
+    if (!l || !l->spec.tls) {
+        admit_client(w, fd, peer, NULL);
         return;
-    ctr_add(&w->st->rejected, 1);
-    close(fd);
-    limit_check(w);
+    }
+    SSL_CTX *ctx = tls_ctx_for(w, l);
+    if (ctx) {
+        admit_client(w, fd, peer, ctx);
+    } else {                      /* its listener left the configuration */
+        ctr_add(&w->st->rejected, 1);
+        close(fd);
+    }
 }
 
 static void on_accept(vex_loop *loop, int lfd, int fd,
@@ -302,15 +334,14 @@ static void on_accept(vex_loop *loop, int lfd, int fd,
 {
     (void)loop;
     worker *w = udata;
-    bool is_tls;
-    SSL_CTX *ctx = fd >= 0 ? tls_ctx_of(w, lfd, &is_tls) : NULL;
-    if (fd >= 0 && is_tls) {
-        h1_peer peer;
-        h1_peer_set(&peer, sa, sa_len);
-        admit_tls(w, fd, &peer, ctx);
+    if (fd < 0) {
+        /* EMFILE/ENFILE/ENOBUFS/ENOMEM: the loop backs off by itself */
+        ctr_add(&w->st->errors, 1);
         return;
     }
-    accepted(w, fd, sa, sa_len, admit_accept);
+    h1_peer peer;
+    h1_peer_set(&peer, sa, sa_len);
+    admit_from(w, listener_of(w, lfd), fd, &peer);
 }
 
 /* ---- the admin listener ------------------------------------------------------ */
@@ -339,8 +370,9 @@ static void on_admin_accept(vex_loop *loop, int lfd, int fd,
     accepted(udata, fd, sa, sa_len, admin_accept);
 }
 
-/* The backlog, accepted by hand at shutdown, with each client's address. */
-static void accept_backlog(worker *w, int lfd, void (*take)(worker *, int, const h1_peer *))
+/* The backlog, accepted by hand at shutdown, with each client's address;
+ * l: the listener it belongs to (NULL: the admin listener). */
+static void accept_backlog(worker *w, int lfd, const wlisten *l)
 {
     int fds[VEX_ACCEPT_BATCH], n;
     struct sockaddr_storage ss[VEX_ACCEPT_BATCH];
@@ -349,7 +381,10 @@ static void accept_backlog(worker *w, int lfd, void (*take)(worker *, int, const
         for (int i = 0; i < n; i++) {
             h1_peer peer;
             h1_peer_set(&peer, (const struct sockaddr *)&ss[i], lens[i]);
-            take(w, fds[i], &peer);
+            if (l)
+                admit_from(w, l, fds[i], &peer);
+            else
+                admin_accept(w, fds[i], &peer);
         }
     }
 }
@@ -370,7 +405,7 @@ int admit_start(worker *w)
 static void listener_close(worker *w, wlisten *l)
 {
     vex_listen_stop(w->loop, l->fd);
-    accept_backlog(w, l->fd, admit_accept);
+    accept_backlog(w, l->fd, l);
     close(l->fd);
     l->fd = -1;
 }
@@ -382,7 +417,7 @@ void admit_stop(worker *w)
     w->admin_lfd = -1;            /* nothing may pause or resume them now */
     if (afd >= 0) {
         vex_listen_stop(w->loop, afd);
-        accept_backlog(w, afd, admin_accept);
+        accept_backlog(w, afd, NULL);
         close(afd);
     }
     unsigned n = w->n_ls;

@@ -62,8 +62,7 @@ struct worker {
     uint32_t n_admin;         /* admin-listener connections open            */
 
     /* Accepted clients waiting for a slot (admit.c), a FIFO ring. */
-    int *parked;
-    h1_peer *parked_peer;
+    struct parked_client *parked;
     uint32_t park_head, park_len, park_cap;
     vex_timer unpark;
 

@@ -285,6 +285,21 @@ def wait_for(pred, timeout=5, step=0.05):
     return pred()
 
 
+def admin_port(srv, timeout=5):
+    """The --admin-port 0 listener's port, from the server's stdout."""
+    found = []
+
+    def seen():
+        for line in srv.out:
+            m = re.match(r"^vex_net production_server admin on \S+:(\d+)", line)
+            if m:
+                found.append(int(m.group(1)))
+                return True
+        return False
+    assert wait_for(seen, timeout=timeout), "".join(srv.out)
+    return found[0]
+
+
 def fds_by_lsof(pid):
     """{fd: name} of pid's numbered descriptors from lsof(8): where there is no
     /proc/PID/fd (macOS has lsof in its base system, FreeBSD in pkg lsof)."""

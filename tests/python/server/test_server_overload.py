@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from server_helpers import Reader, wait_for
+from server_helpers import Reader, admin_port, wait_for
 
 CL_RE = re.compile(rb"\r\ncontent-length: *(\d+)", re.I)
 
@@ -206,20 +206,6 @@ def test_at_the_limit_no_more_than_max_clients_are_served_at_once(start_server, 
     assert len(ready) == 1, f"{len(ready)} clients answered after one slot freed"
     r = Reader(ready[0]).response()
     assert r.status == 200
-
-
-def admin_port(srv, timeout=5):
-    found = []
-
-    def seen():
-        for line in srv.out:
-            m = re.match(r"^vex_net production_server admin on \S+:(\d+)", line)
-            if m:
-                found.append(int(m.group(1)))
-                return True
-        return False
-    assert wait_for(seen, timeout=timeout), "".join(srv.out)
-    return found[0]
 
 
 def admin_get(port, path):
