@@ -258,7 +258,7 @@ all:
 	@set -e; for b in $(AVAILABLE); do $(MAKE) --no-print-directory BACKEND=$$b; done
 endif
 
-.PHONY: deps test test-c test-san test-python test-kqshim test-portable test-libkqueue check-symbols \
+.PHONY: deps test test-c test-san test-python test-kqshim test-portable test-libkqueue check-symbols test-testssl \
         bench plot trend gate clean fuzz fuzz-replay fuzz-llhttp ref
 deps:
 	@./scripts/deps.sh
@@ -284,6 +284,13 @@ test-portable: deps
 	build/poll/test_platform
 	VEX_TEST_BACKENDS=poll-portable $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_PAR) \
 	  tests/python/platform/test_portable_build.py tests/python/server
+
+# testssl.sh against a TLS listener on epoll and io_uring (about 90 s each, in
+# parallel): no HIGH or CRITICAL finding in its JSON. .ci/run runs it.
+test-testssl: deps
+	@for b in epoll io_uring; do $(MAKE) --no-print-directory -s BACKEND=$$b; done
+	VEX_TEST_TESTSSL=1 VEX_TEST_TIME_LIMIT=420 VEX_TEST_SAN=0 VEX_TEST_BACKENDS="epoll io_uring" $(PY) -m pytest -q -rs \
+	  -p no:cacheprovider $(PYTEST_PAR) -k testssl tests/python/server/test_server_tls.py
 
 bench: deps
 	@set -e; for b in $(if $(BACKEND),$(BACKEND),$(AVAILABLE)); do $(MAKE) --no-print-directory BACKEND=$$b; done

@@ -1,5 +1,6 @@
 """TLS listeners (issue #11): HTTPS through the same HTTP/1 code on every
 backend, with a test CA and certificates made here (no committed keys)."""
+import json
 import os
 import re
 import shutil
@@ -29,7 +30,7 @@ def make_cert(d, name, ca, cn, serial):
     assert run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
                "-subj", f"/CN={cn}").returncode == 0
     assert run("openssl", "x509", "-req", "-in", csr, "-CA", ca + ".pem", "-CAkey", ca + ".key",
-               "-set_serial", str(serial), "-out", pem, "-days", "2",
+               "-set_serial", str(serial), "-out", pem, "-days", "90",
                "-extfile", ext).returncode == 0
     return pem, key
 
@@ -39,7 +40,7 @@ def pki(tmp_path_factory):
     d = str(tmp_path_factory.mktemp("pki"))
     ca = os.path.join(d, "ca")
     assert run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca + ".key",
-               "-out", ca + ".pem", "-days", "2", "-subj", "/CN=vex test CA").returncode == 0
+               "-out", ca + ".pem", "-days", "90", "-subj", "/CN=vex test CA").returncode == 0
     a = make_cert(d, "a", ca, "localhost", 1001)
     b = make_cert(d, "b", ca, "localhost", 2002)
     return {"dir": d, "ca": ca + ".pem", "a": a, "b": b}
@@ -396,3 +397,37 @@ def test_tls_clients_wait_at_the_connection_limit_and_are_served(start_server, p
     bodies = sorted(len(r.split(b"\r\n\r\n", 1)[1]) for r in results)
     assert bodies == [1, 2, 3], bodies
     assert waiting_now() == 0
+
+
+# The findings a scan makes of any test certificate, not of the server: no CRL or
+# OCSP address in a certificate made by `openssl x509` in a test.
+CERT_ONLY_FINDINGS = {"cert_revocation"}
+
+
+@pytest.mark.skipif(os.environ.get("VEX_TEST_TESTSSL") != "1",
+                    reason="testssl.sh scan takes about 90 s per backend: make test-testssl")
+@pytest.mark.skipif(not shutil.which("testssl"), reason="testssl.sh not installed (make deps)")
+def test_testssl_finds_nothing_high_or_critical(start_server, pki, tmp_path):
+    """testssl.sh (Debian's 3.0) against a TLS listener with the default settings,
+    the test CA added as trusted: its JSON has no HIGH or CRITICAL finding but
+    those about the certificate the test made."""
+    cfg = str(tmp_path / "tls.yaml")
+    tp, _ = tls_config(cfg, pki, plain=False)
+    start_server("--config", cfg, "--threads", "2", listen=False)
+    out = tmp_path / "testssl.json"
+    r = subprocess.run(["testssl", "--quiet", "--color", "0", "--warnings", "batch",
+                        "--add-ca", pki["ca"], "--jsonfile", str(out), f"127.0.0.1:{tp}"],
+                       capture_output=True, text=True, timeout=400)
+    assert out.exists(), r.stdout[-2000:] + r.stderr[-2000:]
+    findings = json.loads(out.read_text())
+    assert len(findings) > 100, findings                  # a whole scan ran
+    bad = [f for f in findings if f["severity"] in ("HIGH", "CRITICAL")
+           and f["id"] not in CERT_ONLY_FINDINGS]
+    assert not bad, bad
+    by_id = {f["id"]: f for f in findings}
+    # what the README promises: 1.2 and 1.3 only, ALPN http/1.1
+    for old in ("SSLv2", "SSLv3", "TLS1", "TLS1_1"):
+        assert by_id[old]["finding"].startswith("not offered"), by_id[old]
+    assert by_id["TLS1_2"]["finding"].startswith("offered"), by_id["TLS1_2"]
+    assert by_id["TLS1_3"]["finding"].startswith("offered"), by_id["TLS1_3"]
+    assert by_id["ALPN"]["finding"] == "http/1.1", by_id["ALPN"]
