@@ -66,7 +66,7 @@ int h1_ctx_init(h1_ctx *ctx, vex_loop *loop, const server_config *cfg, wstats *s
     ctx->lim = http_default_limits;
     ctx->lim.max_body = cfg->max_body;
     ctx->next_id = id_base;
-    ctx->rid_seq = id_base;
+    rid_generate(ctx->rid_next, id_base);
     ctx->scratch_cap = 64 * 1024;
     ctx->scratch = malloc(ctx->scratch_cap);
     /* The kernel commits the pool's pages only as the high-water mark
@@ -361,13 +361,16 @@ static void dispatch(h1_conn *c, const http_request *req)
 {
     h1_ctx *ctx = h1_ctx_of(c);
     bool ka = req->keep_alive && !ctx->draining;
-    h1_ex x = {
-        .c = c, .ctx = ctx, .method = req->method,
-        .rc = (uint8_t)(!ka ? RC_CLOSE : req->minor_version == 0 ? RC_KA10 : RC_KA11),
-        .minor = (uint8_t)req->minor_version,
-        .keep_alive = ka, .head_only = req->method == HTTP_HEAD,
-        .req = req,
-    };
+    h1_ex x;
+    h1_ex_init(&x);
+    x.c = c;
+    x.ctx = ctx;
+    x.method = req->method;
+    x.rc = (uint8_t)(!ka ? RC_CLOSE : req->minor_version == 0 ? RC_KA10 : RC_KA11);
+    x.minor = (uint8_t)req->minor_version;
+    x.keep_alive = ka;
+    x.head_only = req->method == HTTP_HEAD;
+    x.req = req;
     const http_slice *rid = http_find_header(req, "x-request-id");
     if (rid && rid_valid(rid->p, rid->len)) {
         memcpy(x.rid, rid->p, rid->len);

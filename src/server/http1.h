@@ -21,7 +21,9 @@
 #define VEX_SERVER_HTTP1_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "config.h"
@@ -107,8 +109,12 @@ struct h1_ex {
     uint64_t body_bytes;      /* body octets written by h1_body */
     const http_request *req;  /* while dispatching; NULL for 400s and 503s */
     uint8_t rid_len;          /* 0: none yet (h1_rid makes one) */
+    /* Last: a request's exchange is zeroed up to here (h1_ex_init), the
+     * 128 bytes of the id only written as far as the id goes. */
     char rid[RID_MAX];        /* X-Request-Id, echoed and logged */
 };
+/* Every field zero but the id's buffer (see rid). */
+#define h1_ex_init(x) memset((x), 0, offsetof(h1_ex, rid))
 
 /* Per thread. */
 struct h1_ctx {
@@ -136,7 +142,7 @@ struct h1_ctx {
                                  plus what was written since */
     uint64_t batch_n;         /* responses timed together */
     uint64_t next_id;         /* request ids */
-    uint64_t rid_seq;         /* generated X-Request-Ids */
+    char rid_next[RID_GEN_LEN];   /* the next generated X-Request-Id */
     uint64_t state_violations;
     uint64_t drain_deadline;  /* lingering closes end by then */
     bool draining;
@@ -206,7 +212,8 @@ static inline const h1_peer *h1_peer_of(const h1_ex *x) { return &x->c->peer; }
 static inline size_t h1_rid(h1_ex *x)
 {
     if (!x->rid_len) {
-        rid_generate(x->rid, x->ctx->rid_seq++);
+        memcpy(x->rid, x->ctx->rid_next, RID_GEN_LEN);
+        rid_step(x->ctx->rid_next);
         x->rid_len = RID_GEN_LEN;
     }
     return x->rid_len;

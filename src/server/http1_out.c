@@ -161,20 +161,30 @@ void h1_response_done(h1_ex *x, int status, uint64_t body_bytes)
 }
 
 /* The ready bytes with the X-Request-Id line spliced in before the blank
- * line: three copies into the output window, no formatting. */
+ * line: one reservation in the output window, no formatting. */
 void h1_send_fixed(h1_ex *x, enum resp_id id)
 {
     const resp_fixed *f = &x->ctx->resp.r[id][x->rc];
     size_t n = x->head_only ? f->head_len : f->len;
     size_t rl = h1_rid(x);
-    char line[sizeof "X-Request-Id: \r\n" + RID_MAX];
-    memcpy(line, "X-Request-Id: ", 14);
-    memcpy(line + 14, x->rid, rl);
-    memcpy(line + 14 + rl, "\r\n", 2);
-    size_t cut = f->head_len - 2;
-    if (h1_out(x->c, f->buf, cut) && h1_out(x->c, line, rl + 16) &&
-        h1_out(x->c, f->buf + cut, n - cut))
-        h1_response_done(x, f->status, n - f->head_len);
+    size_t cut = f->head_len - 2, total = n + rl + 16;
+    h1_conn *c = x->c;
+    if (c->close_how == H1_CLOSE_ABORT)
+        return;
+    size_t avail;
+    char *w = tp_reserve(&c->t, total, &avail);
+    if (!w) {
+        out_failed(c);
+        return;
+    }
+    memcpy(w, f->buf, cut);
+    memcpy(w + cut, "X-Request-Id: ", 14);
+    memcpy(w + cut + 14, x->rid, rl);
+    memcpy(w + cut + 14 + rl, "\r\n", 2);
+    memcpy(w + cut + 16 + rl, f->buf + cut, n - cut);
+    tp_commit(&c->t, total);
+    ctr_add(&h1_ctx_of(c)->st->bytes_tx, total);
+    h1_response_done(x, f->status, n - f->head_len);
 }
 
 /* ---- heads and bodies --------------------------------------------------------- */

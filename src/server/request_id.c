@@ -56,9 +56,23 @@ bool rid_valid(const char *s, size_t n)
 void rid_generate(char *out, uint64_t seq)
 {
     static const char hexd[] = "0123456789abcdef";
-    uint64_t v = atomic_load_explicit(&g_prefix, memory_order_relaxed) ^ seq;
+    uint64_t v = atomic_load_explicit(&g_prefix, memory_order_relaxed) + seq;
     for (int i = RID_GEN_LEN - 2; i >= 0; i -= 2, v >>= 8) {   /* a byte per turn */
         out[i] = hexd[(v >> 4) & 15];
         out[i + 1] = hexd[v & 15];
+    }
+}
+
+void rid_step(char *text)
+{
+    /* Add one to the hexadecimal text: a carry past 'f' is one in sixteen. */
+    for (int i = RID_GEN_LEN - 1; i >= 0; i--) {
+        char c = text[i];
+        if (c == 'f') {
+            text[i] = '0';
+            continue;
+        }
+        text[i] = c == '9' ? 'a' : (char)(c + 1);
+        return;
     }
 }

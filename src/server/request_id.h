@@ -19,6 +19,9 @@
 bool rid_valid(const char *s, size_t n);
 /* Writes RID_GEN_LEN characters (no NUL). */
 void rid_generate(char *out, uint64_t seq);
+/* The next id after text (rid_generate(out, seq) -> the one of seq + 1), in
+ * place: what a worker does per request instead of formatting 16 digits. */
+void rid_step(char *text);
 /* Pick the process's prefix (once, at start; later calls keep it). */
 void rid_init(void);
 

@@ -362,6 +362,27 @@ static void test_start_fails_cleanly(void **state)
     log_stop();                      /* nothing to stop */
 }
 
+/* What a worker does per request (step the text) is what formatting the
+ * next number gives, carries across every digit and the wrap included. */
+static void test_request_id_step_matches_generate(void **state)
+{
+    (void)state;
+    rid_init();
+    char a[RID_GEN_LEN], b[RID_GEN_LEN];
+    for (uint64_t seq = 0; seq < 70000; seq++) {
+        rid_generate(a, seq);
+        rid_step(a);
+        rid_generate(b, seq + 1);
+        assert_memory_equal(a, b, RID_GEN_LEN);
+    }
+    memcpy(a, "ffffffffffffffff", RID_GEN_LEN);
+    rid_step(a);
+    assert_memory_equal(a, "0000000000000000", RID_GEN_LEN);
+    memcpy(a, "00000000000009ff", RID_GEN_LEN);
+    rid_step(a);
+    assert_memory_equal(a, "0000000000000a00", RID_GEN_LEN);
+}
+
 static void test_access_line_worst_case_fits(void **state)
 {
     (void)state;
@@ -408,6 +429,7 @@ int main(void)
         cmocka_unit_test(test_writer_reopen_apply_stop),
         cmocka_unit_test(test_start_fails_cleanly),
         cmocka_unit_test(test_access_line_worst_case_fits),
+        cmocka_unit_test(test_request_id_step_matches_generate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
