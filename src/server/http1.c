@@ -80,8 +80,29 @@ int h1_ctx_init(h1_ctx *ctx, vex_loop *loop, const server_config *cfg, wstats *s
     return 0;
 }
 
+/* A connection held by h1_defer: its timer, on the thread's list. */
+struct h1_deferred {
+    vex_timer t;
+    h1_conn *c;
+    struct h1_deferred *next;
+};
+
+static void defer_drop(h1_ctx *ctx, h1_conn *c)
+{
+    for (struct h1_deferred **pp = &ctx->deferred; *pp; pp = &(*pp)->next)
+        if ((*pp)->c == c) {
+            struct h1_deferred *d = *pp;
+            *pp = d->next;
+            vex_timer_stop(ctx->env.loop, &d->t);
+            free(d);
+            return;
+        }
+}
+
 void h1_ctx_free(h1_ctx *ctx)
 {
+    while (ctx->deferred)
+        defer_drop(ctx, ctx->deferred->c);
     free(ctx->pool);
     ctx->pool = NULL;
     while (ctx->job_free) {
@@ -150,6 +171,8 @@ static void conn_release(h1_conn *c)
 {
     h1_ctx *ctx = h1_ctx_of(c);
     enum h1_kind kind = (enum h1_kind)c->kind;
+    if (c->flags & CF_DEFER)
+        defer_drop(ctx, c);
     in_free(c);
     h1_job_put(ctx, c->job);
     c->job = NULL;
@@ -296,6 +319,10 @@ static void settle(h1_conn *c)
         break;
     }
     uint64_t now = ctx->batch_t0 / 1000000u;
+    if (c->flags & CF_DEFER) {
+        pause_reading(c, true);  /* the timer resumes it, not the peer */
+        return;
+    }
     if (c->state == H1_WRITING || holding_requests(c) || h1_queued(c) > OUT_HIGH) {
         pause_reading(c, true);
         tp_want_drain(&c->t);
@@ -366,8 +393,9 @@ static void dispatch(h1_conn *c, const http_request *req)
         .rc = (uint8_t)(!ka ? RC_CLOSE : req->minor_version == 0 ? RC_KA10 : RC_KA11),
         .minor = (uint8_t)req->minor_version,
         .keep_alive = ka, .head_only = req->method == HTTP_HEAD,
-        .req = req,
+        .req = req, .resumed = (c->flags & CF_RESUMED) != 0,
     };
+    c->flags &= (uint8_t)~CF_RESUMED;
     const http_slice *rid = http_find_header(req, "x-request-id");
     if (rid && rid_valid(rid->p, rid->len)) {
         memcpy(x.rid, rid->p, rid->len);
@@ -385,7 +413,7 @@ static size_t process_requests(h1_conn *c, const char *buf, size_t len)
 {
     h1_ctx *ctx = h1_ctx_of(c);
     size_t off = 0;
-    while (off < len && h1_open(c)) {
+    while (off < len && h1_open(c) && !(c->flags & CF_DEFER)) {
         if (h1_queued(c) > OUT_HIGH)
             break;
         if (c->job && c->job->reading) {
@@ -417,9 +445,13 @@ static size_t process_requests(h1_conn *c, const char *buf, size_t len)
             h1_close(c, H1_CLOSE_LINGER);
             return len;
         }
-        off += (size_t)r;
         h1_set_state(c, H1_PROCESSING);
         dispatch(c, &ctx->req);
+        if (c->flags & CF_DEFER) {
+            h1_set_state(c, H1_READING);   /* held unparsed until the timer */
+            break;
+        }
+        off += (size_t)r;
     }
     return off;
 }
@@ -493,9 +525,49 @@ static void on_drain(tp *t)
     h1_cb_begin(c);
     if (c->state == H1_WRITING && c->job)
         h1_stream_pump(c);
-    if (h1_open(c) && c->state == H1_READING && c->in_len)
+    if (h1_open(c) && c->state == H1_READING && c->in_len && !(c->flags & CF_DEFER))
         in_consume(c, process(c, c->in, c->in_len));
     settle(c);
+}
+
+static void defer_fire(vex_loop *loop, vex_timer *t)
+{
+    (void)loop;
+    struct h1_deferred *d = (struct h1_deferred *)(void *)t;
+    h1_conn *c = d->c;
+    h1_ctx *ctx = h1_ctx_of(c);
+    defer_drop(ctx, c);
+    c->flags = (uint8_t)((c->flags & ~CF_DEFER) | CF_RESUMED);
+    ctx->batch_t0 = now_ns();
+    h1_cb_begin(c);
+    if (h1_open(c) && c->state == H1_READING && c->in_len)
+        in_consume(c, process(c, c->in, c->in_len));
+    c->flags &= (uint8_t)~CF_RESUMED;
+    settle(c);
+    if (c->state != H1_CLOSED)
+        tp_flush(&c->t);         /* no other callback may come to end the window */
+}
+
+bool h1_defer(h1_ex *x, uint64_t ms)
+{
+    h1_conn *c = x->c;
+    h1_ctx *ctx = x->ctx;
+    if (x->head_sent || (c->flags & CF_DEFER) || c->job)
+        return false;
+    struct h1_deferred *d = calloc(1, sizeof *d);
+    if (!d)
+        return false;
+    d->c = c;
+    if (vex_timer_start(ctx->env.loop, &d->t, ms, 0, defer_fire, d) < 0) {
+        free(d);
+        return false;
+    }
+    d->next = ctx->deferred;
+    ctx->deferred = d;
+    c->flags |= CF_DEFER;
+    /* the scan must not take a held request for an idle connection */
+    c->deadline_ms = mono_ms() + ms + ctx->cfg->idle_timeout_ms;
+    return true;
 }
 
 static const tp_upcalls upcalls = { on_input, on_drain };

@@ -1,0 +1,79 @@
+/*
+ * limit_policy.c — nginx limit_req over the configured limits. The first
+ * limit whose path matches applies (put specific ones first and a limit
+ * without a path last, as the default). A delayed request is deferred on
+ * its connection (h1_defer) and passes when dispatched again; its
+ * accounting happened when it arrived, as in nginx.
+ */
+#include "limit_policy.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const cfg_limit *limit_match(const server_config *cfg, const char *path, size_t len)
+{
+    for (unsigned i = 0; i < cfg->n_limits; i++) {
+        const cfg_limit *l = &cfg->limits[i];
+        if (!l->path)
+            return l;
+        size_t n = strlen(l->path);
+        if (l->prefix ? len >= n && memcmp(path, l->path, n) == 0
+                      : len == n && memcmp(path, l->path, n) == 0)
+            return l;
+    }
+    return NULL;
+}
+
+void limit_key(const cfg_limit *l, const uint8_t addr[16], uint8_t key[16])
+{
+    cidr_mask(key, addr, cidr_is_v4(addr) ? 96 + l->v4_bits : l->v6_bits);
+}
+
+rl_result limit_account(const cfg_limit *l, const uint8_t addr[16], uint64_t now_ms)
+{
+    uint8_t key[16];
+    limit_key(l, addr, key);
+    rl_result r = rl_check(l->zone, key, now_ms, true);
+    if (r.verdict != RL_PASS && l->dry_run) {
+        rl_zone_note(l->zone, RLC_DRY_RUN);
+        r.verdict = RL_PASS;
+    }
+    rl_zone_note(l->zone, r.verdict == RL_PASS ? RLC_ALLOWED
+                        : r.verdict == RL_DELAY ? RLC_DELAYED : RLC_REJECTED);
+    return r;
+}
+
+static void reject(h1_ex *x, const http_request *req, const cfg_limit *l, uint64_t retry_s)
+{
+    if (req->body != HTTP_BODY_NONE) {
+        /* the body is not read: the connection cannot go on after it */
+        x->keep_alive = false;
+        x->rc = RC_CLOSE;
+    }
+    static const char body[] = "Too Many Requests\n";
+    char extra[64];
+    snprintf(extra, sizeof extra, "Retry-After: %llu\r\n", (unsigned long long)retry_s);
+    if (h1_head(x, l->status, "text/plain; charset=utf-8", (int64_t)(sizeof body - 1), extra) &&
+        h1_body(x, body, sizeof body - 1))
+        h1_finish(x, l->status);
+}
+
+bool limit_policy_check(h1_ex *x, const http_request *req)
+{
+    const server_config *cfg = x->ctx->cfg;
+    if (x->resumed || x->c->kind != H1_CLIENT)
+        return true;
+    const cfg_limit *l = limit_match(cfg, req->path.p, req->path.len);
+    if (!l)
+        return true;
+    rl_result r = limit_account(l, h1_peer_of(x)->addr, x->ctx->batch_t0 / 1000000u);
+    switch (r.verdict) {
+    case RL_PASS:
+        return true;
+    case RL_DELAY:
+        return !h1_defer(x, r.delay_ms);   /* cannot hold it: answer now */
+    default:
+        reject(x, req, l, r.retry_after_s);
+        return false;
+    }
+}
