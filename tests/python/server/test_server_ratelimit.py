@@ -1,0 +1,280 @@
+"""Request rate limits (issue #12, nginx limit_req semantics): exact counts
+of a burst with nodelay, delay=N counted by metric, the same limit with 1
+and 2 worker threads, a full table evicting (counted, bounded), dry-run,
+and bad limit settings refused with exit 2 naming the key.
+
+nginx's arithmetic (limit_req): a key's excess is kept in thousandths of a
+request; a request adds 1000, time drains rate*ms/1000; a request that would
+take excess above burst*1000 is rejected and changes nothing. The first
+request of a new key finds excess 0. So rate=10r/s burst=5 lets 1 + 5 = 6
+back-to-back requests pass; with delay=D, the first 1 + D pass at once and
+the next burst - D are delayed by (excess - D*1000) / rate each.
+"""
+import os
+import re
+import socket
+import subprocess
+
+import pytest
+
+from server_helpers import Reader, wait_for
+
+
+def write_conf(tmp_path, text, name="rl.yaml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+def statuses_pipelined(srv, path, n, extra=""):
+    """n requests in one write on one connection: the server parses them in
+    one callback, so they share one clock reading (no drain between)."""
+    with srv.connect(timeout=20) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\n{extra}\r\n".encode() * n)
+        rd = Reader(s)
+        return [rd.response() for _ in range(n)]
+
+
+def parallel(srv, path, n, timeout=20):
+    """n connections, each one request, all sent before any is read."""
+    socks = [srv.connect(timeout=timeout) for _ in range(n)]
+    try:
+        for s in socks:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        return [Reader(s).response() for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def zone(m, name, result):
+    return m.get(f'vex_ratelimit_requests_total{{zone="{name}",result="{result}"}}')
+
+
+LIMIT = """
+limits:
+  - name: api
+    path: /json
+    rate: {rate}
+    burst: {burst}
+    {extra}
+"""
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_burst_nodelay_exact(binary, start_server, tmp_path, threads):
+    conf = write_conf(tmp_path, LIMIT.format(rate="10r/s", burst=5, extra="nodelay: true"))
+    srv = start_server("--config", conf, "--threads", str(threads))
+    rs = statuses_pipelined(srv, "/json", 20)
+    assert [r.status for r in rs] == [200] * 6 + [429] * 14
+    for r in rs[6:]:
+        assert r.header("retry-after") == "1"
+        assert r.body == b"Too Many Requests\n"
+    # other routes are not limited
+    assert [r.status for r in statuses_pipelined(srv, "/", 10)] == [200] * 10
+    m = srv.metrics()
+    assert zone(m, "api", "allowed") == 6
+    assert zone(m, "api", "rejected") == 14
+    assert zone(m, "api", "delayed") == 0
+    assert m['vex_ratelimit_entries{zone="api"}'] == 1
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_same_limit_over_threads_many_connections(binary, start_server, tmp_path, threads):
+    """SO_REUSEPORT spreads the connections over the workers; the table is
+    shared, so the count is the one of a single thread. 10r/m drains one
+    request per 6 s, so 40 connections cannot leak an extra pass."""
+    conf = write_conf(tmp_path, LIMIT.format(rate="10r/m", burst=5, extra="nodelay: true"))
+    srv = start_server("--config", conf, "--threads", str(threads))
+    rs = parallel(srv, "/json", 40)
+    assert sorted(r.status for r in rs) == [200] * 6 + [429] * 34
+    retry = {r.header("retry-after") for r in rs if r.status == 429}
+    # 10r/m is 166 thousandths of r/s (rounded down, as nginx stores it):
+    # one request drains in 6.02 s, rounded up
+    assert retry == {"7"}
+    m = srv.metrics()
+    assert zone(m, "api", "allowed") == 6 and zone(m, "api", "rejected") == 34
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_delay_counts(binary, start_server, tmp_path, threads):
+    """rate=2r/s burst=5 delay=2, eight clients at once: 1 + 2 pass at once,
+    3 are delayed (by 0.5, 1 and 1.5 s: excess 3000..5000 over 2000 at
+    2000/s), 2 are rejected. Counted by metric, not by timing; 2r/s leaves
+    500 ms before a drain could change a count."""
+    conf = write_conf(tmp_path, LIMIT.format(rate="2r/s", burst=5, extra="delay: 2"))
+    srv = start_server("--config", conf, "--threads", str(threads))
+    rs = parallel(srv, "/json", 8)
+    assert sorted(r.status for r in rs) == [200] * 6 + [429] * 2
+    m = srv.metrics()
+    assert (zone(m, "api", "allowed"), zone(m, "api", "delayed"),
+            zone(m, "api", "rejected")) == (3, 3, 2)
+
+
+def test_delay_without_nodelay_holds_only_its_connection(binary, start_server, tmp_path):
+    """burst=5, no nodelay: every request past the first waits; a delayed
+    request holds its connection only: other connections are answered at
+    once meanwhile, on the same single thread."""
+    conf = write_conf(tmp_path, LIMIT.format(rate="1r/s", burst=5, extra=""))
+    srv = start_server("--config", conf, "--threads", "1")
+    assert srv.get("/json").status == 200
+    held = srv.connect(timeout=20)
+    held.sendall(b"GET /json HTTP/1.1\r\nHost: t\r\n\r\n")   # delayed ~1 s
+    assert wait_for(lambda: zone(srv.metrics(), "api", "delayed") == 1)
+    # the thread is free: other routes answer while the request is held
+    assert [r.status for r in statuses_pipelined(srv, "/", 5)] == [200] * 5
+    held.settimeout(20)
+    assert Reader(held).response().status == 200
+    held.close()
+
+
+def test_dry_run_counts_only(binary, start_server, tmp_path):
+    conf = write_conf(tmp_path, LIMIT.format(rate="10r/s", burst=5,
+                                             extra="nodelay: true\n    dry-run: true"))
+    srv = start_server("--config", conf)
+    assert [r.status for r in statuses_pipelined(srv, "/json", 20)] == [200] * 20
+    m = srv.metrics()
+    assert zone(m, "api", "dry_run") == 14
+    assert zone(m, "api", "allowed") == 20
+    assert zone(m, "api", "rejected") == 0
+
+
+def test_status_configurable_and_prefix(binary, start_server, tmp_path):
+    conf = write_conf(tmp_path, """
+limits:
+  - name: bytes
+    path: /bytes/
+    prefix: true
+    rate: 6r/m
+    burst: 0
+    status: 503
+""")
+    srv = start_server("--config", conf)
+    assert srv.get("/bytes/3").status == 200
+    r = srv.get("/bytes/4")
+    assert r.status == 503 and r.header("retry-after") == "10"
+    assert srv.get("/").status == 200
+
+
+def test_table_full_evicts_counted(binary, start_server, tmp_path):
+    """The smallest zone (16 KiB: 288 keys) and 600 client addresses from
+    127.0.0.0/8: every key past a shard's capacity evicts its least recently
+    used one, so evictions are exactly keys - entries, entries stay at most
+    the capacity, and a steady client is still limited afterwards."""
+    conf = write_conf(tmp_path, LIMIT.format(rate="10r/m", burst=5,
+                                             extra="nodelay: true\n    zone-size: 16k"))
+    srv = start_server("--config", conf)
+    n = 600
+    for i in range(n):
+        with socket.socket() as s:
+            s.settimeout(20)
+            s.bind((f"127.1.{i // 250}.{i % 250 + 1}", 0))
+            s.connect(("127.0.0.1", srv.port))
+            s.sendall(b"GET /json HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            assert Reader(s).response().status == 200
+    m = srv.metrics()
+    cap = m['vex_ratelimit_capacity{zone="api"}']
+    entries = m['vex_ratelimit_entries{zone="api"}']
+    evicted = m['vex_ratelimit_evictions_total{zone="api"}']
+    assert cap == 288
+    assert entries <= cap
+    assert evicted == n - entries and evicted > 0
+    # still limiting: a steady client gets its burst and no more
+    rs = statuses_pipelined(srv, "/json", 20)
+    assert [r.status for r in rs] == [200] * 6 + [429] * 14
+
+
+def test_metrics_promtool_with_limits(binary, start_server, tmp_path):
+    import shutil
+    conf = write_conf(tmp_path, LIMIT.format(rate="10r/s", burst=5, extra="nodelay: true"))
+    srv = start_server("--config", conf)
+    statuses_pipelined(srv, "/json", 10)
+    promtool = shutil.which("promtool") or "/usr/bin/promtool"
+    if not os.path.exists(promtool):
+        pytest.skip("promtool not installed")
+    body = srv.get("/metrics").body
+    assert b'vex_ratelimit_evictions_total{zone="api"} 0' in body
+    p = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True,
+                       timeout=20)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_reload_keeps_unchanged_zone(binary, start_server, tmp_path):
+    import signal
+    text = LIMIT.format(rate="10r/m", burst=2, extra="nodelay: true")
+    conf = write_conf(tmp_path, text)
+    srv = start_server("--config", conf)
+    assert [r.status for r in statuses_pipelined(srv, "/json", 4)] == [200] * 3 + [429]
+    with open(conf, "a") as f:
+        f.write("idle-timeout: 30\n")     # a reload that leaves the zone as it is
+    srv.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: "SIGHUP: reloaded" in srv.read_stderr(), timeout=10)
+    assert srv.get("/json").status == 429    # the state survived
+    conf2 = write_conf(tmp_path, LIMIT.format(rate="10r/m", burst=3, extra="nodelay: true"))
+    assert conf2 == conf
+    srv.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: srv.read_stderr().count("SIGHUP: reloaded") >= 2, timeout=10)
+    assert srv.get("/json").status == 200    # a changed zone starts afresh
+
+
+BAD = [
+    ("rate: 10r/x", "limits.rate"),
+    ("rate: 0r/s", "limits.rate"),
+    ("rate: ten", "limits.rate"),
+    ("rate: 10r/s\n    burst: -1", "limits.burst"),
+    ("rate: 10r/s\n    burst: 2\n    delay: 3", "limits.delay"),
+    ("rate: 10r/s\n    burst: 2\n    delay: 1\n    nodelay: true", "limits.delay"),
+    ("rate: 10r/s\n    status: 200", "limits.status"),
+    ("rate: 10r/s\n    ipv4-prefix: 33", "limits.ipv4-prefix"),
+    ("rate: 10r/s\n    ipv6-prefix: 0", "limits.ipv6-prefix"),
+    ("rate: 10r/s\n    zone-size: 100", "limits.zone-size"),
+    ("rate: 10r/s\n    zone-size: 1x", "limits.zone-size"),
+    ("rate: 10r/s\n    nodelay: maybe", "limits.nodelay"),
+    ("rate: 10r/s\n    colour: red", "limits.colour"),
+    ("burst: 5", "limits.rate"),
+]
+
+
+@pytest.mark.parametrize("body,key", BAD)
+def test_bad_limit_rejected(binary, tmp_path, body, key):
+    conf = write_conf(tmp_path, f"limits:\n  - name: z\n    path: /json\n    {body}\n")
+    r = subprocess.run([binary, "--config", conf, "--check-config"], capture_output=True,
+                       text=True, timeout=10)
+    assert r.returncode == 2, r.stderr
+    assert re.search(re.escape(conf) + r":\d+: " + re.escape(key) + ":", r.stderr), r.stderr
+
+
+def test_bad_limits_structure(binary, tmp_path):
+    for text, key in [("limits: 5\n", "limits"),
+                      ("limits:\n  - path: /a\n    rate: 1r/s\n", "limits.name"),
+                      ("limits:\n  - name: a\n    rate: 1r/s\n  - name: a\n    rate: 2r/s\n",
+                       "limits.name"),
+                      ("limits:\n  - name: a\n    prefix: true\n    rate: 1r/s\n",
+                       "limits.prefix")]:
+        conf = write_conf(tmp_path, text)
+        r = subprocess.run([binary, "--config", conf, "--check-config"], capture_output=True,
+                           text=True, timeout=10)
+        assert r.returncode == 2, (text, r.stderr)
+        assert f": {key}:" in r.stderr, (text, r.stderr)
+
+
+def test_good_limits_check_config(binary, tmp_path):
+    conf = write_conf(tmp_path, """
+limits:
+  - name: api
+    path: /api/
+    prefix: true
+    rate: 600r/m
+    burst: 20
+    delay: 5
+    ipv4-prefix: 24
+    ipv6-prefix: 48
+    zone-size: 2m
+  - name: default
+    rate: 100r/s
+    burst: 50
+    nodelay: true
+""")
+    r = subprocess.run([binary, "--config", conf, "--check-config"], capture_output=True,
+                       text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
