@@ -297,11 +297,37 @@ static void admit_tls(worker *w, int fd, const h1_peer *peer, SSL_CTX *ctx)
     limit_check(w);
 }
 
+static bool is_proxied(const worker *w, int lfd)
+{
+    for (unsigned i = 0; i < w->n_ls; i++)
+        if (w->ls[i].fd == lfd)
+            return w->ls[i].spec.proxy_protocol;
+    return false;
+}
+
+/* A client behind a PROXY header is not parked either (the flag would not
+ * survive the queue): a slot now, or closed as at the limit. */
+static void admit_proxied(worker *w, int fd, const h1_peer *peer)
+{
+    w->h1.open_proxy = true;
+    bool ok = w->park_len == 0 && try_start(w, fd, peer);
+    w->h1.open_proxy = false;
+    if (ok)
+        return;
+    ctr_add(&w->st->rejected, 1);
+    close(fd);
+    limit_check(w);
+}
+
 static void on_accept(vex_loop *loop, int lfd, int fd,
                       const struct sockaddr *sa, socklen_t sa_len, void *udata)
 {
     (void)loop;
     worker *w = udata;
+    if (fd >= 0 && is_proxied(w, lfd)) {
+        accepted(w, fd, sa, sa_len, admit_proxied);
+        return;
+    }
     bool is_tls;
     SSL_CTX *ctx = fd >= 0 ? tls_ctx_of(w, lfd, &is_tls) : NULL;
     if (fd >= 0 && is_tls) {

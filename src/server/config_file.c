@@ -200,6 +200,9 @@ static int one_listener(walk *w, const yaml_node_t *n, cfg_listener *out)
         return fail(w, n, "listen", "a listener needs a port");
     if (out->v6only && !strchr(out->host, ':'))
         return fail(w, n, "listen.ipv6-only", "only for an IPv6 address");
+    if (out->tls && out->proxy_protocol)
+        return fail(w, n, "listen.proxy-protocol", "not on a TLS listener (terminate TLS "
+                    "at the proxy, or send PROXY to a plain listener)");
     if (out->tls && (!cert_node || !key_node))
         return fail(w, n, "listen.tls", "a TLS listener needs certificate and key");
     if (!out->tls && (cert_node || key_node || sni_node))

@@ -23,6 +23,10 @@
 #include <unistd.h>
 
 #include "bench_slowdown.h"
+#include "proxy_proto.h"
+
+/* A v2 header's TLVs may be long; more than this is refused. */
+#define PROXY_HEADER_CAP 4096u
 
 uint64_t now_ns(void)
 {
@@ -281,6 +285,10 @@ static void eof_settle(h1_conn *c)
 {
     if (c->state == H1_WRITING)
         return;                  /* finish the streamed response first */
+    if (c->flags & CF_PROXY) {
+        close_now(c);            /* gone before its PROXY header was whole */
+        return;
+    }
     if (c->job || (c->flags & CF_IN_HEAD)) {
         close_now(c);            /* an incomplete request: nothing to answer */
         return;
@@ -319,6 +327,8 @@ static void settle(h1_conn *c)
         break;
     }
     uint64_t now = ctx->batch_t0 / 1000000u;
+    if (c->flags & CF_PROXY)
+        return;                  /* the header timeout runs from the accept */
     if (c->flags & CF_DEFER) {
         pause_reading(c, true);  /* the timer resumes it, not the peer */
         return;
@@ -487,6 +497,33 @@ static void on_eof(h1_conn *c, ssize_t n)
         eof_settle(c);
 }
 
+/* The PROXY header in c->in: the client's address replaces the socket's
+ * peer for everything after (limits, lists, the access log); the HTTP
+ * bytes behind it are processed at once. Malformed: counted and closed
+ * with no answer, as the spec requires (the peer is not speaking HTTP). */
+static void proxy_header(h1_conn *c)
+{
+    h1_ctx *ctx = h1_ctx_of(c);
+    proxy_addr pa;
+    long r = proxy_parse(c->in, c->in_len, &pa);
+    if (r == 0 && c->in_len < PROXY_HEADER_CAP)
+        return;
+    if (r <= 0) {
+        ctr_add(&ctx->st->proxy_bad, 1);
+        h1_close(c, H1_CLOSE_ABORT);
+        return;
+    }
+    if (!pa.local) {
+        memcpy(c->peer.addr, pa.addr, 16);
+        c->peer.port = pa.port;
+        c->peer.family = pa.family;
+    }
+    c->flags &= (uint8_t)~CF_PROXY;
+    in_consume(c, (size_t)r);
+    if (c->in_len)
+        in_consume(c, process(c, c->in, c->in_len));
+}
+
 static void on_input(tp *t, const char *data, ssize_t n)
 {
     h1_conn *c = (h1_conn *)(void *)t;
@@ -500,6 +537,12 @@ static void on_input(tp *t, const char *data, ssize_t n)
         return;                  /* lingering close: discard */
     ctx->batch_t0 = now_ns();
     h1_cb_begin(c);
+    if (c->flags & CF_PROXY) {
+        if (in_append(c, data, (size_t)n))
+            proxy_header(c);
+        settle(c);
+        return;
+    }
     if (c->in_len == 0) {
         size_t used = process(c, data, (size_t)n);
         if (used < (size_t)n && h1_open(c))
@@ -588,6 +631,8 @@ static h1_conn *conn_start(h1_ctx *ctx, const tp_ops *ops, int fd, const h1_peer
     c->kind = (uint8_t)kind;
     if (peer)
         c->peer = *peer;
+    if (ctx->open_proxy && kind == H1_CLIENT)
+        c->flags |= CF_PROXY;
     if (c->t.ops->open(&c->t) < 0) {
         ctr_add(&ctx->st->errors, 1);
         close(fd);

@@ -111,6 +111,8 @@ size_t prometheus_render(void *server_, char *buf, size_t cap)
     metric(&b, "vex_tls_handshake_failures_total", "counter",
            "TLS handshakes that failed (bad version, garbage, a peer gone mid-way).",
            st->tls_hs_failed);
+    metric(&b, "vex_proxy_protocol_errors_total", "counter",
+           "Connections closed for a malformed PROXY protocol header.", st->proxy_bad);
     metric(&b, "vex_tls_resumed_total", "counter",
            "TLS handshakes that resumed a session (ticket or cache).", st->tls_resumed);
     metric(&b, "vex_connections_queued_total", "counter",
