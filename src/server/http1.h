@@ -107,6 +107,8 @@ struct h1_ex {
     bool resumed;             /* dispatched again after h1_defer */
     uint64_t body_bytes;      /* body octets written by h1_body */
     const http_request *req;  /* while dispatching; NULL for 400s and 503s */
+    h1_peer client;           /* behind trusted proxies (realip.h); family 0:
+                                 the connection's peer */
     uint8_t rid_len;          /* 0: none yet (h1_rid makes one) */
     char rid[RID_MAX];        /* X-Request-Id, echoed and logged */
 };
@@ -210,7 +212,12 @@ bool h1_defer(h1_ex *x, uint64_t ms);
 /* Scratch memory of the thread, valid until the handler returns. */
 char *h1_scratch(h1_ex *x, size_t *cap);
 static inline bool h1_draining(const h1_ex *x) { return x->ctx->draining; }
-static inline const h1_peer *h1_peer_of(const h1_ex *x) { return &x->c->peer; }
+/* The client: X-Forwarded-For/Forwarded from a trusted proxy, else the
+ * connection's peer (itself from a PROXY header on such a listener). */
+static inline const h1_peer *h1_peer_of(const h1_ex *x)
+{
+    return x->client.family ? &x->client : &x->c->peer;
+}
 /* The exchange's X-Request-Id: the client's if well formed, else made. */
 static inline size_t h1_rid(h1_ex *x)
 {

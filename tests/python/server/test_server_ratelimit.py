@@ -278,3 +278,173 @@ limits:
     r = subprocess.run([binary, "--config", conf, "--check-config"], capture_output=True,
                        text=True, timeout=10)
     assert r.returncode == 0, r.stderr
+
+
+# ---- the real client address: PROXY protocol, trusted X-Forwarded-For ------
+
+import json
+import struct
+import time
+
+from test_server_config import free_port
+
+V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def v2_header(src, dst, sport, dport, cmd=0x21):
+    fam = socket.AF_INET6 if ":" in src else socket.AF_INET
+    body = (socket.inet_pton(fam, src) + socket.inet_pton(fam, dst) +
+            struct.pack("!HH", sport, dport))
+    famproto = 0x21 if fam == socket.AF_INET6 else 0x11
+    return V2_SIG + bytes([cmd, famproto]) + struct.pack("!H", len(body)) + body
+
+
+def proxied_server(start_server, tmp_path, extra=""):
+    port = free_port()
+    log = tmp_path / "access.log"
+    conf = write_conf(tmp_path, f"""
+listen:
+  - address: 127.0.0.1
+    port: {port}
+    proxy-protocol: true
+access-log: {log}
+log-flush-interval: 0.01
+{extra}
+""")
+    srv = start_server("--config", conf, listen=False)
+    return srv, port, log
+
+
+def send_raw(port, raw, timeout=10):
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(raw)
+        try:
+            return Reader(s).response()
+        except (ConnectionError, OSError):
+            return None
+
+
+def log_clients(log, n):
+    assert wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= n, timeout=10)
+    return [json.loads(line)["client"] for line in log.read_text().splitlines()]
+
+
+LIMIT_JSON = """
+limits:
+  - name: api
+    path: /json
+    rate: 10r/m
+    burst: 1
+    nodelay: true
+"""
+
+
+def test_proxy_v1_v2_set_client_address(binary, start_server, tmp_path):
+    srv, port, log = proxied_server(start_server, tmp_path, LIMIT_JSON)
+    get = b"GET /json HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    # two per address pass (burst 1), the third is limited: keyed on the
+    # header's address, not on 127.0.0.1
+    for hdr in [b"PROXY TCP4 203.0.113.7 10.0.0.1 5555 80\r\n",
+                v2_header("2001:db8::5", "2001:db8::1", 4444, 80),
+                v2_header("198.51.100.9", "10.0.0.1", 1234, 80)]:
+        assert [send_raw(port, hdr + get).status for _ in range(3)] == [200, 200, 429]
+    # (sorted: each worker thread writes its own buffer of lines)
+    clients = log_clients(log, 9)
+    assert sorted(clients) == sorted(["203.0.113.7"] * 3 + ["2001:db8::5"] * 3 +
+                                     ["198.51.100.9"] * 3)
+    # v1 UNKNOWN and v2 LOCAL keep the socket's address
+    assert send_raw(port, b"PROXY UNKNOWN\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n").status == 200
+    assert send_raw(port, v2_header("1.2.3.4", "1.2.3.4", 1, 1, cmd=0x20) +
+                    b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").status == 200
+    assert sorted(log_clients(log, 11)).count("127.0.0.1") == 2
+
+
+def test_proxy_header_split_over_writes(binary, start_server, tmp_path):
+    srv, port, log = proxied_server(start_server, tmp_path)
+    raw = b"PROXY TCP6 2001:db8::77 2001:db8::1 6000 80\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(0, 20, 3):
+            s.sendall(raw[i:i + 3])
+            time.sleep(0.01)
+        s.sendall(raw[21:])
+        assert Reader(s).response().status == 200
+    assert log_clients(log, 1) == ["2001:db8::77"]
+
+
+MALFORMED = [
+    b"GET / HTTP/1.1\r\nHost: t\r\n\r\n",                       # no header at all
+    b"PROXY TCP4 203.0.113.7 10.0.0.1 5555\r\n",                 # a field missing
+    b"PROXY TCP4 203.0.113.999 10.0.0.1 5555 80\r\n",            # bad address
+    b"PROXY TCP4 2001:db8::1 10.0.0.1 5555 80\r\n",              # family mismatch
+    b"PROXY TCP4 203.0.113.7 10.0.0.1 05555 80\r\n",             # leading zero
+    b"PROXY TCP4 203.0.113.7 10.0.0.1 5555 80\n",                # no CR
+    b"PROXY " + b"A" * 120 + b"\r\n",                            # too long
+    V2_SIG + bytes([0x11, 0x11, 0, 12]) + b"\0" * 12,          # version 1 in v2
+    V2_SIG + bytes([0x21, 0x11, 0, 4]) + b"\0" * 4,            # short address block
+]
+
+
+def test_malformed_proxy_header_closed_and_counted(binary, start_server, tmp_path):
+    srv, port, log = proxied_server(start_server, tmp_path)
+    for raw in MALFORMED:
+        assert send_raw(port, raw + b"GET / HTTP/1.1\r\nHost: t\r\n\r\n") is None, raw
+    r = send_raw(port, b"PROXY UNKNOWN\r\nGET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+    m = {l.rsplit(" ", 1)[0]: float(l.rsplit(" ", 1)[1]) for l in r.body.decode().splitlines()
+         if l and not l.startswith("#")}
+    assert m["vex_proxy_protocol_errors_total"] == len(MALFORMED)
+
+
+def test_proxy_protocol_not_on_tls_listener(binary, tmp_path):
+    conf = write_conf(tmp_path, """
+listen:
+  - port: 0
+    tls: true
+    proxy-protocol: true
+""")
+    r = subprocess.run([binary, "--config", conf, "--check-config"], capture_output=True,
+                       text=True, timeout=10)
+    assert r.returncode == 2 and "listen.proxy-protocol" in r.stderr, r.stderr
+
+
+def xff_server(start_server, tmp_path, trusted):
+    log = tmp_path / "access.log"
+    conf = write_conf(tmp_path, f"""
+trusted-proxies: [{trusted}]
+access-log: {log}
+log-flush-interval: 0.01
+""" + LIMIT_JSON)
+    return start_server("--config", conf), log
+
+
+def test_xff_from_trusted_proxy(binary, start_server, tmp_path):
+    srv, log = xff_server(start_server, tmp_path, "127.0.0.0/8, 10.0.0.0/8")
+    # rightmost untrusted: 10.1.2.3 is a trusted proxy, 198.51.100.1 the client
+    h = "X-Forwarded-For: 6.6.6.6, 198.51.100.1, 10.1.2.3\r\n"
+    assert [srv.get("/json", h).status for _ in range(3)] == [200, 200, 429]
+    # a different client behind the same proxy has its own allowance
+    h2 = "X-Forwarded-For: 198.51.100.2\r\n"
+    assert srv.get("/json", h2).status == 200
+    h3 = 'Forwarded: for="[2001:db8::9]:4711";proto=http\r\n'
+    assert srv.get("/json", h3).status == 200
+    h4 = "Forwarded: for=192.0.2.60;proto=http, for=10.9.9.9\r\n"
+    assert srv.get("/json", h4).status == 200
+    assert sorted(log_clients(log, 6)) == sorted(["198.51.100.1"] * 3 + [
+        "198.51.100.2", "2001:db8::9", "192.0.2.60"])
+
+
+def test_xff_from_untrusted_peer_ignored(binary, start_server, tmp_path):
+    srv, log = xff_server(start_server, tmp_path, "10.0.0.0/8")
+    # 127.0.0.1 is not trusted: each forged address is ignored, the socket's counts
+    rs = [srv.get("/json", f"X-Forwarded-For: 198.51.100.{i}\r\n").status for i in range(3)]
+    assert rs == [200, 200, 429]
+    assert log_clients(log, 3) == ["127.0.0.1"] * 3
+
+
+def test_bad_trusted_proxies(binary, tmp_path):
+    for text in ["trusted-proxies: [10.0.0.1/8]\n", "trusted-proxies: [nope]\n",
+                 "trusted-proxies: 10.0.0.0/8\n"]:
+        conf = write_conf(tmp_path, text)
+        r = subprocess.run([binary, "--config", conf, "--check-config"], capture_output=True,
+                           text=True, timeout=10)
+        assert r.returncode == 2 and ": trusted-proxies:" in r.stderr, (text, r.stderr)
