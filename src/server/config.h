@@ -90,6 +90,7 @@ typedef struct server_config {
     unsigned n_limits;
     cidr trusted[CFG_MAX_PROXIES]; /* X-Forwarded-For/Forwarded from these    */
     unsigned n_trusted;
+    unsigned limit_conn;          /* connections per client address; 0: none */
     struct log_settings log;      /* access and event logs (log_config.h)    */
     char *config_path;            /* --config FILE, or NULL                   */
     bool check_only;              /* --check-config                           */

@@ -25,6 +25,7 @@
 #include "bench_slowdown.h"
 #include "proxy_proto.h"
 #include "realip.h"
+#include "connlimit.h"
 
 /* A v2 header's TLVs may be long; more than this is refused. */
 #define PROXY_HEADER_CAP 4096u
@@ -178,6 +179,11 @@ static void conn_release(h1_conn *c)
     enum h1_kind kind = (enum h1_kind)c->kind;
     if (c->flags & CF_DEFER)
         defer_drop(ctx, c);
+    if (c->flags & CF_COUNTED) {
+        uint8_t key[16];
+        cl_key(c->peer.addr, key);
+        cl_release(ctx->conns, key);
+    }
     in_free(c);
     h1_job_put(ctx, c->job);
     c->job = NULL;
@@ -414,6 +420,22 @@ static void dispatch(h1_conn *c, const http_request *req)
     if (rid && rid_valid(rid->p, rid->len)) {
         memcpy(x.rid, rid->p, rid->len);
         x.rid_len = (uint8_t)rid->len;
+    }
+    if (c->kind == H1_CLIENT && ctx->cfg->limit_conn && !(c->flags & CF_COUNTED) &&
+        ctx->conns) {
+        /* nginx limit_conn counts a connection once a request has come
+         * (so after its PROXY header), and so do we */
+        uint8_t key[16];
+        cl_key(c->peer.addr, key);
+        if (!cl_acquire(ctx->conns, key, ctx->cfg->limit_conn)) {
+            ctr_add(&ctx->st->conn_limited, 1);
+            x.rc = RC_CLOSE;
+            x.keep_alive = false;
+            h1_send_fixed(&x, R_E503);
+            h1_close(c, H1_CLOSE_LINGER);
+            return;
+        }
+        c->flags |= CF_COUNTED;
     }
     bench_slowdown();   /* nothing unless built with BENCH_SLOWDOWN=N */
     const h1_router *r = ctx->routers[c->kind];

@@ -127,6 +127,7 @@ struct h1_ctx {
     void (*on_gone)(void *owner, enum h1_kind kind);   /* a conn was released */
     void *owner;
     bool open_proxy;          /* the next h1_conn_open expects a PROXY header */
+    struct cl_table *conns;   /* limit-conn's shared counts (the server's) */
 
     h1_conn *pool;            /* virtual memory for the whole limit */
     uint32_t pool_cap, pool_hwm, free_head, n_conns;

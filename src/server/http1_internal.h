@@ -22,6 +22,7 @@ enum h1_flag {
     CF_DEFER   = 1u << 3,  /* a request is held by h1_defer               */
     CF_RESUMED = 1u << 4,  /* ... and its timer fired: dispatch it again   */
     CF_PROXY   = 1u << 5,  /* a PROXY protocol header comes first          */
+    CF_COUNTED = 1u << 6,  /* counted in ctx->conns (limit-conn)           */
 };
 
 /* Streamed work of one exchange, attached only while it is in progress and

@@ -113,6 +113,9 @@ size_t prometheus_render(void *server_, char *buf, size_t cap)
            st->tls_hs_failed);
     metric(&b, "vex_proxy_protocol_errors_total", "counter",
            "Connections closed for a malformed PROXY protocol header.", st->proxy_bad);
+    metric(&b, "vex_connections_limited_total", "counter",
+           "Requests answered 503 because their client had limit-conn connections.",
+           st->conn_limited);
     metric(&b, "vex_tls_resumed_total", "counter",
            "TLS handshakes that resumed a session (ticket or cache).", st->tls_resumed);
     metric(&b, "vex_connections_queued_total", "counter",

@@ -448,3 +448,42 @@ def test_bad_trusted_proxies(binary, tmp_path):
         r = subprocess.run([binary, "--config", conf, "--check-config"], capture_output=True,
                            text=True, timeout=10)
         assert r.returncode == 2 and ": trusted-proxies:" in r.stderr, (text, r.stderr)
+
+
+# ---- connections per client address (nginx limit_conn) ---------------------
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_limit_conn_per_client(binary, start_server, tmp_path, threads):
+    """limit-conn: 3 — a client's fourth open connection is answered 503 at
+    its first request and closed; another address is not affected; a slot
+    frees when a connection closes. Counted over all threads."""
+    conf = write_conf(tmp_path, "limit-conn: 3\n")
+    srv = start_server("--config", conf, "--threads", str(threads))
+    held = []
+    for _ in range(3):
+        s = srv.connect(timeout=10)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert Reader(s).response().status == 200
+        held.append(s)
+    r = srv.get("/")
+    assert r.status == 503 and r.header("connection") == "close"
+    with socket.socket() as s:                    # another client address
+        s.settimeout(10)
+        s.bind(("127.0.0.2", 0))
+        s.connect(("127.0.0.1", srv.port))
+        s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        assert Reader(s).response().status == 200
+    held.pop().close()
+    # the close is seen by the server a moment later: then a slot is free
+    assert wait_for(lambda: srv.get("/").status == 200, timeout=10)
+    m = srv.metrics()         # (wait_for may have seen more 503s before the close)
+    assert m["vex_connections_limited_total"] >= 1
+    for s in held:
+        s.close()
+
+
+def test_limit_conn_bad_value(binary, tmp_path):
+    conf = write_conf(tmp_path, "limit-conn: -3\n")
+    r = subprocess.run([binary, "--config", conf, "--check-config"], capture_output=True,
+                       text=True, timeout=10)
+    assert r.returncode == 2 and ": limit-conn:" in r.stderr, r.stderr
