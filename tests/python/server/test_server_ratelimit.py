@@ -508,12 +508,23 @@ def spray(srv, n, batch=500):
                 assert rd.response().status == 200
 
 
+def spray_growth(start_server, conf, n):
+    srv = start_server("--config", conf, "--threads", "2")
+    spray(srv, 2000)
+    rss0 = srv.rss_bytes()
+    spray(srv, n)
+    return srv, srv.rss_bytes() - rss0
+
+
 def test_address_spray_bounded(binary, start_server, tmp_path):
-    """100,000 client addresses against a 1 MiB zone (18,720 keys): RSS grows
-    by less than the zone plus a margin (the zone is allocated at start and
-    its pages are touched as it fills), every forced eviction is counted,
-    and a steady client is still limited afterwards. (1,000,000 addresses:
-    measured by hand, see the README.)"""
+    """100,000 client addresses against a 1 MiB zone (18,720 keys): the RSS
+    grows by at most the zone (plus 1 MiB of noise) more than the same spray
+    against a server without the limit (a backend's own buffers warm up as
+    it runs: io_uring's grew ~7 MiB here), every forced eviction is
+    counted, and a steady client is still limited afterwards."""
+    n = 100000 if not os.environ.get("VEX_TEST_SAN", "0") == "1" else 30000
+    base = write_conf(tmp_path, "trusted-proxies: [127.0.0.0/8]\n", "base.yaml")
+    _, grew_base = spray_growth(start_server, base, n)
     conf = write_conf(tmp_path, """
 trusted-proxies: [127.0.0.0/8]
 limits:
@@ -524,17 +535,12 @@ limits:
     nodelay: true
     zone-size: 1m
 """)
-    srv = start_server("--config", conf, "--threads", "2")
-    spray(srv, 2000)
-    rss0 = srv.rss_bytes()
-    n = 100000 if not os.environ.get("VEX_TEST_SAN", "0") == "1" else 30000
-    spray(srv, n)
-    rss1 = srv.rss_bytes()
+    srv, grew = spray_growth(start_server, conf, n)
     m = srv.metrics()
     entries = m['vex_ratelimit_entries{zone="api"}']
     assert m['vex_ratelimit_capacity{zone="api"}'] == 18720
     assert entries <= 18720
-    assert m['vex_ratelimit_evictions_total{zone="api"}'] == n - entries   # the first 2000 repeat the warm-up's
-    assert rss1 - rss0 < 4 * 1024 * 1024, (rss0, rss1)
+    assert m['vex_ratelimit_evictions_total{zone="api"}'] == n - entries  # first 2000 repeat
+    assert grew - grew_base < 2 * 1024 * 1024, (grew, grew_base)
     rs = statuses_pipelined(srv, "/json", 20, "X-Forwarded-For: 198.51.100.77\r\n")
     assert [r.status for r in rs] == [200] * 6 + [429] * 14
