@@ -184,6 +184,10 @@ rl_result rl_check(rl_zone *z, const uint8_t key[16], uint64_t now_ms, bool acco
     int64_t excess = 0;
     if (i != NIL) {
         rl_entry *e = &s->e[i];
+        /* used, even when rejected (as nginx): a client hammering away over
+         * its limit stays the most recent, never the one evicted */
+        lru_unlink(s, i);
+        lru_front(s, i);
         int64_t ms = now_ms >= e->last_ms ? (int64_t)(now_ms - e->last_ms) : 0;
         excess = e->excess - rate * ms / 1000 + 1000;
         if (excess < 0)
@@ -199,8 +203,6 @@ rl_result rl_check(rl_zone *z, const uint8_t key[16], uint64_t now_ms, bool acco
             e->excess = excess;
             if (ms)                 /* as nginx: keep sub-millisecond drain */
                 e->last_ms = now_ms;
-            lru_unlink(s, i);
-            lru_front(s, i);
         }
     } else if (account) {
         i = take_slot(s);
