@@ -6,6 +6,7 @@
  * accounting happened when it arrived, as in nginx.
  */
 #include "limit_policy.h"
+#include "handlers.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -29,11 +30,14 @@ void limit_key(const cfg_limit *l, const uint8_t addr[16], uint8_t key[16])
     cidr_mask(key, addr, cidr_is_v4(addr) ? 96 + l->v4_bits : l->v6_bits);
 }
 
-rl_result limit_account(const cfg_limit *l, const uint8_t addr[16], uint64_t now_ms)
+/* rl_check, and the would-be verdict of a dry run in *dry. */
+static rl_result account(const cfg_limit *l, const uint8_t addr[16], uint64_t now_ms,
+                         rl_result *dry)
 {
     uint8_t key[16];
     limit_key(l, addr, key);
     rl_result r = rl_check(l->zone, key, now_ms, true);
+    *dry = r;
     if (r.verdict != RL_PASS && l->dry_run) {
         rl_zone_note(l->zone, RLC_DRY_RUN);
         r.verdict = RL_PASS;
@@ -41,6 +45,12 @@ rl_result limit_account(const cfg_limit *l, const uint8_t addr[16], uint64_t now
     rl_zone_note(l->zone, r.verdict == RL_PASS ? RLC_ALLOWED
                         : r.verdict == RL_DELAY ? RLC_DELAYED : RLC_REJECTED);
     return r;
+}
+
+rl_result limit_account(const cfg_limit *l, const uint8_t addr[16], uint64_t now_ms)
+{
+    rl_result dry;
+    return account(l, addr, now_ms, &dry);
 }
 
 static void reject(h1_ex *x, const http_request *req, const cfg_limit *l, uint64_t retry_s)
@@ -58,6 +68,26 @@ static void reject(h1_ex *x, const http_request *req, const cfg_limit *l, uint64
         h1_finish(x, l->status);
 }
 
+/* As nginx's "limiting requests" line: rejections at info (warn would let
+ * a flood crowd out everything else), delays at debug, dry-run at info. */
+static void note(h1_ex *x, const cfg_limit *l, const char *what, const rl_result *r)
+{
+    const app_env *env = app_of(x);
+    if (!env || !env->log_event)
+        return;
+    char addr[64];
+    cidr c = { {0}, 128 };
+    memcpy(c.addr, h1_peer_of(x)->addr, 16);
+    cidr_format(&c, addr, sizeof addr);
+    char *slash = strrchr(addr, '/');
+    if (slash)
+        *slash = '\0';
+    env->log_event(r->verdict == RL_DELAY && !l->dry_run ? VLOG_DEBUG : VLOG_INFO,
+                   "limiting requests%s: %s by zone \"%s\", client %s, delay %llu ms",
+                   l->dry_run ? " (dry run)" : "", what, l->name, addr,
+                   (unsigned long long)r->delay_ms);
+}
+
 bool limit_policy_check(h1_ex *x, const http_request *req)
 {
     const server_config *cfg = x->ctx->cfg;
@@ -66,7 +96,10 @@ bool limit_policy_check(h1_ex *x, const http_request *req)
     const cfg_limit *l = limit_match(cfg, req->path.p, req->path.len);
     if (!l)
         return true;
-    rl_result r = limit_account(l, h1_peer_of(x)->addr, x->ctx->batch_t0 / 1000000u);
+    rl_result dry;
+    rl_result r = account(l, h1_peer_of(x)->addr, x->ctx->batch_t0 / 1000000u, &dry);
+    if (dry.verdict != RL_PASS)
+        note(x, l, dry.verdict == RL_DELAY ? "delaying" : "rejecting", &dry);
     switch (r.verdict) {
     case RL_PASS:
         return true;

@@ -144,6 +144,7 @@ int main(int argc, char **argv)
     s.app.bytes_fd = make_bytes_file(pattern);
     s.app.pattern = pattern;
     s.app.render_metrics = prometheus_render;
+    s.app.log_event = log_event;
     s.app.metrics_src = &s;
 
     for (unsigned i = 0; i < s.n_workers; i++) {

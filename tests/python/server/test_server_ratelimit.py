@@ -70,6 +70,8 @@ def test_burst_nodelay_exact(binary, start_server, tmp_path, threads):
     for r in rs[6:]:
         assert r.header("retry-after") == "1"
         assert r.body == b"Too Many Requests\n"
+    assert wait_for(lambda: srv.read_stderr().count(
+        'limiting requests: rejecting by zone \\"api\\", client 127.0.0.1') == 14)
     # other routes are not limited
     assert [r.status for r in statuses_pipelined(srv, "/", 10)] == [200] * 10
     m = srv.metrics()
@@ -137,6 +139,9 @@ def test_dry_run_counts_only(binary, start_server, tmp_path):
     assert zone(m, "api", "dry_run") == 14
     assert zone(m, "api", "allowed") == 20
     assert zone(m, "api", "rejected") == 0
+    # and logged, as nginx's "limiting requests" lines
+    assert wait_for(lambda: srv.read_stderr().count(
+        'limiting requests (dry run): rejecting by zone \\"api\\", client 127.0.0.1') == 14)
 
 
 def test_status_configurable_and_prefix(binary, start_server, tmp_path):
