@@ -54,6 +54,8 @@ typedef struct cfg_limit {
     bool prefix;                  /* path is a prefix                         */
     bool nodelay;                 /* burst passes at once                     */
     bool dry_run;                 /* count and log, never delay or reject     */
+    bool requests;                /* applied to requests (false: only for other
+                                     policies, by name: limit_by_name)        */
     int status;                   /* of a rejection (429)                     */
     unsigned v4_bits, v6_bits;    /* key: the client address's prefix         */
     rl_params p;

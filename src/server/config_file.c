@@ -391,7 +391,7 @@ static int parse_size(const char *v, uint64_t lo, uint64_t hi, uint64_t *out)
 }
 
 #define LIMIT_KEYS "name, path, prefix, rate, burst, delay, nodelay, status, dry-run, " \
-                   "ipv4-prefix, ipv6-prefix, zone-size"
+                   "ipv4-prefix, ipv6-prefix, zone-size, requests"
 
 static int one_limit(walk *w, const yaml_node_t *n, cfg_limit *l)
 {
@@ -402,6 +402,7 @@ static int one_limit(walk *w, const yaml_node_t *n, cfg_limit *l)
     l->v4_bits = 32;
     l->v6_bits = 64;
     l->p.size_bytes = 1024 * 1024;
+    l->requests = true;
     bool have_delay = false;
     const yaml_node_t *delay_n = NULL;
     yaml_node_t *kn, *vn;
@@ -429,8 +430,9 @@ static int one_limit(walk *w, const yaml_node_t *n, cfg_limit *l)
             if (l->path[0] != '/' || !header_safe(l->path) || strchr(l->path, ' '))
                 return fail(w, vn, key, "invalid value '%s' (an absolute path)", v);
         } else if (strcmp(k, "prefix") == 0 || strcmp(k, "nodelay") == 0 ||
-                   strcmp(k, "dry-run") == 0) {
-            bool *b = k[0] == 'p' ? &l->prefix : k[0] == 'n' ? &l->nodelay : &l->dry_run;
+                   strcmp(k, "dry-run") == 0 || strcmp(k, "requests") == 0) {
+            bool *b = k[0] == 'p' ? &l->prefix : k[0] == 'n' ? &l->nodelay
+                    : k[0] == 'r' ? &l->requests : &l->dry_run;
             if (cfg_parse_bool(v, b))
                 return fail(w, vn, key, "invalid value '%s' (true or false)", v);
         } else if (strcmp(k, "rate") == 0) {
@@ -472,6 +474,9 @@ static int one_limit(walk *w, const yaml_node_t *n, cfg_limit *l)
         return fail(w, n, "limits.name", "a limit needs a name");
     if (l->prefix && !l->path)
         return fail(w, n, "limits.prefix", "only with a path");
+    if (!l->requests && l->path)
+        return fail(w, n, "limits.requests", "a limit with requests: false has no path "
+                    "(other policies use it by name)");
     if (have_delay && l->nodelay)
         return fail(w, delay_n, "limits.delay", "either delay or nodelay, not both");
     if (l->p.delay > l->p.burst)

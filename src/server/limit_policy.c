@@ -15,6 +15,8 @@ const cfg_limit *limit_match(const server_config *cfg, const char *path, size_t 
 {
     for (unsigned i = 0; i < cfg->n_limits; i++) {
         const cfg_limit *l = &cfg->limits[i];
+        if (!l->requests)
+            continue;
         if (!l->path)
             return l;
         size_t n = strlen(l->path);
@@ -22,6 +24,14 @@ const cfg_limit *limit_match(const server_config *cfg, const char *path, size_t 
                       : len == n && memcmp(path, l->path, n) == 0)
             return l;
     }
+    return NULL;
+}
+
+const cfg_limit *limit_by_name(const server_config *cfg, const char *name)
+{
+    for (unsigned i = 0; i < cfg->n_limits; i++)
+        if (strcmp(cfg->limits[i].name, name) == 0)
+            return &cfg->limits[i];
     return NULL;
 }
 

@@ -17,6 +17,10 @@ bool limit_policy_check(h1_ex *x, const http_request *req);
 /* The first limit whose path covers this one, or NULL. */
 const cfg_limit *limit_match(const server_config *cfg, const char *path, size_t len);
 
+/* The limit of that name (say one with requests: false, kept for failed
+ * authentications), or NULL. */
+const cfg_limit *limit_by_name(const server_config *cfg, const char *name);
+
 /* The key a limit counts addr under: its /ipv4-prefix or /ipv6-prefix. */
 void limit_key(const cfg_limit *l, const uint8_t addr[16], uint8_t key[16]);
 

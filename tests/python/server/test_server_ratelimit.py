@@ -549,3 +549,24 @@ limits:
     assert grew - grew_base < 2 * 1024 * 1024, (grew, grew_base)
     rs = statuses_pipelined(srv, "/json", 20, "X-Forwarded-For: 198.51.100.77\r\n")
     assert [r.status for r in rs] == [200] * 6 + [429] * 14
+
+
+def test_limit_for_other_policies_not_applied_to_requests(binary, start_server, tmp_path):
+    """requests: false keeps a zone for other policies (failed
+    authentications, by name through limit_by_name/limit_account); requests
+    never touch it. With a path it is refused."""
+    conf = write_conf(tmp_path, """
+limits:
+  - name: auth-failures
+    rate: 1r/m
+    burst: 0
+    requests: false
+""")
+    srv = start_server("--config", conf)
+    assert [r.status for r in statuses_pipelined(srv, "/json", 5)] == [200] * 5
+    assert zone(srv.metrics(), "auth-failures", "allowed") == 0
+    bad = write_conf(tmp_path, "limits:\n  - {name: a, path: /x, rate: 1r/s, requests: false}\n",
+                     "bad.yaml")
+    r = subprocess.run([binary, "--config", bad, "--check-config"], capture_output=True,
+                       text=True, timeout=10)
+    assert r.returncode == 2 and ": limits.requests:" in r.stderr, r.stderr
