@@ -53,8 +53,12 @@ cl_table *cl_table_new(uint32_t capacity)
         return NULL;
     if (getrandom(&t->seed, sizeof t->seed, GRND_NONBLOCK) != (ssize_t)sizeof t->seed)
         t->seed = (uint64_t)(uintptr_t)t * 0x9e3779b97f4a7c15ull;
-    /* every shard can hold every connection: a skewed hash cannot fill one */
-    uint32_t cap = capacity ? capacity : 1, nb = 1;
+    /* Four times a shard's share, plus 64: the hash is seeded from
+     * getrandom, so no client set can be aimed at one shard, and a shard
+     * holding 4x its mean of distinct clients does not happen by chance at
+     * any size that matters. Virtual memory: 96 bytes per connection of
+     * the limit; pages are touched only as clients come. */
+    uint32_t cap = capacity / 4 + 64, nb = 1;
     while (nb < cap / 4 + 1)
         nb <<= 1;
     for (unsigned i = 0; i < CL_SHARDS; i++) {

@@ -1,8 +1,9 @@
 /*
  * connlimit.h — open connections per client address, shared by every
  * worker (nginx limit_conn). Entries exist only while a client has a
- * counted connection, so a table sized for --max-clients can never be
- * full; it lives as long as the server (connections outlive reloads).
+ * counted connection; the table is sized for --max-clients (cl_table_new)
+ * and lives as long as the server (connections outlive reloads). A shard
+ * that is full anyway refuses (cl_acquire false: the client gets 503).
  */
 #ifndef VEX_SERVER_CONNLIMIT_H
 #define VEX_SERVER_CONNLIMIT_H
