@@ -570,3 +570,44 @@ limits:
     r = subprocess.run([binary, "--config", bad, "--check-config"], capture_output=True,
                        text=True, timeout=10)
     assert r.returncode == 2 and ": limits.requests:" in r.stderr, r.stderr
+
+
+def test_keys_are_prefixes(binary, start_server, tmp_path):
+    """IPv6 clients count per /64 by default, IPv4 per address; ipv4-prefix
+    widens that (here /24)."""
+    conf = write_conf(tmp_path, """
+trusted-proxies: [127.0.0.1]
+limits:
+  - name: api
+    path: /json
+    rate: 10r/m
+    burst: 1
+    nodelay: true
+    ipv4-prefix: 24
+""")
+    srv = start_server("--config", conf)
+
+    def st(a):
+        return srv.get("/json", f"X-Forwarded-For: {a}\r\n").status
+    assert [st("2001:db8:1:1::1"), st("2001:db8:1:1::ffff"), st("2001:db8:1:1:abcd::9")] == \
+        [200, 200, 429]                       # one /64
+    assert st("2001:db8:1:2::1") == 200       # the next /64
+    assert [st("192.0.2.1"), st("192.0.2.200"), st("192.0.2.7")] == [200, 200, 429]
+    assert st("192.0.3.1") == 200
+
+
+def test_reload_changes_trusted_proxies_and_limit_conn(binary, start_server, tmp_path):
+    import signal
+    conf = write_conf(tmp_path, LIMIT_JSON)
+    srv = start_server("--config", conf)
+    h = "X-Forwarded-For: 198.51.100.5\r\n"
+    assert [srv.get("/json", h).status for _ in range(3)] == [200, 200, 429]  # keyed on 127.0.0.1
+    with open(conf, "a") as f:
+        f.write("trusted-proxies: [127.0.0.1]\nlimit-conn: 1\n")
+    srv.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: "SIGHUP: reloaded" in srv.read_stderr(), timeout=10)
+    assert srv.get("/json", h).status == 200          # now keyed on the forwarded address
+    with srv.connect(timeout=10) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert Reader(s).response().status == 200
+        assert srv.get("/").status == 503             # a second connection
