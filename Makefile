@@ -442,7 +442,8 @@ FUZZ_CORPUS_fuzz_http_parser_llhttp := tests/fuzz/corpus
 # The connection target: the http1 layer and the handlers, nothing of the
 # server above them and no library (fake_tp.c is the transport).
 FUZZ_CONN_SRC := $(addprefix src/server/,http1.c http1_out.c http1_body.c routes.c handlers.c \
-                 response.c metrics.c static_files.c platform.c transport.c request_id.c)
+                 response.c metrics.c static_files.c platform.c transport.c request_id.c \
+                 limit_policy.c ratelimit.c proxy_proto.c realip.c connlimit.c cidr.c)
 # -timeout: an input that takes seconds is a hang to report, not to wait for.
 FUZZ_RUN_FLAGS = -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
                  -artifact_prefix=build/fuzz/$(1)- -dict=tests/fuzz/$(2).dict
