@@ -8,9 +8,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "cidr.h"
+#include "ratelimit.h"
 
 #define CL_SHARDS 16u
 #define NIL UINT32_MAX
@@ -51,10 +51,9 @@ cl_table *cl_table_new(uint32_t capacity)
     cl_table *t = calloc(1, sizeof *t);
     if (!t)
         return NULL;
-    if (getrandom(&t->seed, sizeof t->seed, GRND_NONBLOCK) != (ssize_t)sizeof t->seed)
-        t->seed = (uint64_t)(uintptr_t)t * 0x9e3779b97f4a7c15ull;
+    t->seed = rl_seed();
     /* Four times a shard's share, plus 64: the hash is seeded from
-     * getrandom, so no client set can be aimed at one shard, and a shard
+     * /dev/urandom, so no client set can be aimed at one shard, and a shard
      * holding 4x its mean of distinct clients does not happen by chance at
      * any size that matters. Virtual memory: 96 bytes per connection of
      * the limit; pages are touched only as clients come. */

@@ -3,7 +3,7 @@
  * entries with a chained hash index and an LRU list (indices, not pointers,
  * so an entry is 48 bytes), behind a mutex held for a few dozen
  * instructions. The shard is chosen by the high bits of a seeded hash, the
- * bucket by the low ones; the seed comes from getrandom so nobody can aim
+ * bucket by the low ones; the seed comes from /dev/urandom so nobody can aim
  * a set of addresses at one chain.
  */
 #include "ratelimit.h"
@@ -11,7 +11,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
 
 #define RL_SHARDS 16u
 #define NIL UINT32_MAX
@@ -60,6 +62,23 @@ static uint64_t hash_key(const rl_zone *z, const uint8_t key[16])
     return mix(mix(a ^ z->seed) ^ b);
 }
 
+uint64_t rl_seed(void)
+{
+    uint64_t s = 0;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);   /* every platform has it */
+    if (fd >= 0) {
+        if (read(fd, &s, sizeof s) != (ssize_t)sizeof s)
+            s = 0;
+        close(fd);
+    }
+    if (!s) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        s = mix((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)getpid());
+    }
+    return s;
+}
+
 rl_zone *rl_zone_new(const rl_params *p)
 {
     size_t per = sizeof(rl_entry) + 2 * sizeof(uint32_t);   /* entry + ~2 buckets */
@@ -71,8 +90,7 @@ rl_zone *rl_zone_new(const rl_params *p)
         return NULL;
     z->p = *p;
     atomic_init(&z->refs, 1);
-    if (getrandom(&z->seed, sizeof z->seed, GRND_NONBLOCK) != (ssize_t)sizeof z->seed)
-        z->seed = (uint64_t)(uintptr_t)z * 0x9e3779b97f4a7c15ull;
+    z->seed = rl_seed();
     uint32_t nb = 1;
     while (nb < cap)
         nb <<= 1;

@@ -62,4 +62,7 @@ typedef struct rl_counts {
 } rl_counts;
 void rl_zone_counts(rl_zone *z, rl_counts *out);
 
+/* 64 random bits (/dev/urandom) for a table's hash seed. */
+uint64_t rl_seed(void);
+
 #endif
