@@ -167,7 +167,8 @@ ALL_LIBS := $(BACKEND_LIBS_$(BACKEND)) $(LIBS)
 
 PROGRAMS := $(B)/vex_probe $(B)/test_conformance $(B)/echo_bench $(B)/vex_loadgen
 ifneq ($(SERVER_SRC),)
-  PROGRAMS += $(B)/production_server $(B)/test_platform $(B)/test_log $(B)/test_cidr
+  PROGRAMS += $(B)/production_server $(B)/test_platform $(B)/test_log $(B)/test_cidr \
+              $(B)/test_ratelimit
 endif
 ifneq ($(HTTP_SRC),)
   PROGRAMS += $(B)/test_http_parser $(B)/test_http1
@@ -225,6 +226,12 @@ $(B)/test_log: tests/unit/test_log.c $(LOG_UNIT_SRC) $(LOG_UNIT_SRC:.c=.h)
 # Address ranges (allow/deny lists, trusted proxies, rate-limit prefixes).
 $(B)/test_cidr: tests/unit/test_cidr.c src/server/cidr.c src/server/cidr.h
 	$(CC) $(CFLAGS_ALL) $(filter %.c,$^) -o $@ $(LDFLAGS_ALL) -lcmocka
+
+# Rate limits, PROXY headers, per-client connection counts (pure code).
+$(B)/test_ratelimit: tests/unit/test_ratelimit.c src/server/ratelimit.c src/server/proxy_proto.c \
+                     src/server/connlimit.c src/server/cidr.c src/server/ratelimit.h \
+                     src/server/proxy_proto.h src/server/connlimit.h src/server/cidr.h
+	$(CC) $(CFLAGS_ALL) $(filter %.c,$^) -o $@ $(LDFLAGS_ALL) -lcmocka -lpthread
 
 $(B)/test_http_parser: tests/unit/test_http_parser.c $(HTTP_OBJ)
 	$(CC) $(CFLAGS_ALL) $(filter %.c %.o,$^) -o $@ $(LDFLAGS_ALL) -lcmocka
@@ -443,7 +450,8 @@ FUZZ_CORPUS_fuzz_http_parser_llhttp := tests/fuzz/corpus
 # The connection target: the http1 layer and the handlers, nothing of the
 # server above them and no library (fake_tp.c is the transport).
 FUZZ_CONN_SRC := $(addprefix src/server/,http1.c http1_out.c http1_body.c routes.c handlers.c \
-                 response.c metrics.c static_files.c platform.c transport.c request_id.c)
+                 response.c metrics.c static_files.c platform.c transport.c request_id.c \
+                 limit_policy.c ratelimit.c proxy_proto.c realip.c connlimit.c cidr.c)
 # -timeout: an input that takes seconds is a hang to report, not to wait for.
 FUZZ_RUN_FLAGS = -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
                  -artifact_prefix=build/fuzz/$(1)- -dict=tests/fuzz/$(2).dict

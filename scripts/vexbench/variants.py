@@ -33,7 +33,20 @@ NGINX_JSON_LOG = (
     "\"request_id\":\"$request_id\"}}';\n"
     "    access_log {dir}/nginx.access.log vexjson buffer=64k flush=1s;")
 
+RATELIMIT_CONF = Path(__file__).resolve().parents[2] / "bench" / "profiles" / "ratelimit.yaml"
+
+# nginx with the same rules: limit_req and limit_conn keyed on the address.
+NGINX_LIMITS = (
+    "limit_req_zone $binary_remote_addr zone=all:1m rate=1000000r/s;\n"
+    "    limit_req zone=all burst=1000000 nodelay;\n"
+    "    limit_conn_zone $binary_remote_addr zone=conns:1m;\n"
+    "    limit_conn conns 100000;")
+
 VARIANTS = {
+    "ratelimit": Variant(
+        "ratelimit", "a rate limit on every request, limit-conn and trusted proxies, never "
+        "triggered", server_args=("--config", str(RATELIMIT_CONF)),
+        nginx_http=NGINX_LIMITS),
     "accesslog": Variant(
         "accesslog", "JSON access log to a file (buffered per worker)",
         server_args=("--access-log", "{dir}/{target}.access.log"),

@@ -159,6 +159,7 @@ struct parked_client {
     int fd;
     h1_peer peer;
     SSL_CTX *tls;             /* NULL: plain HTTP */
+    bool proxy;               /* a PROXY protocol header comes first */
 };
 
 /* A client the server cannot take: plain ones get a 503, TLS ones are
@@ -174,7 +175,7 @@ static void refuse(worker *w, int fd, SSL_CTX *tls)
     close(fd);
 }
 
-static bool park(worker *w, int fd, const h1_peer *peer, SSL_CTX *tls)
+static bool park(worker *w, int fd, const h1_peer *peer, SSL_CTX *tls, bool proxy)
 {
     /* As many may wait here as in the kernel's backlog, which is what an
      * io_uring multishot accept can take over the limit at once. */
@@ -197,6 +198,7 @@ static bool park(worker *w, int fd, const h1_peer *peer, SSL_CTX *tls)
     struct parked_client *pc = &w->parked[(w->park_head + w->park_len) % w->park_cap];
     pc->fd = fd;
     pc->tls = tls;
+    pc->proxy = proxy;
     if (peer)
         pc->peer = *peer;
     else
@@ -219,9 +221,14 @@ static struct parked_client unpark_one(worker *w)
     return pc;
 }
 
-static bool try_start_client(worker *w, int fd, const h1_peer *peer, SSL_CTX *tls)
+static bool try_start_client(worker *w, int fd, const h1_peer *peer, SSL_CTX *tls, bool proxy)
 {
-    return tls ? try_start_on(w, fd, peer, &tp_tls_ops, tls) : try_start(w, fd, peer);
+    if (tls)
+        return try_start_on(w, fd, peer, &tp_tls_ops, tls);
+    w->h1.open_proxy = proxy;
+    bool ok = try_start(w, fd, peer);
+    w->h1.open_proxy = false;
+    return ok;
 }
 
 /* Runs from a timer, never inside a connection's callback: the slot just
@@ -234,7 +241,8 @@ static void unpark_now(vex_loop *loop, vex_timer *t)
     while (w->park_len && !at_limit(w)) {
         struct parked_client pc = unpark_one(w);
         /* lost the slot to another worker: back in the queue */
-        if (!try_start_client(w, pc.fd, &pc.peer, pc.tls) && !park(w, pc.fd, &pc.peer, pc.tls))
+        if (!try_start_client(w, pc.fd, &pc.peer, pc.tls, pc.proxy) &&
+            !park(w, pc.fd, &pc.peer, pc.tls, pc.proxy))
             refuse(w, pc.fd, pc.tls);
         SSL_CTX_free(pc.tls);     /* the connection or the new entry holds its own */
     }
@@ -248,13 +256,13 @@ static void unpark_soon(worker *w)
         vex_timer_start(w->loop, &w->unpark, 0, 0, unpark_now, w);
 }
 
-static void admit_client(worker *w, int fd, const h1_peer *peer, SSL_CTX *tls)
+static void admit_client(worker *w, int fd, const h1_peer *peer, SSL_CTX *tls, bool proxy)
 {
     /* Behind parked clients, a newer one waits too, even if a slot is free
      * this instant: order of acceptance is order of service. */
-    if (w->park_len == 0 && try_start_client(w, fd, peer, tls))
+    if (w->park_len == 0 && try_start_client(w, fd, peer, tls, proxy))
         return;
-    if (!park(w, fd, peer, tls))
+    if (!park(w, fd, peer, tls, proxy))
         refuse(w, fd, tls);
     limit_check(w);
 }
@@ -317,12 +325,12 @@ static const wlisten *listener_of(const worker *w, int lfd)
 static void admit_from(worker *w, const wlisten *l, int fd, const h1_peer *peer)
 {
     if (!l || !l->spec.tls) {
-        admit_client(w, fd, peer, NULL);
+        admit_client(w, fd, peer, NULL, l && l->spec.proxy_protocol);
         return;
     }
     SSL_CTX *ctx = tls_ctx_for(w, l);
     if (ctx) {
-        admit_client(w, fd, peer, ctx);
+        admit_client(w, fd, peer, ctx, false);   /* PROXY over TLS: refused by the config */
     } else {                      /* its listener left the configuration */
         ctr_add(&w->st->rejected, 1);
         close(fd);

@@ -187,6 +187,14 @@ void config_free(server_config *cfg)
         free(r->content_type);
         free(r->location);
     }
+    for (unsigned i = 0; i < cfg->n_limits; i++) {
+        cfg_limit *l = &cfg->limits[i];
+        free(l->name);
+        free(l->path);
+        rl_zone_free(l->zone);
+        memset(l, 0, sizeof *l);
+    }
+    cfg->n_limits = 0;
     for (unsigned i = 0; i < CFG_MAX_LISTENERS; i++) {
         tls_ctx_free(cfg->tls[i]);
         cfg->tls[i] = NULL;
@@ -194,6 +202,21 @@ void config_free(server_config *cfg)
     cfg->root = cfg->config_path = NULL;
     cfg->root_fd = -1;
     cfg->n_routes = 0;
+}
+
+void config_keep_zones(const server_config *old, server_config *nu)
+{
+    for (unsigned i = 0; i < nu->n_limits; i++) {
+        cfg_limit *l = &nu->limits[i];
+        for (unsigned j = 0; j < old->n_limits; j++) {
+            const cfg_limit *o = &old->limits[j];
+            if (strcmp(o->name, l->name) == 0 && rl_params_equal(&o->p, &l->p)) {
+                rl_zone_free(l->zone);
+                l->zone = rl_zone_ref(o->zone);
+                break;
+            }
+        }
+    }
 }
 
 void config_restart_diff(const server_config *old, const server_config *nu, char *buf, size_t cap)

@@ -14,12 +14,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cidr.h"
 #include "log_config.h"
+#include "ratelimit.h"
 
 #define CFG_MAX_LISTENERS 16
 #define CFG_MAX_ROUTES    64
 #define CFG_ADDR_LEN      64
 #define CFG_PATH_LEN      256
+#define CFG_MAX_LIMITS    16
+#define CFG_MAX_PROXIES   32
 
 /* One listening address; each worker binds its own SO_REUSEPORT socket. */
 typedef struct cfg_listener {
@@ -27,6 +31,7 @@ typedef struct cfg_listener {
     int port;                     /* 0: pick a free port                      */
     bool v6only;                  /* IPv6 only, not dual-stack                */
     bool tls;                     /* HTTPS: certificate + key below           */
+    bool proxy_protocol;          /* a PROXY v1/v2 header precedes HTTP       */
     char cert[CFG_PATH_LEN];      /* PEM chain                                */
     char key[CFG_PATH_LEN];       /* PEM private key                          */
 } cfg_listener;
@@ -41,6 +46,22 @@ typedef struct cfg_route {
     char *location;               /* for 3xx, or NULL                         */
     unsigned line;                /* where it was defined, for messages       */
 } cfg_route;
+
+/* A request rate limit (`limits:`), nginx limit_req: see ratelimit.h. */
+typedef struct cfg_limit {
+    char *name;                   /* the zone's label in /metrics             */
+    char *path;                   /* NULL: every request (the default)        */
+    bool prefix;                  /* path is a prefix                         */
+    bool nodelay;                 /* burst passes at once                     */
+    bool dry_run;                 /* count and log, never delay or reject     */
+    bool requests;                /* applied to requests (false: only for other
+                                     policies, by name: limit_by_name)        */
+    int status;                   /* of a rejection (429)                     */
+    unsigned v4_bits, v6_bits;    /* key: the client address's prefix         */
+    rl_params p;
+    rl_zone *zone;                /* the table, shared by snapshots (ref)     */
+    unsigned line;
+} cfg_limit;
 
 typedef struct server_config {
     char host[CFG_ADDR_LEN];      /* --host: the single listener's address    */
@@ -67,6 +88,11 @@ typedef struct server_config {
     char admin_host[CFG_ADDR_LEN];/* its address (default 127.0.0.1) (restart) */
     cfg_route routes[CFG_MAX_ROUTES];
     unsigned n_routes;
+    cfg_limit limits[CFG_MAX_LIMITS];
+    unsigned n_limits;
+    cidr trusted[CFG_MAX_PROXIES]; /* X-Forwarded-For/Forwarded from these    */
+    unsigned n_trusted;
+    unsigned limit_conn;          /* connections per client address; 0: none */
     struct log_settings log;      /* access and event logs (log_config.h)    */
     char *config_path;            /* --config FILE, or NULL                   */
     bool check_only;              /* --check-config                           */
@@ -84,6 +110,10 @@ void config_usage(void *file);    /* FILE *: --help */
  * empty if none. */
 void config_restart_diff(const server_config *old, const server_config *nu,
                          char *buf, size_t cap);
+
+/* Limits of nu with the name and parameters of one in old share old's
+ * table (its counts and clients' state survive the reload). */
+void config_keep_zones(const server_config *old, server_config *nu);
 
 /* A reference-counted snapshot. */
 typedef struct config_ref config_ref;

@@ -178,6 +178,9 @@ static int one_listener(walk *w, const yaml_node_t *n, cfg_listener *out)
         } else if (strcmp(k, "tls") == 0) {
             if (cfg_parse_bool(v, &out->tls))
                 return fail(w, vn, "listen.tls", "invalid value '%s' (true or false)", v);
+        } else if (strcmp(k, "proxy-protocol") == 0) {
+            if (cfg_parse_bool(v, &out->proxy_protocol))
+                return fail(w, vn, "listen.proxy-protocol", "invalid value '%s' (true or false)", v);
         } else if (strcmp(k, "certificate") == 0 || strcmp(k, "key") == 0) {
             char *dst = k[0] == 'c' ? out->cert : out->key;
             if (!*v || strlen(v) >= CFG_PATH_LEN)
@@ -190,13 +193,16 @@ static int one_listener(walk *w, const yaml_node_t *n, cfg_listener *out)
                 key_node = vn;
         } else {
             return fail(w, kn, k, "unknown key in a listener (address, port, ipv6-only, tls, "
-                        "certificate, key)");
+                        "certificate, key, proxy-protocol)");
         }
     }
     if (!have_port)
         return fail(w, n, "listen", "a listener needs a port");
     if (out->v6only && !strchr(out->host, ':'))
         return fail(w, n, "listen.ipv6-only", "only for an IPv6 address");
+    if (out->tls && out->proxy_protocol)
+        return fail(w, n, "listen.proxy-protocol", "not on a TLS listener (terminate TLS "
+                    "at the proxy, or send PROXY to a plain listener)");
     if (out->tls && (!cert_node || !key_node))
         return fail(w, n, "listen.tls", "a TLS listener needs certificate and key");
     if (!out->tls && (cert_node || key_node || sni_node))
@@ -343,6 +349,187 @@ static int routes(walk *w, const yaml_node_t *n)
     return 0;
 }
 
+/* ---- limits: request rate limits (nginx limit_req) ------------------------- */
+
+/* "10r/s" or "30r/m" into thousandths of a request per second. */
+static int parse_rate(const char *v, uint64_t *milli)
+{
+    size_t n = strlen(v);
+    if (n < 4 || v[n - 2] != '/' || v[n - 3] != 'r' || (v[n - 1] != 's' && v[n - 1] != 'm'))
+        return -1;
+    char num[32];
+    if (n - 3 >= sizeof num)
+        return -1;
+    memcpy(num, v, n - 3);
+    num[n - 3] = '\0';
+    uint64_t r;
+    if (cfg_parse_u64(num, 1, 1000000, &r))
+        return -1;
+    *milli = v[n - 1] == 's' ? r * 1000 : r * 1000 / 60;
+    return *milli ? 0 : -1;
+}
+
+/* Bytes, with an optional k or m suffix (powers of 1024). */
+static int parse_size(const char *v, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    char num[32];
+    size_t n = strlen(v);
+    uint64_t mul = 1;
+    if (n && (v[n - 1] == 'k' || v[n - 1] == 'K' || v[n - 1] == 'm' || v[n - 1] == 'M')) {
+        mul = (v[n - 1] | 0x20) == 'k' ? 1024 : 1024 * 1024;
+        n--;
+    }
+    if (n == 0 || n >= sizeof num)
+        return -1;
+    memcpy(num, v, n);
+    num[n] = '\0';
+    uint64_t u;
+    if (cfg_parse_u64(num, 0, hi, &u) || u * mul < lo || u * mul > hi)
+        return -1;
+    *out = u * mul;
+    return 0;
+}
+
+#define LIMIT_KEYS "name, path, prefix, rate, burst, delay, nodelay, status, dry-run, " \
+                   "ipv4-prefix, ipv6-prefix, zone-size, requests"
+
+static int one_limit(walk *w, const yaml_node_t *n, cfg_limit *l)
+{
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(w, n, "limits", "each limit is a mapping (" LIMIT_KEYS ")");
+    l->line = line_of(n);
+    l->status = 429;
+    l->v4_bits = 32;
+    l->v6_bits = 64;
+    l->p.size_bytes = 1024 * 1024;
+    l->requests = true;
+    bool have_delay = false;
+    const yaml_node_t *delay_n = NULL;
+    yaml_node_t *kn, *vn;
+    FOR_PAIRS(w, n, kn, vn) {
+        const char *k = scalar(kn), *v = scalar(vn);
+        if (!k)
+            return fail(w, kn, "limits", "keys are names");
+        if (dup_check(w, n, kn, "a limit"))
+            return 2;
+        uint64_t u;
+        char key[40];
+        snprintf(key, sizeof key, "limits.%s", k);
+        if (!v)
+            return fail(w, vn, key, "expects a single value");
+        if (strcmp(k, "name") == 0) {
+            if (set_str(w, vn, key, &l->name, 64))
+                return 2;
+            for (const char *c = l->name; *c; c++)
+                if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                      (*c >= '0' && *c <= '9') || *c == '_' || *c == '-'))
+                    return fail(w, vn, key, "invalid value '%s' (letters, digits, _ and -)", v);
+        } else if (strcmp(k, "path") == 0) {
+            if (set_str(w, vn, key, &l->path, 1024))
+                return 2;
+            if (l->path[0] != '/' || !header_safe(l->path) || strchr(l->path, ' '))
+                return fail(w, vn, key, "invalid value '%s' (an absolute path)", v);
+        } else if (strcmp(k, "prefix") == 0 || strcmp(k, "nodelay") == 0 ||
+                   strcmp(k, "dry-run") == 0 || strcmp(k, "requests") == 0) {
+            bool *b = k[0] == 'p' ? &l->prefix : k[0] == 'n' ? &l->nodelay
+                    : k[0] == 'r' ? &l->requests : &l->dry_run;
+            if (cfg_parse_bool(v, b))
+                return fail(w, vn, key, "invalid value '%s' (true or false)", v);
+        } else if (strcmp(k, "rate") == 0) {
+            if (parse_rate(v, &l->p.rate_milli))
+                return fail(w, vn, key, "invalid value '%s' (N r/s or N r/m, as 10r/s, "
+                                        "1-1000000)", v);
+        } else if (strcmp(k, "burst") == 0) {
+            if (cfg_parse_u64(v, 0, 1000000, &l->p.burst))
+                return fail(w, vn, key, "invalid value '%s' (0-1000000 requests)", v);
+        } else if (strcmp(k, "delay") == 0) {
+            if (cfg_parse_u64(v, 0, 1000000, &l->p.delay))
+                return fail(w, vn, key, "invalid value '%s' (0-1000000 requests)", v);
+            have_delay = true;
+            delay_n = vn;
+        } else if (strcmp(k, "status") == 0) {
+            if (cfg_parse_u64(v, 400, 599, &u))
+                return fail(w, vn, key, "invalid value '%s' (400-599)", v);
+            l->status = (int)u;
+        } else if (strcmp(k, "ipv4-prefix") == 0) {
+            if (cfg_parse_u64(v, 1, 32, &u))
+                return fail(w, vn, key, "invalid value '%s' (1-32)", v);
+            l->v4_bits = (unsigned)u;
+        } else if (strcmp(k, "ipv6-prefix") == 0) {
+            if (cfg_parse_u64(v, 1, 128, &u))
+                return fail(w, vn, key, "invalid value '%s' (1-128)", v);
+            l->v6_bits = (unsigned)u;
+        } else if (strcmp(k, "zone-size") == 0) {
+            if (parse_size(v, 16384, (uint64_t)1 << 34, &u))
+                return fail(w, vn, key, "invalid value '%s' (bytes, 16384 to 16g; k and m "
+                                        "suffixes)", v);
+            l->p.size_bytes = (size_t)u;
+        } else {
+            return fail(w, kn, key, "unknown key in a limit (" LIMIT_KEYS ")");
+        }
+    }
+    if (!l->p.rate_milli)
+        return fail(w, n, "limits.rate", "a limit needs a rate (as 10r/s)");
+    if (!l->name)
+        return fail(w, n, "limits.name", "a limit needs a name");
+    if (l->prefix && !l->path)
+        return fail(w, n, "limits.prefix", "only with a path");
+    if (!l->requests && l->path)
+        return fail(w, n, "limits.requests", "a limit with requests: false has no path "
+                    "(other policies use it by name)");
+    if (have_delay && l->nodelay)
+        return fail(w, delay_n, "limits.delay", "either delay or nodelay, not both");
+    if (l->p.delay > l->p.burst)
+        return fail(w, delay_n, "limits.delay", "%llu is above burst (%llu)",
+                    (unsigned long long)l->p.delay, (unsigned long long)l->p.burst);
+    if (l->nodelay)
+        l->p.delay = l->p.burst;
+    l->zone = rl_zone_new(&l->p);
+    if (!l->zone)
+        return fail(w, n, "limits.zone-size", "cannot allocate %zu bytes", l->p.size_bytes);
+    return 0;
+}
+
+static int limits(walk *w, const yaml_node_t *n)
+{
+    if (n->type != YAML_SEQUENCE_NODE)
+        return fail(w, n, "limits", "expects a list of limits");
+    server_config *c = w->cfg;
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+        const yaml_node_t *e = yaml_document_get_node(w->doc, *it);
+        if (c->n_limits == CFG_MAX_LIMITS)
+            return fail(w, e, "limits", "at most %d limits", CFG_MAX_LIMITS);
+        cfg_limit *l = &c->limits[c->n_limits++];
+        memset(l, 0, sizeof *l);
+        if (one_limit(w, e, l))
+            return 2;
+        for (unsigned i = 0; i + 1 < c->n_limits; i++)
+            if (strcmp(c->limits[i].name, l->name) == 0)
+                return fail(w, e, "limits.name", "'%s' is used twice (first at line %u)",
+                            l->name, c->limits[i].line);
+    }
+    return 0;
+}
+
+/* trusted-proxies: [CIDR, ...] — whose X-Forwarded-For / Forwarded count. */
+static int trusted_proxies(walk *w, const yaml_node_t *n)
+{
+    if (n->type != YAML_SEQUENCE_NODE)
+        return fail(w, n, "trusted-proxies", "expects a list of addresses or CIDR ranges");
+    server_config *c = w->cfg;
+    c->n_trusted = 0;
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+        const yaml_node_t *e = yaml_document_get_node(w->doc, *it);
+        const char *v = scalar(e), *why = "expects an address or CIDR range";
+        if (c->n_trusted == CFG_MAX_PROXIES)
+            return fail(w, e, "trusted-proxies", "at most %d ranges", CFG_MAX_PROXIES);
+        if (!v || !cidr_parse(v, &c->trusted[c->n_trusted], &why))
+            return fail(w, e, "trusted-proxies", "invalid value '%s' (%s)", v ? v : "", why);
+        c->n_trusted++;
+    }
+    return 0;
+}
+
 /* ---- the top level ---------------------------------------------------------- */
 
 static int top(walk *w, const yaml_node_t *root)
@@ -365,6 +552,16 @@ static int top(walk *w, const yaml_node_t *root)
         }
         if (strcmp(k, "routes") == 0) {
             if (routes(w, vn))
+                return 2;
+            continue;
+        }
+        if (strcmp(k, "limits") == 0) {
+            if (limits(w, vn))
+                return 2;
+            continue;
+        }
+        if (strcmp(k, "trusted-proxies") == 0) {
+            if (trusted_proxies(w, vn))
                 return 2;
             continue;
         }

@@ -51,6 +51,9 @@ const cfg_key cfg_keys[] = {
           "--max-clients (0 picks a port; default: off)"},
     {"admin-host", K_ADDR, OFF(admin_host), 0, 0, "a numeric IPv4 or IPv6 address", true, true,
      "ADDR", "address of the admin listener (default 127.0.0.1)"},
+    {"limit-conn", K_UINT, OFF(limit_conn), 0, 10000000, "0-10000000 (0: no limit)", false, true,
+     "N", "connections per client address (IPv4 whole, IPv6\n"
+          "/64), all threads; more get 503 (default 0: off)"},
     /* logs (log_config.h parses the values; log_apply switches them live) */
     {"access-log", K_LOGDEST, OFF(log.access), 0, 0, "a file path, stderr, syslog or off",
      false, true, "DEST", "JSON access log: a file, stderr, syslog or off\n(default off)"},

@@ -23,6 +23,12 @@
 #include <unistd.h>
 
 #include "bench_slowdown.h"
+#include "proxy_proto.h"
+#include "realip.h"
+#include "connlimit.h"
+
+/* A v2 header's TLVs may be long; more than this is refused. */
+#define PROXY_HEADER_CAP 4096u
 
 uint64_t now_ns(void)
 {
@@ -80,8 +86,29 @@ int h1_ctx_init(h1_ctx *ctx, vex_loop *loop, const server_config *cfg, wstats *s
     return 0;
 }
 
+/* A connection held by h1_defer: its timer, on the thread's list. */
+struct h1_deferred {
+    vex_timer t;
+    h1_conn *c;
+    struct h1_deferred *next;
+};
+
+static void defer_drop(h1_ctx *ctx, h1_conn *c)
+{
+    for (struct h1_deferred **pp = &ctx->deferred; *pp; pp = &(*pp)->next)
+        if ((*pp)->c == c) {
+            struct h1_deferred *d = *pp;
+            *pp = d->next;
+            vex_timer_stop(ctx->env.loop, &d->t);
+            free(d);
+            return;
+        }
+}
+
 void h1_ctx_free(h1_ctx *ctx)
 {
+    while (ctx->deferred)
+        defer_drop(ctx, ctx->deferred->c);
     free(ctx->pool);
     ctx->pool = NULL;
     while (ctx->job_free) {
@@ -150,6 +177,13 @@ static void conn_release(h1_conn *c)
 {
     h1_ctx *ctx = h1_ctx_of(c);
     enum h1_kind kind = (enum h1_kind)c->kind;
+    if (c->flags & CF_DEFER)
+        defer_drop(ctx, c);
+    if (c->flags & CF_COUNTED) {
+        uint8_t key[16];
+        cl_key(c->peer.addr, key);
+        cl_release(ctx->conns, key);
+    }
     in_free(c);
     h1_job_put(ctx, c->job);
     c->job = NULL;
@@ -258,6 +292,10 @@ static void eof_settle(h1_conn *c)
 {
     if (c->state == H1_WRITING)
         return;                  /* finish the streamed response first */
+    if (c->flags & CF_PROXY) {
+        close_now(c);            /* gone before its PROXY header was whole */
+        return;
+    }
     if (c->job || (c->flags & CF_IN_HEAD)) {
         close_now(c);            /* an incomplete request: nothing to answer */
         return;
@@ -296,6 +334,12 @@ static void settle(h1_conn *c)
         break;
     }
     uint64_t now = ctx->batch_t0 / 1000000u;
+    if (c->flags & CF_PROXY)
+        return;                  /* the header timeout runs from the accept */
+    if (c->flags & CF_DEFER) {
+        pause_reading(c, true);  /* the timer resumes it, not the peer */
+        return;
+    }
     if (c->state == H1_WRITING || holding_requests(c) || h1_queued(c) > OUT_HIGH) {
         pause_reading(c, true);
         tp_want_drain(&c->t);
@@ -371,10 +415,31 @@ static void dispatch(h1_conn *c, const http_request *req)
     x.keep_alive = ka;
     x.head_only = req->method == HTTP_HEAD;
     x.req = req;
+    x.resumed = (c->flags & CF_RESUMED) != 0;
+    c->flags &= (uint8_t)~CF_RESUMED;
+    if (ctx->cfg->n_trusted && c->kind == H1_CLIENT &&
+        realip_resolve(ctx->cfg->trusted, ctx->cfg->n_trusted, c->peer.addr, req, x.client.addr))
+        x.client.family = cidr_is_v4(x.client.addr) ? AF_INET : AF_INET6;   /* port: unknown */
     const http_slice *rid = http_find_header(req, "x-request-id");
     if (rid && rid_valid(rid->p, rid->len)) {
         memcpy(x.rid, rid->p, rid->len);
         x.rid_len = (uint8_t)rid->len;
+    }
+    if (c->kind == H1_CLIENT && ctx->cfg->limit_conn && !(c->flags & CF_COUNTED) &&
+        ctx->conns) {
+        /* nginx limit_conn counts a connection once a request has come
+         * (so after its PROXY header), and so do we */
+        uint8_t key[16];
+        cl_key(c->peer.addr, key);
+        if (!cl_acquire(ctx->conns, key, ctx->cfg->limit_conn)) {
+            ctr_add(&ctx->st->conn_limited, 1);
+            x.rc = RC_CLOSE;
+            x.keep_alive = false;
+            h1_send_fixed(&x, R_E503);
+            h1_close(c, H1_CLOSE_LINGER);
+            return;
+        }
+        c->flags |= CF_COUNTED;
     }
     bench_slowdown();   /* nothing unless built with BENCH_SLOWDOWN=N */
     const h1_router *r = ctx->routers[c->kind];
@@ -388,7 +453,7 @@ static size_t process_requests(h1_conn *c, const char *buf, size_t len)
 {
     h1_ctx *ctx = h1_ctx_of(c);
     size_t off = 0;
-    while (off < len && h1_open(c)) {
+    while (off < len && h1_open(c) && !(c->flags & CF_DEFER)) {
         if (h1_queued(c) > OUT_HIGH)
             break;
         if (c->job && c->job->reading) {
@@ -420,9 +485,13 @@ static size_t process_requests(h1_conn *c, const char *buf, size_t len)
             h1_close(c, H1_CLOSE_LINGER);
             return len;
         }
-        off += (size_t)r;
         h1_set_state(c, H1_PROCESSING);
         dispatch(c, &ctx->req);
+        if (c->flags & CF_DEFER) {
+            h1_set_state(c, H1_READING);   /* held unparsed until the timer */
+            break;
+        }
+        off += (size_t)r;
     }
     return off;
 }
@@ -458,6 +527,33 @@ static void on_eof(h1_conn *c, ssize_t n)
         eof_settle(c);
 }
 
+/* The PROXY header in c->in: the client's address replaces the socket's
+ * peer for everything after (limits, lists, the access log); the HTTP
+ * bytes behind it are processed at once. Malformed: counted and closed
+ * with no answer, as the spec requires (the peer is not speaking HTTP). */
+static void proxy_header(h1_conn *c)
+{
+    h1_ctx *ctx = h1_ctx_of(c);
+    proxy_addr pa;
+    long r = proxy_parse(c->in, c->in_len, &pa);
+    if (r == 0 && c->in_len < PROXY_HEADER_CAP)
+        return;
+    if (r <= 0) {
+        ctr_add(&ctx->st->proxy_bad, 1);
+        h1_close(c, H1_CLOSE_ABORT);
+        return;
+    }
+    if (!pa.local) {
+        memcpy(c->peer.addr, pa.addr, 16);
+        c->peer.port = pa.port;
+        c->peer.family = pa.family;
+    }
+    c->flags &= (uint8_t)~CF_PROXY;
+    in_consume(c, (size_t)r);
+    if (c->in_len)
+        in_consume(c, process(c, c->in, c->in_len));
+}
+
 static void on_input(tp *t, const char *data, ssize_t n)
 {
     h1_conn *c = (h1_conn *)(void *)t;
@@ -471,6 +567,12 @@ static void on_input(tp *t, const char *data, ssize_t n)
         return;                  /* lingering close: discard */
     ctx->batch_t0 = now_ns();
     h1_cb_begin(c);
+    if (c->flags & CF_PROXY) {
+        if (in_append(c, data, (size_t)n))
+            proxy_header(c);
+        settle(c);
+        return;
+    }
     if (c->in_len == 0) {
         size_t used = process(c, data, (size_t)n);
         if (used < (size_t)n && h1_open(c))
@@ -496,9 +598,49 @@ static void on_drain(tp *t)
     h1_cb_begin(c);
     if (c->state == H1_WRITING && c->job)
         h1_stream_pump(c);
-    if (h1_open(c) && c->state == H1_READING && c->in_len)
+    if (h1_open(c) && c->state == H1_READING && c->in_len && !(c->flags & CF_DEFER))
         in_consume(c, process(c, c->in, c->in_len));
     settle(c);
+}
+
+static void defer_fire(vex_loop *loop, vex_timer *t)
+{
+    (void)loop;
+    struct h1_deferred *d = (struct h1_deferred *)(void *)t;
+    h1_conn *c = d->c;
+    h1_ctx *ctx = h1_ctx_of(c);
+    defer_drop(ctx, c);
+    c->flags = (uint8_t)((c->flags & ~CF_DEFER) | CF_RESUMED);
+    ctx->batch_t0 = now_ns();
+    h1_cb_begin(c);
+    if (h1_open(c) && c->state == H1_READING && c->in_len)
+        in_consume(c, process(c, c->in, c->in_len));
+    c->flags &= (uint8_t)~CF_RESUMED;
+    settle(c);
+    if (c->state != H1_CLOSED)
+        tp_flush(&c->t);         /* no other callback may come to end the window */
+}
+
+bool h1_defer(h1_ex *x, uint64_t ms)
+{
+    h1_conn *c = x->c;
+    h1_ctx *ctx = x->ctx;
+    if (x->head_sent || (c->flags & CF_DEFER) || c->job)
+        return false;
+    struct h1_deferred *d = calloc(1, sizeof *d);
+    if (!d)
+        return false;
+    d->c = c;
+    if (vex_timer_start(ctx->env.loop, &d->t, ms, 0, defer_fire, d) < 0) {
+        free(d);
+        return false;
+    }
+    d->next = ctx->deferred;
+    ctx->deferred = d;
+    c->flags |= CF_DEFER;
+    /* the scan must not take a held request for an idle connection */
+    c->deadline_ms = mono_ms() + ms + ctx->cfg->idle_timeout_ms;
+    return true;
 }
 
 static const tp_upcalls upcalls = { on_input, on_drain };
@@ -519,6 +661,8 @@ static h1_conn *conn_start(h1_ctx *ctx, const tp_ops *ops, int fd, const h1_peer
     c->kind = (uint8_t)kind;
     if (peer)
         c->peer = *peer;
+    if (ctx->open_proxy && kind == H1_CLIENT)
+        c->flags |= CF_PROXY;
     if (c->t.ops->open(&c->t) < 0) {
         ctr_add(&ctx->st->errors, 1);
         close(fd);

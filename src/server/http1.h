@@ -106,8 +106,11 @@ struct h1_ex {
     uint8_t minor;            /* HTTP/1.minor of the request */
     bool keep_alive, head_only;
     bool head_sent, chunked;  /* h1_head ran; its body is chunked */
+    bool resumed;             /* dispatched again after h1_defer */
     uint64_t body_bytes;      /* body octets written by h1_body */
     const http_request *req;  /* while dispatching; NULL for 400s and 503s */
+    h1_peer client;           /* behind trusted proxies (realip.h); family 0:
+                                 the connection's peer */
     uint8_t rid_len;          /* 0: none yet (h1_rid makes one) */
     /* Last: a request's exchange is zeroed up to here (h1_ex_init), the
      * 128 bytes of the id only written as far as the id goes. */
@@ -129,10 +132,13 @@ struct h1_ctx {
     void *hook_ctx;
     void (*on_gone)(void *owner, enum h1_kind kind);   /* a conn was released */
     void *owner;
+    bool open_proxy;          /* the next h1_conn_open expects a PROXY header */
+    struct cl_table *conns;   /* limit-conn's shared counts (the server's) */
 
     h1_conn *pool;            /* virtual memory for the whole limit */
     uint32_t pool_cap, pool_hwm, free_head, n_conns;
     h1_job *job_free;
+    struct h1_deferred *deferred;   /* connections held by h1_defer */
     char *scratch;            /* file reads, chunk decoding, /metrics */
     size_t scratch_cap;
     uint64_t batch_t0;        /* now_ns() when this callback started */
@@ -204,10 +210,21 @@ void h1_collect_body(h1_ex *x, const http_request *req,
                      void (*on_all)(h1_ex *x, const char *body, size_t len));
 /* The request body's Content-Length, while it is being read (0 if chunked). */
 uint64_t h1_body_length(const h1_ex *x);
+/* Answer this request later: its bytes stay in the connection's input,
+ * reading pauses, and after ms a loop timer dispatches it again with
+ * x->resumed set (a rate limit's delay). Nothing but the connection is
+ * held; requests pipelined behind it wait their turn. Returns before any
+ * response was sent; false (out of memory): the caller answers now. */
+bool h1_defer(h1_ex *x, uint64_t ms);
 /* Scratch memory of the thread, valid until the handler returns. */
 char *h1_scratch(h1_ex *x, size_t *cap);
 static inline bool h1_draining(const h1_ex *x) { return x->ctx->draining; }
-static inline const h1_peer *h1_peer_of(const h1_ex *x) { return &x->c->peer; }
+/* The client: X-Forwarded-For/Forwarded from a trusted proxy, else the
+ * connection's peer (itself from a PROXY header on such a listener). */
+static inline const h1_peer *h1_peer_of(const h1_ex *x)
+{
+    return x->client.family ? &x->client : &x->c->peer;
+}
 /* The exchange's X-Request-Id: the client's if well formed, else made. */
 static inline size_t h1_rid(h1_ex *x)
 {

@@ -19,6 +19,10 @@ enum h1_flag {
     CF_EOF     = 1u << 0,  /* the peer closed its side (or failed)        */
     CF_PAUSED  = 1u << 1,  /* we paused reading                           */
     CF_IN_HEAD = 1u << 2,  /* part of a request head has arrived          */
+    CF_DEFER   = 1u << 3,  /* a request is held by h1_defer               */
+    CF_RESUMED = 1u << 4,  /* ... and its timer fired: dispatch it again   */
+    CF_PROXY   = 1u << 5,  /* a PROXY protocol header comes first          */
+    CF_COUNTED = 1u << 6,  /* counted in ctx->conns (limit-conn)           */
 };
 
 /* Streamed work of one exchange, attached only while it is in progress and

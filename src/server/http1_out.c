@@ -94,7 +94,7 @@ static void run_hook(h1_ex *x, int status, uint64_t body_bytes, uint64_t t0)
 {
     h1_ctx *ctx = x->ctx;
     h1_log log = {
-        .peer = &x->c->peer, .method = x->method, .status = status,
+        .peer = h1_peer_of(x), .method = x->method, .status = status,
         .body_bytes = body_bytes, .duration_ns = now_ns() - t0,
         .request_id = ctx->next_id,
     };

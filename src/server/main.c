@@ -11,6 +11,7 @@
 #include "signals.h"
 #include "log.h"
 #include "request_id.h"
+#include "connlimit.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -120,6 +121,13 @@ int main(int argc, char **argv)
         return 1;
     }
     s.cfg = config_ref_get(s.cfg_ref);
+    /* connections outlive reloads, so their per-client counts live here;
+     * never full: it holds every connection the limit allows */
+    s.conn_limits = cl_table_new(s.cfg->max_clients + REJECT_RESERVE);
+    if (!s.conn_limits) {
+        fprintf(stderr, PROG ": out of memory\n");
+        return 1;
+    }
 
     if (sig_install() < 0) {
         fprintf(stderr, PROG ": sigaction: %s\n", strerror(errno));
@@ -137,6 +145,7 @@ int main(int argc, char **argv)
     s.app.bytes_fd = make_bytes_file(pattern);
     s.app.pattern = pattern;
     s.app.render_metrics = prometheus_render;
+    s.app.log_event = log_event;
     s.app.metrics_src = &s;
 
     for (unsigned i = 0; i < s.n_workers; i++) {
@@ -296,6 +305,7 @@ int main(int argc, char **argv)
     if (s.app.bytes_fd >= 0)
         close(s.app.bytes_fd);
     config_ref_release(s.cfg_ref);
+    cl_table_free(s.conn_limits);
     free(s.workers);
     free(pattern);
     sig_close();

@@ -45,6 +45,45 @@ static void metric(pbuf *b, const char *name, const char *type, const char *help
         (unsigned long long)v);
 }
 
+/* Per rate-limit zone of the current snapshot (a reload that keeps a
+ * zone keeps its counters; a changed one starts from zero). */
+static void limits_render(server *s, pbuf *b)
+{
+    pthread_mutex_lock(&s->mu);
+    config_ref *ref = config_ref_acquire(s->cfg_ref);
+    pthread_mutex_unlock(&s->mu);
+    const server_config *cfg = config_ref_get(ref);
+    if (cfg->n_limits) {
+        rl_counts c[CFG_MAX_LIMITS];
+        for (unsigned i = 0; i < cfg->n_limits; i++)
+            rl_zone_counts(cfg->limits[i].zone, &c[i]);
+        static const char *const res[RLC_N] = {"allowed", "delayed", "rejected", "dry_run"};
+        put(b, "# HELP vex_ratelimit_requests_total Requests by rate-limit zone and "
+               "decision (dry_run: would have been delayed or rejected).\n"
+               "# TYPE vex_ratelimit_requests_total counter\n");
+        for (unsigned i = 0; i < cfg->n_limits; i++)
+            for (int r = 0; r < RLC_N; r++)
+                put(b, "vex_ratelimit_requests_total{zone=\"%s\",result=\"%s\"} %llu\n",
+                    cfg->limits[i].name, res[r], (unsigned long long)c[i].n[r]);
+        put(b, "# HELP vex_ratelimit_evictions_total Entries evicted (least recently used) "
+               "because the zone was full.\n# TYPE vex_ratelimit_evictions_total counter\n");
+        for (unsigned i = 0; i < cfg->n_limits; i++)
+            put(b, "vex_ratelimit_evictions_total{zone=\"%s\"} %llu\n", cfg->limits[i].name,
+                (unsigned long long)c[i].evicted);
+        put(b, "# HELP vex_ratelimit_entries Client keys tracked by the zone now.\n"
+               "# TYPE vex_ratelimit_entries gauge\n");
+        for (unsigned i = 0; i < cfg->n_limits; i++)
+            put(b, "vex_ratelimit_entries{zone=\"%s\"} %llu\n", cfg->limits[i].name,
+                (unsigned long long)c[i].entries);
+        put(b, "# HELP vex_ratelimit_capacity Client keys the zone can hold "
+               "(zone-size).\n# TYPE vex_ratelimit_capacity gauge\n");
+        for (unsigned i = 0; i < cfg->n_limits; i++)
+            put(b, "vex_ratelimit_capacity{zone=\"%s\"} %llu\n", cfg->limits[i].name,
+                (unsigned long long)c[i].capacity);
+    }
+    config_ref_release(ref);
+}
+
 size_t prometheus_render(void *server_, char *buf, size_t cap)
 {
     server *s = server_;
@@ -72,6 +111,11 @@ size_t prometheus_render(void *server_, char *buf, size_t cap)
     metric(&b, "vex_tls_handshake_failures_total", "counter",
            "TLS handshakes that failed (bad version, garbage, a peer gone mid-way).",
            st->tls_hs_failed);
+    metric(&b, "vex_proxy_protocol_errors_total", "counter",
+           "Connections closed for a malformed PROXY protocol header.", st->proxy_bad);
+    metric(&b, "vex_connections_limited_total", "counter",
+           "Requests answered 503 because their client had limit-conn connections.",
+           st->conn_limited);
     metric(&b, "vex_tls_resumed_total", "counter",
            "TLS handshakes that resumed a session (ticket or cache).", st->tls_resumed);
     metric(&b, "vex_connections_queued_total", "counter",
@@ -91,6 +135,7 @@ size_t prometheus_render(void *server_, char *buf, size_t cap)
            "Access log lines written by the log writer.", log_lines_written());
     metric(&b, "vex_log_lines_dropped_total", "counter",
            "Log lines dropped: the writer was behind, or a write failed.", log_lines_dropped());
+    limits_render(s, &b);
     metric(&b, "vex_draining", "gauge", "1 while shutting down.", sig_stop_requested());
     pthread_mutex_lock(&s->mu);
     reload_stats rs = s->reload;

@@ -110,6 +110,7 @@ void server_reload(server *s, int argc, char **argv)
     char restart[256];
     config_restart_diff(s->cfg, &nu, restart, sizeof restart);
     keep_restart_settings(s->cfg, &nu);
+    config_keep_zones(s->cfg, &nu);
 
     lplan plan;
     if (lplan_make(&s->lreg, &nu, s->n_workers, nu.backlog, &plan, err, sizeof err) < 0) {

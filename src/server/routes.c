@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "handlers.h"
+#include "limit_policy.h"
 
 #define EXACT(p, m, f) { p, sizeof(p) - 1, ROUTE_EXACT, m, f, NULL }
 #define PREFIX(p, m, f) { p, sizeof(p) - 1, ROUTE_PREFIX, m, f, NULL }
@@ -87,6 +88,8 @@ void routes_dispatch(const h1_router *rt, h1_ex *x, const http_request *req)
     /* The configuration's routes come first, so a file can override a
      * built-in one; none on the admin listener. */
     const server_config *cfg = x->ctx->cfg;
+    if (cfg->n_limits && !limit_policy_check(x, req))
+        return;                  /* rejected, or held for its delay */
     if (cfg->n_routes && x->c->kind == H1_CLIENT) {
         const cfg_route *cr = match_configured(cfg, req);
         if (cr) {

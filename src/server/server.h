@@ -86,6 +86,7 @@ struct server {
     unsigned n_workers;
     _Atomic unsigned active;  /* connections counted against max_clients  */
     _Atomic unsigned parked;  /* accepted clients waiting for a slot, all workers */
+    struct cl_table *conn_limits; /* limit-conn's counts, for every worker   */
     app_env app;              /* the handlers' environment                 */
     uint64_t start_ns;        /* CLOCK_MONOTONIC at start                   */
     lregistry lreg;           /* the listeners bound now (main's)           */

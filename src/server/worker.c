@@ -183,6 +183,7 @@ void *worker_main(void *arg)
     for (int k = 0; k < H1_NKINDS; k++)
         w->h1.routers[k] = &w->routers[k];
     w->h1.on_gone = admit_conn_gone;
+    w->h1.conns = s->conn_limits;
     w->h1.owner = w;
     if (log_slot_of(w->id) && !(w->alog = access_log_new(log_slot_of(w->id)))) {
         snprintf(w->start_msg, sizeof w->start_msg, "out of memory");
