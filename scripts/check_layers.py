@@ -25,9 +25,11 @@ STEMS = {
     "bench_slowdown": "common", "http_parser": "common", "http_chars": "common",
     "platform": "common", "log_config": "common", "request_id": "common",
     "tls_context": "common", "cidr": "common",
+    "access_config": "common", "auth_basic": "common",
     "transport": "transport", "transport_tcp": "transport", "transport_tls": "transport",
     "http1": "http1", "http1_internal": "http1", "http1_out": "http1", "http1_body": "http1",
     "routes": "handlers", "handlers": "handlers", "static_files": "handlers",
+    "access": "handlers",
 }
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 

@@ -67,6 +67,7 @@ typedef struct server_config {
     char admin_host[CFG_ADDR_LEN];/* its address (default 127.0.0.1) (restart) */
     cfg_route routes[CFG_MAX_ROUTES];
     unsigned n_routes;
+    struct access_config *access; /* access:/auth: rules (access_config.h), or NULL */
     struct log_settings log;      /* access and event logs (log_config.h)    */
     char *config_path;            /* --config FILE, or NULL                   */
     bool check_only;              /* --check-config                           */

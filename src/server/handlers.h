@@ -12,6 +12,8 @@ typedef struct app_env {
     const char *pattern;      /* PATTERN_CHUNK bytes of it in memory */
     size_t (*render_metrics)(void *src, char *buf, size_t cap);
     void *metrics_src;
+    /* The event log (log.h is above this layer); NULL: none. */
+    void (*log_event)(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 } app_env;
 
 /* /bytes/N content: a 64-character alphabet repeated, so a client can check

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "access.h"
 #include "handlers.h"
 
 #define EXACT(p, m, f) { p, sizeof(p) - 1, ROUTE_EXACT, m, f, NULL }
@@ -87,6 +88,8 @@ void routes_dispatch(const h1_router *rt, h1_ex *x, const http_request *req)
     /* The configuration's routes come first, so a file can override a
      * built-in one; none on the admin listener. */
     const server_config *cfg = x->ctx->cfg;
+    if (cfg->access && x->c->kind != H1_REJECT && !access_check(x, req))
+        return;
     if (cfg->n_routes && x->c->kind == H1_CLIENT) {
         const cfg_route *cr = match_configured(cfg, req);
         if (cr) {
