@@ -181,8 +181,9 @@ def test_basic_missing_wrong_right(start_server, tmp_path):
     assert decision(srv, "auth_failed") == 3
     assert metric(srv, "vex_auth_failures_total") == 3
     assert decision(srv, "allowed") == 2
-    log = srv.read_stderr()
-    assert "access: basic authentication failed client=127.0.0.1 user=alice path=/a" in log
+    # the event log is written by its own thread: wait for the line
+    assert wait_for(lambda: "access: basic authentication failed client=127.0.0.1 user=alice "
+                            "path=/a" in srv.read_stderr())
 
 
 def test_yescrypt_hash(start_server, tmp_path):
@@ -252,7 +253,7 @@ access:
     assert srv.get("/metrics").status == 401
     assert srv.get("/metrics", bearer("other")).status == 403
     assert decision(srv, "auth_failed", bearer(TOKEN)) == 2
-    assert "access: bearer token rejected client=127.0.0.1" in srv.read_stderr()
+    assert wait_for(lambda: "access: bearer token rejected client=127.0.0.1" in srv.read_stderr())
 
 
 # ---- reload ---------------------------------------------------------------------------
