@@ -18,8 +18,13 @@
 /* The one owner of these counters; workers only add. */
 static struct {
     _Atomic uint64_t allowed, denied, unauthenticated, auth_failures, forbidden, throttled,
-        cache_hits, hashed;
+        cache_hits, hashed, refused;
 } counters;
+
+void access_count_refused(void)
+{
+    atomic_fetch_add_explicit(&counters.refused, 1, memory_order_relaxed);
+}
 
 void access_stats_get(access_stats *o)
 {
@@ -31,6 +36,7 @@ void access_stats_get(access_stats *o)
     o->throttled = atomic_load_explicit(&counters.throttled, memory_order_relaxed);
     o->basic_cache_hits = atomic_load_explicit(&counters.cache_hits, memory_order_relaxed);
     o->basic_hashed = atomic_load_explicit(&counters.hashed, memory_order_relaxed);
+    o->refused = atomic_load_explicit(&counters.refused, memory_order_relaxed);
 }
 
 #define BUMP(f) atomic_fetch_add_explicit(&counters.f, 1, memory_order_relaxed)

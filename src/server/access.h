@@ -27,7 +27,9 @@ typedef struct access_stats {
     uint64_t throttled;           /* too many failures from the address: 429 */
     uint64_t basic_cache_hits;    /* Basic checks answered by the cache */
     uint64_t basic_hashed;        /* Basic checks that ran crypt(3) */
+    uint64_t refused;             /* connections closed at accept by a listener's list */
 } access_stats;
+void access_count_refused(void);  /* from admit.c */
 void access_stats_get(access_stats *out);
 
 #endif

@@ -64,6 +64,9 @@ typedef struct access_config {
     unsigned cache_size;
     uint64_t cache_ttl_ms;
     struct fail_table *fails;     /* the failed-authentication limiter */
+    /* Per listener (the index in server_config.listeners): checked at
+     * accept, a denied client is closed before any byte is read. */
+    acl_list listener_acl[16];
 } access_config;
 
 access_config *access_config_new(void);        /* defaults; NULL: ENOMEM */

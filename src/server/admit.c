@@ -15,6 +15,8 @@
  */
 #include "server.h"
 #include "tls_context.h"
+#include "access.h"
+#include "access_config.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -297,11 +299,38 @@ static void admit_tls(worker *w, int fd, const h1_peer *peer, SSL_CTX *ctx)
     limit_check(w);
 }
 
+/* A listener's allow/deny list (listen: access:), checked before a slot is
+ * taken: a denied client is closed unread (no 403: nothing of it is parsed,
+ * and an address scan learns only that the port closes). */
+static bool listener_allows(const worker *w, int lfd, const struct sockaddr *sa, socklen_t len)
+{
+    const server_config *c = w->cfg;
+    if (!c->access)
+        return true;
+    for (unsigned i = 0; i < w->n_ls; i++) {
+        if (w->ls[i].fd != lfd)
+            continue;
+        for (unsigned j = 0; j < c->n_listeners; j++)
+            if (c->access->listener_acl[j].n && lspec_same(&w->ls[i].spec, &c->listeners[j])) {
+                h1_peer peer;
+                h1_peer_set(&peer, sa, len);
+                return acl_allows(&c->access->listener_acl[j], peer.addr);
+            }
+        return true;
+    }
+    return true;
+}
+
 static void on_accept(vex_loop *loop, int lfd, int fd,
                       const struct sockaddr *sa, socklen_t sa_len, void *udata)
 {
     (void)loop;
     worker *w = udata;
+    if (fd >= 0 && !listener_allows(w, lfd, sa, sa_len)) {
+        access_count_refused();
+        close(fd);
+        return;
+    }
     bool is_tls;
     SSL_CTX *ctx = fd >= 0 ? tls_ctx_of(w, lfd, &is_tls) : NULL;
     if (fd >= 0 && is_tls) {

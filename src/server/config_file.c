@@ -136,6 +136,14 @@ static int sni_list(walk *w, const yaml_node_t *n, SSL_CTX *def)
     return 0;
 }
 
+_Static_assert(sizeof ((access_config *)0)->listener_acl / sizeof(acl_list) == CFG_MAX_LISTENERS,
+               "one allow/deny list per listener");
+static access_config *access_of(walk *w);
+static int each_scalar(walk *w, const yaml_node_t *n, const char *key,
+                       int (*fn)(walk *w, const yaml_node_t *e, const char *v, void *arg),
+                       void *arg);
+static int acl_item(walk *w, const yaml_node_t *e, const char *v, void *arg);
+
 static int one_listener(walk *w, const yaml_node_t *n, cfg_listener *out)
 {
     const char *s = scalar(n);
@@ -159,6 +167,16 @@ static int one_listener(walk *w, const yaml_node_t *n, cfg_listener *out)
             return 2;
         if (strcmp(k, "sni") == 0) {
             sni_node = vn;
+            continue;
+        }
+        if (strcmp(k, "access") == 0) {
+            access_config *a = access_of(w);
+            if (!a)
+                return fail(w, vn, "listen.access", "out of memory");
+            acl_list *l = &a->listener_acl[out - w->cfg->listeners];
+            l->n = 0;
+            if (each_scalar(w, vn, "listen.access", acl_item, l))
+                return 2;
             continue;
         }
         if (!v)
@@ -191,7 +209,7 @@ static int one_listener(walk *w, const yaml_node_t *n, cfg_listener *out)
                 key_node = vn;
         } else {
             return fail(w, kn, k, "unknown key in a listener (address, port, ipv6-only, tls, "
-                        "certificate, key)");
+                        "certificate, key, sni, access)");
         }
     }
     if (!have_port)
@@ -375,8 +393,12 @@ static int each_scalar(walk *w, const yaml_node_t *n, const char *key,
 static int acl_item(walk *w, const yaml_node_t *e, const char *v, void *arg)
 {
     const char *why = NULL;
+    access_config *a = w->cfg->access;
+    bool listener = a && (const char *)arg >= (const char *)a->listener_acl &&
+                    (const char *)arg < (const char *)(a->listener_acl + 16);
     if (!acl_add(arg, v, &why))
-        return fail(w, e, "access.rules", "invalid entry '%s' (%s)", v, why);
+        return fail(w, e, listener ? "listen.access" : "access.rules", "invalid entry '%s' (%s)",
+                    v, why);
     return 0;
 }
 

@@ -105,6 +105,8 @@ size_t prometheus_render(void *server_, char *buf, size_t cap)
         (unsigned long long)as.allowed, (unsigned long long)as.denied,
         (unsigned long long)as.unauthenticated, (unsigned long long)as.auth_failures,
         (unsigned long long)as.forbidden, (unsigned long long)as.throttled);
+    metric(&b, "vex_access_connections_refused_total", "counter",
+           "Connections closed at accept by a listener's allow/deny list.", as.refused);
     metric(&b, "vex_auth_failures_total", "counter",
            "Wrong Basic credentials or bearer tokens (answered 401).", as.auth_failures);
     put(&b, "# HELP vex_auth_basic_checks_total Successful Basic checks, by whether crypt(3) ran.\n"

@@ -146,6 +146,30 @@ routes:
         assert srv.stop() == 0
 
 
+def test_listener_deny_closes_at_accept(binary, tmp_path):
+    p1, p2 = free_port(socket.AF_INET, "127.0.0.1"), free_port(socket.AF_INET, "127.0.0.1")
+    path = write(tmp_path / "c.yaml", f"""listen:
+  - {{address: 127.0.0.1, port: {p1}, access: [allow 10.0.0.0/8, deny 127.0.0.1, allow all]}}
+  - {{address: 127.0.0.1, port: {p2}, access: [allow 127.0.0.0/8, deny all]}}
+""")
+    srv = Server(binary, ["--config", path], listen=False)
+    try:
+        with socket.create_connection(("127.0.0.1", p1), timeout=5) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            try:
+                data = s.recv(4096)
+            except ConnectionResetError:
+                data = b""
+            assert data == b""                     # closed unread, no response
+        with socket.create_connection(("127.0.0.1", p2), timeout=5) as s:
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+            r = Reader(s).response()
+            assert r.status == 200
+            assert "vex_access_connections_refused_total 1\n" in r.body.decode()
+    finally:
+        assert srv.stop() == 0
+
+
 # ---- Basic ---------------------------------------------------------------------
 
 def basic_server(start_server, tmp_path, extra="", users=None):
@@ -300,6 +324,7 @@ def test_reload_rereads_the_password_file(start_server, tmp_path):
     ("auth:\n  tokens:\n    - name: t\n      sha256: " + "g" * 64 + "\n",
      ":4: auth.tokens.sha256: invalid value"),
     ("auth:\n  password-file: /nonexistent/pw\n", ":2: auth.password-file: cannot read"),
+    ("listen:\n  - {port: 0, access: [deny 1.2.3.4/40]}\n", ":2: listen.access: invalid entry"),
     ("auth:\n  failure-limit: lots\n", ":2: auth.failure-limit: invalid value 'lots'"),
     ("auth:\n  realm: 'a\"b'\n", ":2: auth.realm: invalid value"),
     ("access:\n  - path: /a\n    auth: basic\n", ":2: auth: basic needs auth.password-file"),
