@@ -182,7 +182,14 @@ enum basic_result auth_basic_check(auth_basic *b, const char *user, size_t ulen,
             return BASIC_OK_CACHED;
     }
     const pw_user *u = find_user(b, user, ulen);
-    if (!u || !verify(u, pw, plen))
+    if (!u) {
+        /* An unknown user costs a hash too (against the first entry's
+         * setting), so timing does not tell which users exist. */
+        if (b->n_users)
+            (void)verify(&b->users[0], pw, plen);
+        return BASIC_BAD;
+    }
+    if (!verify(u, pw, plen))
         return BASIC_BAD;
     if (slot) {
         pthread_mutex_lock(&b->mu);
