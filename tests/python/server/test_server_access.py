@@ -350,3 +350,35 @@ def test_password_file_errors_name_the_line(binary, tmp_path):
     write(pw, f"alice:{sha512_crypt('x')}\nbob:{yescrypt('y')}\n")
     r = run(binary, "--config", path, "--check-config")
     assert r.returncode == 0, r.stderr
+
+
+def test_admin_listener_and_auth_any(start_server, tmp_path):
+    pw = write(tmp_path / "htpasswd", f"alice:{sha512_crypt('wonderland')}\n")
+    path = write(tmp_path / "c.yaml", f"""auth:
+  password-file: {pw}
+  tokens:
+    - name: ci
+      sha256: {TOKEN_SHA}
+access:
+  - path: /metrics
+    auth: any
+  - path: /healthz
+    rules: [deny all]
+""")
+    admin = free_port(socket.AF_INET, "127.0.0.1")
+    srv = start_server("--config", path, "--admin-port", str(admin))
+
+    def get(port, p, hdr=""):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(f"GET {p} HTTP/1.1\r\nHost: t\r\n{hdr}\r\n".encode())
+            return Reader(s).response()
+    r = get(admin, "/metrics")
+    assert r.status == 401
+    assert r.headers["www-authenticate"] == ['Basic realm="vex_net", charset="UTF-8"',
+                                             'Bearer realm="vex_net"']
+    assert get(admin, "/metrics", basic("alice", "wonderland")).status == 200
+    assert get(admin, "/metrics", bearer(TOKEN)).status == 200
+    assert get(admin, "/metrics", bearer("nope")).status == 401
+    assert get(admin, "/healthz").status == 403
+    assert get(srv.port, "/healthz").status == 403
+    assert get(admin, "/readyz").status == 200
