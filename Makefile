@@ -167,7 +167,7 @@ ALL_LIBS := $(BACKEND_LIBS_$(BACKEND)) $(LIBS)
 
 PROGRAMS := $(B)/vex_probe $(B)/test_conformance $(B)/echo_bench $(B)/vex_loadgen
 ifneq ($(SERVER_SRC),)
-  PROGRAMS += $(B)/production_server $(B)/test_platform $(B)/test_log $(B)/test_cidr
+  PROGRAMS += $(B)/production_server $(B)/test_platform $(B)/test_log $(B)/test_cidr $(B)/test_access
 endif
 ifneq ($(HTTP_SRC),)
   PROGRAMS += $(B)/test_http_parser $(B)/test_http1
@@ -224,6 +224,11 @@ $(B)/test_log: tests/unit/test_log.c $(LOG_UNIT_SRC) $(LOG_UNIT_SRC:.c=.h)
 # Address ranges (allow/deny lists, trusted proxies, rate-limit prefixes).
 $(B)/test_cidr: tests/unit/test_cidr.c src/server/cidr.c src/server/cidr.h
 	$(CC) $(CFLAGS_ALL) $(filter %.c,$^) -o $@ $(LDFLAGS_ALL) -lcmocka
+
+# Access rules, the failed-authentication table and the Basic cache.
+ACCESS_UNIT_SRC := src/server/access_config.c src/server/auth_basic.c src/server/cidr.c
+$(B)/test_access: tests/unit/test_access.c $(ACCESS_UNIT_SRC) $(ACCESS_UNIT_SRC:.c=.h)
+	$(CC) $(CFLAGS_ALL) $(filter %.c,$^) -o $@ $(LDFLAGS_ALL) -lcmocka -lcrypto -lcrypt -lpthread
 
 $(B)/test_http_parser: tests/unit/test_http_parser.c $(HTTP_OBJ)
 	$(CC) $(CFLAGS_ALL) $(filter %.c %.o,$^) -o $@ $(LDFLAGS_ALL) -lcmocka
