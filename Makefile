@@ -116,7 +116,7 @@ CFLAGS_ALL = $(CFLAGS_BASE) $(KQSHIM_INC) $(SAN_FLAGS) $(EXTRA_DEFS) $(CFLAGS)
 LDFLAGS_ALL = $(SAN_FLAGS) $(LDFLAGS)
 LIBS := -lpthread
 # production_server's configuration file (YAML, libyaml-dev).
-SERVER_LIBS := -lyaml -lssl -lcrypto
+SERVER_LIBS := -lyaml -lssl -lcrypto -lcrypt
 
 CORE_SRC := src/loop.c src/timer.c src/buf.c src/sockopt.c src/fd_table.c
 READINESS_SRC := src/backends/readiness.c src/backends/sendfile.c
@@ -168,7 +168,7 @@ ALL_LIBS := $(BACKEND_LIBS_$(BACKEND)) $(LIBS)
 PROGRAMS := $(B)/vex_probe $(B)/test_conformance $(B)/echo_bench $(B)/vex_loadgen
 ifneq ($(SERVER_SRC),)
   PROGRAMS += $(B)/production_server $(B)/test_platform $(B)/test_log $(B)/test_cidr \
-              $(B)/test_ratelimit
+              $(B)/test_ratelimit $(B)/test_access
 endif
 ifneq ($(HTTP_SRC),)
   PROGRAMS += $(B)/test_http_parser $(B)/test_http1
@@ -232,6 +232,11 @@ $(B)/test_ratelimit: tests/unit/test_ratelimit.c src/server/ratelimit.c src/serv
                      src/server/connlimit.c src/server/cidr.c src/server/ratelimit.h \
                      src/server/proxy_proto.h src/server/connlimit.h src/server/cidr.h
 	$(CC) $(CFLAGS_ALL) $(filter %.c,$^) -o $@ $(LDFLAGS_ALL) -lcmocka -lpthread
+
+# Access rules, the failed-authentication table and the Basic cache.
+ACCESS_UNIT_SRC := src/server/access_config.c src/server/auth_basic.c src/server/cidr.c
+$(B)/test_access: tests/unit/test_access.c $(ACCESS_UNIT_SRC) $(ACCESS_UNIT_SRC:.c=.h)
+	$(CC) $(CFLAGS_ALL) $(filter %.c,$^) -o $@ $(LDFLAGS_ALL) -lcmocka -lcrypto -lcrypt -lpthread
 
 $(B)/test_http_parser: tests/unit/test_http_parser.c $(HTTP_OBJ)
 	$(CC) $(CFLAGS_ALL) $(filter %.c %.o,$^) -o $@ $(LDFLAGS_ALL) -lcmocka
@@ -451,7 +456,8 @@ FUZZ_CORPUS_fuzz_http_parser_llhttp := tests/fuzz/corpus
 # server above them and no library (fake_tp.c is the transport).
 FUZZ_CONN_SRC := $(addprefix src/server/,http1.c http1_out.c http1_body.c routes.c handlers.c \
                  response.c metrics.c static_files.c platform.c transport.c request_id.c \
-                 limit_policy.c ratelimit.c proxy_proto.c realip.c connlimit.c cidr.c)
+                 limit_policy.c ratelimit.c proxy_proto.c realip.c connlimit.c cidr.c \
+                 access.c access_config.c auth_basic.c)
 # -timeout: an input that takes seconds is a hang to report, not to wait for.
 FUZZ_RUN_FLAGS = -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
                  -artifact_prefix=build/fuzz/$(1)- -dict=tests/fuzz/$(2).dict
@@ -470,7 +476,8 @@ build/fuzz/fuzz_chunked: tests/fuzz/fuzz_chunked.c $(HTTP_SRC) $(wildcard src/ht
 build/fuzz/fuzz_conn: tests/fuzz/fuzz_conn.c tests/fuzz/fake_tp.c tests/fuzz/fake_tp.h $(FUZZ_CONN_SRC) \
                       $(HTTP_SRC) $(wildcard src/http/*.h src/server/*.h include/*.h)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) $(FUZZ_WFLAGS) tests/fuzz/fuzz_conn.c tests/fuzz/fake_tp.c $(FUZZ_CONN_SRC) $(HTTP_SRC) -o $@
+	clang $(FUZZ_CFLAGS) $(FUZZ_WFLAGS) tests/fuzz/fuzz_conn.c tests/fuzz/fake_tp.c $(FUZZ_CONN_SRC) $(HTTP_SRC) -o $@ \
+	  -lcrypto -lcrypt
 
 .PHONY: $(addprefix fuzz-,$(FUZZ_TARGETS:fuzz_%=%))
 $(addprefix fuzz-,$(FUZZ_TARGETS:fuzz_%=%)): fuzz-%: build/fuzz/fuzz_%

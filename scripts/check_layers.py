@@ -26,11 +26,11 @@ STEMS = {
     "platform": "common", "log_config": "common", "request_id": "common",
     "tls_context": "common", "cidr": "common", "ratelimit": "common",
     "proxy_proto": "common", "realip": "common",
-    "connlimit": "common",
+    "connlimit": "common", "access_config": "common", "auth_basic": "common",
     "transport": "transport", "transport_tcp": "transport", "transport_tls": "transport",
     "http1": "http1", "http1_internal": "http1", "http1_out": "http1", "http1_body": "http1",
     "routes": "handlers", "handlers": "handlers", "static_files": "handlers",
-    "limit_policy": "handlers",
+    "limit_policy": "handlers", "access": "handlers",
 }
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 

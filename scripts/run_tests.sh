@@ -106,6 +106,7 @@ if [ -n "$first" ]; then
   step "logger unit tests (ASan+UBSan)" ./build/"$first"-san/test_log
   step "address range unit tests (ASan+UBSan)" ./build/"$first"-san/test_cidr
   step "rate limit / PROXY unit tests (ASan+UBSan)" ./build/"$first"-san/test_ratelimit
+  step "access control unit tests (ASan+UBSan)" ./build/"$first"-san/test_access
 fi
 step "fuzz corpus replay (libFuzzer, ASan+UBSan: parser, llhttp differential, chunked decoder, connection)" \
   make --no-print-directory -s fuzz-replay

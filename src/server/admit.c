@@ -15,6 +15,8 @@
  */
 #include "server.h"
 #include "tls_context.h"
+#include "access.h"
+#include "access_config.h"
 
 #include <openssl/ssl.h>
 
@@ -321,9 +323,28 @@ static const wlisten *listener_of(const worker *w, int lfd)
     return NULL;
 }
 
+/* The listener's own allow/deny list (listen: ... access:), checked before
+ * a slot is taken: a denied client is closed unread. On a PROXY listener
+ * this is the proxy's address; the routes' rules see the real one. */
+static bool listener_allows(const worker *w, const wlisten *l, const h1_peer *peer)
+{
+    const server_config *c = w->cfg;
+    if (!c->access || !l)
+        return true;
+    for (unsigned j = 0; j < c->n_listeners; j++)
+        if (c->access->listener_acl[j].n && lspec_same(&l->spec, &c->listeners[j]))
+            return acl_allows(&c->access->listener_acl[j], peer->addr);
+    return true;
+}
+
 /* A client of listener l (NULL: a plain one). */
 static void admit_from(worker *w, const wlisten *l, int fd, const h1_peer *peer)
 {
+    if (!listener_allows(w, l, peer)) {
+        access_count_refused();
+        close(fd);
+        return;
+    }
     if (!l || !l->spec.tls) {
         admit_client(w, fd, peer, NULL, l && l->spec.proxy_protocol);
         return;
@@ -337,6 +358,9 @@ static void admit_from(worker *w, const wlisten *l, int fd, const h1_peer *peer)
     }
 }
 
+/* A listener's allow/deny list (listen: access:), checked before a slot is
+ * taken: a denied client is closed unread (no 403: nothing of it is parsed,
+ * and an address scan learns only that the port closes). */
 static void on_accept(vex_loop *loop, int lfd, int fd,
                       const struct sockaddr *sa, socklen_t sa_len, void *udata)
 {

@@ -3,6 +3,7 @@
  * checks that need the file system, and the refcounted snapshot.
  */
 #include "config.h"
+#include "access_config.h"
 #include "tls_context.h"
 #include "config_file.h"
 #include "config_keys.h"
@@ -199,6 +200,8 @@ void config_free(server_config *cfg)
         tls_ctx_free(cfg->tls[i]);
         cfg->tls[i] = NULL;
     }
+    access_config_free(cfg->access);
+    cfg->access = NULL;
     cfg->root = cfg->config_path = NULL;
     cfg->root_fd = -1;
     cfg->n_routes = 0;

@@ -93,6 +93,7 @@ typedef struct server_config {
     cidr trusted[CFG_MAX_PROXIES]; /* X-Forwarded-For/Forwarded from these    */
     unsigned n_trusted;
     unsigned limit_conn;          /* connections per client address; 0: none */
+    struct access_config *access; /* access:/auth: rules (access_config.h), or NULL */
     struct log_settings log;      /* access and event logs (log_config.h)    */
     char *config_path;            /* --config FILE, or NULL                   */
     bool check_only;              /* --check-config                           */

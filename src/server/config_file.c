@@ -12,6 +12,7 @@
 
 #include <openssl/ssl.h>
 #include "config_keys.h"
+#include "access_config.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -135,6 +136,14 @@ static int sni_list(walk *w, const yaml_node_t *n, SSL_CTX *def)
     return 0;
 }
 
+_Static_assert(sizeof ((access_config *)0)->listener_acl / sizeof(acl_list) == CFG_MAX_LISTENERS,
+               "one allow/deny list per listener");
+static access_config *access_of(walk *w);
+static int each_scalar(walk *w, const yaml_node_t *n, const char *key,
+                       int (*fn)(walk *w, const yaml_node_t *e, const char *v, void *arg),
+                       void *arg);
+static int acl_item(walk *w, const yaml_node_t *e, const char *v, void *arg);
+
 static int one_listener(walk *w, const yaml_node_t *n, cfg_listener *out)
 {
     const char *s = scalar(n);
@@ -158,6 +167,16 @@ static int one_listener(walk *w, const yaml_node_t *n, cfg_listener *out)
             return 2;
         if (strcmp(k, "sni") == 0) {
             sni_node = vn;
+            continue;
+        }
+        if (strcmp(k, "access") == 0) {
+            access_config *a = access_of(w);
+            if (!a)
+                return fail(w, vn, "listen.access", "out of memory");
+            acl_list *l = &a->listener_acl[out - w->cfg->listeners];
+            l->n = 0;
+            if (each_scalar(w, vn, "listen.access", acl_item, l))
+                return 2;
             continue;
         }
         if (!v)
@@ -193,7 +212,7 @@ static int one_listener(walk *w, const yaml_node_t *n, cfg_listener *out)
                 key_node = vn;
         } else {
             return fail(w, kn, k, "unknown key in a listener (address, port, ipv6-only, tls, "
-                        "certificate, key, proxy-protocol)");
+                        "certificate, key, sni, proxy-protocol, access)");
         }
     }
     if (!have_port)
@@ -530,6 +549,227 @@ static int trusted_proxies(walk *w, const yaml_node_t *n)
     return 0;
 }
 
+/* ---- access: and auth: (access_config.h) ------------------------------------ */
+
+static access_config *access_of(walk *w)
+{
+    if (!w->cfg->access)
+        w->cfg->access = access_config_new();
+    return w->cfg->access;
+}
+
+/* A list of scalars, each given to fn. */
+static int each_scalar(walk *w, const yaml_node_t *n, const char *key,
+                       int (*fn)(walk *w, const yaml_node_t *e, const char *v, void *arg),
+                       void *arg)
+{
+    if (n->type != YAML_SEQUENCE_NODE)
+        return fail(w, n, key, "expects a list");
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+        const yaml_node_t *e = yaml_document_get_node(w->doc, *it);
+        const char *v = scalar(e);
+        if (!v)
+            return fail(w, e, key, "each entry is a single value");
+        int rc = fn(w, e, v, arg);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int acl_item(walk *w, const yaml_node_t *e, const char *v, void *arg)
+{
+    const char *why = NULL;
+    access_config *a = w->cfg->access;
+    bool listener = a && (const char *)arg >= (const char *)a->listener_acl &&
+                    (const char *)arg < (const char *)(a->listener_acl + 16);
+    if (!acl_add(arg, v, &why))
+        return fail(w, e, listener ? "listen.access" : "access.rules", "invalid entry '%s' (%s)",
+                    v, why);
+    return 0;
+}
+
+static int name_item(walk *w, const yaml_node_t *e, const char *v, void *arg)
+{
+    access_rule *r = arg;
+    if (r->n_names == ACCESS_MAX_NAMES)
+        return fail(w, e, "access.users", "at most %d names", ACCESS_MAX_NAMES);
+    if (!*v || strlen(v) >= ACCESS_NAME_LEN)
+        return fail(w, e, "access.users", "invalid name '%s'", v);
+    strcpy(r->names[r->n_names++], v);
+    return 0;
+}
+
+static int method_item(walk *w, const yaml_node_t *e, const char *v, void *arg)
+{
+    uint16_t bit = access_method_bit(v);
+    if (!bit)
+        return fail(w, e, "access.methods", "invalid method '%s' (GET, HEAD, POST, ...)", v);
+    *(uint16_t *)arg |= bit;
+    return 0;
+}
+
+static int access_rule_parse(walk *w, const yaml_node_t *n, access_rule *r)
+{
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(w, n, "access", "each entry is a mapping (path, rules, auth, users, methods)");
+    r->line = line_of(n);
+    yaml_node_t *kn, *vn;
+    bool have_path = false;
+    FOR_PAIRS(w, n, kn, vn) {
+        const char *k = scalar(kn), *v = scalar(vn);
+        if (!k)
+            return fail(w, kn, "access", "keys are names");
+        if (dup_check(w, n, kn, "an access rule"))
+            return 2;
+        if (strcmp(k, "path") == 0) {
+            if (!v || v[0] != '/' || strlen(v) >= sizeof r->path)
+                return fail(w, vn, "access.path", "invalid value '%s' (a path prefix)", v ? v : "");
+            strcpy(r->path, v);
+            r->len = strlen(v);
+            have_path = true;
+        } else if (strcmp(k, "rules") == 0) {
+            if (each_scalar(w, vn, "access.rules", acl_item, &r->acl))
+                return 2;
+        } else if (strcmp(k, "auth") == 0) {
+            static const char *const kinds[] = {"none", "basic", "bearer", "any"};
+            unsigned i = 0;
+            while (i < 4 && !(v && strcmp(v, kinds[i]) == 0))
+                i++;
+            if (i == 4)
+                return fail(w, vn, "access.auth", "invalid value '%s' (none, basic, bearer or any)",
+                            v ? v : "");
+            r->auth = (uint8_t)i;
+        } else if (strcmp(k, "users") == 0) {
+            if (each_scalar(w, vn, "access.users", name_item, r))
+                return 2;
+        } else if (strcmp(k, "methods") == 0) {
+            if (each_scalar(w, vn, "access.methods", method_item, &r->methods))
+                return 2;
+        } else {
+            return fail(w, kn, k, "unknown key in an access rule (path, rules, auth, users, methods)");
+        }
+    }
+    if (!have_path)
+        return fail(w, n, "access", "a rule needs a path");
+    if (r->n_names && r->auth == AUTH_NONE)
+        return fail(w, n, "access.users", "users need auth: basic, bearer or any");
+    return 0;
+}
+
+static int access_rules(walk *w, const yaml_node_t *n)
+{
+    if (n->type != YAML_SEQUENCE_NODE)
+        return fail(w, n, "access", "expects a list of rules");
+    access_config *a = access_of(w);
+    if (!a)
+        return fail(w, n, "access", "out of memory");
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+        const yaml_node_t *e = yaml_document_get_node(w->doc, *it);
+        if (a->n_rules == ACCESS_MAX_RULES)
+            return fail(w, e, "access", "at most %d rules", ACCESS_MAX_RULES);
+        access_rule *r = &a->rules[a->n_rules++];
+        memset(r, 0, sizeof *r);
+        if (access_rule_parse(w, e, r))
+            return 2;
+    }
+    return 0;
+}
+
+static int token_entry(walk *w, const yaml_node_t *n, access_config *a)
+{
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(w, n, "auth.tokens", "each entry is {name, sha256}");
+    if (a->n_tokens == ACCESS_MAX_TOKENS)
+        return fail(w, n, "auth.tokens", "at most %d tokens", ACCESS_MAX_TOKENS);
+    bearer_token *t = &a->tokens[a->n_tokens];
+    memset(t, 0, sizeof *t);
+    bool have_digest = false;
+    yaml_node_t *kn, *vn;
+    FOR_PAIRS(w, n, kn, vn) {
+        const char *k = scalar(kn), *v = scalar(vn);
+        if (k && strcmp(k, "name") == 0 && v) {
+            if (!*v || strlen(v) >= ACCESS_NAME_LEN)
+                return fail(w, vn, "auth.tokens.name", "invalid name '%s'", v);
+            strcpy(t->name, v);
+        } else if (k && strcmp(k, "sha256") == 0 && v) {
+            if (!access_parse_digest(v, t->digest))
+                return fail(w, vn, "auth.tokens.sha256",
+                            "invalid value (the token's SHA-256 as 64 hex digits)");
+            have_digest = true;
+        } else {
+            return fail(w, kn, k ? k : "auth.tokens", "unknown key in a token (name, sha256)");
+        }
+    }
+    if (!t->name[0] || !have_digest)
+        return fail(w, n, "auth.tokens", "a token needs name and sha256");
+    a->n_tokens++;
+    return 0;
+}
+
+static int auth_section(walk *w, const yaml_node_t *n)
+{
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(w, n, "auth", "expects a mapping (realm, password-file, tokens, ...)");
+    access_config *a = access_of(w);
+    if (!a)
+        return fail(w, n, "auth", "out of memory");
+    yaml_node_t *kn, *vn;
+    FOR_PAIRS(w, n, kn, vn) {
+        const char *k = scalar(kn), *v = scalar(vn);
+        if (!k)
+            return fail(w, kn, "auth", "keys are names");
+        if (dup_check(w, n, kn, "auth"))
+            return 2;
+        uint64_t u;
+        if (strcmp(k, "tokens") == 0) {
+            if (vn->type != YAML_SEQUENCE_NODE)
+                return fail(w, vn, "auth.tokens", "expects a list of {name, sha256}");
+            for (yaml_node_item_t *it = vn->data.sequence.items.start;
+                 it < vn->data.sequence.items.top; it++)
+                if (token_entry(w, yaml_document_get_node(w->doc, *it), a))
+                    return 2;
+            continue;
+        }
+        if (!v)
+            return fail(w, vn, k, "expects a single value");
+        if (strcmp(k, "realm") == 0) {
+            if (!*v || strlen(v) >= sizeof a->realm || strpbrk(v, "\"\\") || !header_safe(v))
+                return fail(w, vn, "auth.realm", "invalid value (no quotes, backslashes or control "
+                                                 "characters, under 128 bytes)");
+            strcpy(a->realm, v);
+        } else if (strcmp(k, "password-file") == 0) {
+            if (set_str(w, vn, "auth.password-file", &a->password_file, CFG_PATH_LEN))
+                return 2;
+            char why[512];
+            auth_basic *b = auth_basic_load(v, 0, 0, why, sizeof why);
+            if (!b)
+                return fail(w, vn, "auth.password-file", "%s", why);
+            auth_basic_free(b);
+        } else if (strcmp(k, "cache-size") == 0) {
+            if (cfg_parse_u64(v, 0, 65536, &u))
+                return fail(w, vn, "auth.cache-size", "invalid value '%s' (0-65536 entries)", v);
+            a->cache_size = (unsigned)u;
+        } else if (strcmp(k, "cache-ttl") == 0) {
+            if (cfg_parse_u64(v, 1, 86400, &u))
+                return fail(w, vn, "auth.cache-ttl", "invalid value '%s' (1-86400 seconds)", v);
+            a->cache_ttl_ms = u * 1000;
+        } else if (strcmp(k, "failure-limit") == 0) {
+            if (cfg_parse_u64(v, 0, 1000000, &u))
+                return fail(w, vn, "auth.failure-limit", "invalid value '%s' (0-1000000, 0: off)", v);
+            a->fail_limit = (unsigned)u;
+        } else if (strcmp(k, "failure-window") == 0) {
+            if (cfg_parse_u64(v, 1, 86400, &u))
+                return fail(w, vn, "auth.failure-window", "invalid value '%s' (1-86400 seconds)", v);
+            a->fail_window_ms = u * 1000;
+        } else {
+            return fail(w, kn, k, "unknown key in auth (realm, password-file, tokens, cache-size, "
+                                  "cache-ttl, failure-limit, failure-window)");
+        }
+    }
+    return 0;
+}
+
 /* ---- the top level ---------------------------------------------------------- */
 
 static int top(walk *w, const yaml_node_t *root)
@@ -562,6 +802,11 @@ static int top(walk *w, const yaml_node_t *root)
         }
         if (strcmp(k, "trusted-proxies") == 0) {
             if (trusted_proxies(w, vn))
+                return 2;
+            continue;
+        }
+        if (strcmp(k, "access") == 0 || strcmp(k, "auth") == 0) {
+            if (k[1] == 'c' ? access_rules(w, vn) : auth_section(w, vn))
                 return 2;
             continue;
         }
@@ -608,6 +853,14 @@ int config_file_read(const char *path, server_config *cfg, file_seen *seen, char
         if (rc == 0 && w.seen->listen && w.seen->host_port) {
             snprintf(err, errlen, "%s: use either listen or host/port, not both", path);
             rc = 2;
+        }
+        if (rc == 0 && cfg->access) {
+            char why[512];
+            if (!access_config_finish(cfg->access, why, sizeof why)) {
+                snprintf(err, errlen, "%s:%s%s", path, strncmp(why, "line ", 5) == 0 ? "" : " ",
+                         strncmp(why, "line ", 5) == 0 ? why + 5 : why);
+                rc = 2;
+            }
         }
         yaml_document_delete(&doc);
     }

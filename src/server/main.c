@@ -147,6 +147,7 @@ int main(int argc, char **argv)
     s.app.render_metrics = prometheus_render;
     s.app.log_event = log_event;
     s.app.metrics_src = &s;
+    s.app.log_event = log_event;
 
     for (unsigned i = 0; i < s.n_workers; i++) {
         worker *w = &s.workers[i];

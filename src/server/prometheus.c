@@ -5,6 +5,7 @@
 #include "server.h"
 #include "signals.h"
 #include "log.h"
+#include "access.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -136,6 +137,28 @@ size_t prometheus_render(void *server_, char *buf, size_t cap)
     metric(&b, "vex_log_lines_dropped_total", "counter",
            "Log lines dropped: the writer was behind, or a write failed.", log_lines_dropped());
     limits_render(s, &b);
+    access_stats as;
+    access_stats_get(&as);
+    put(&b, "# HELP vex_access_decisions_total Requests matched by an access rule, by decision.\n"
+            "# TYPE vex_access_decisions_total counter\n"
+            "vex_access_decisions_total{decision=\"allowed\"} %llu\n"
+            "vex_access_decisions_total{decision=\"denied\"} %llu\n"
+            "vex_access_decisions_total{decision=\"unauthenticated\"} %llu\n"
+            "vex_access_decisions_total{decision=\"auth_failed\"} %llu\n"
+            "vex_access_decisions_total{decision=\"forbidden\"} %llu\n"
+            "vex_access_decisions_total{decision=\"throttled\"} %llu\n",
+        (unsigned long long)as.allowed, (unsigned long long)as.denied,
+        (unsigned long long)as.unauthenticated, (unsigned long long)as.auth_failures,
+        (unsigned long long)as.forbidden, (unsigned long long)as.throttled);
+    metric(&b, "vex_access_connections_refused_total", "counter",
+           "Connections closed at accept by a listener's allow/deny list.", as.refused);
+    metric(&b, "vex_auth_failures_total", "counter",
+           "Wrong Basic credentials or bearer tokens (answered 401).", as.auth_failures);
+    put(&b, "# HELP vex_auth_basic_checks_total Successful Basic checks, by whether crypt(3) ran.\n"
+            "# TYPE vex_auth_basic_checks_total counter\n"
+            "vex_auth_basic_checks_total{result=\"cached\"} %llu\n"
+            "vex_auth_basic_checks_total{result=\"hashed\"} %llu\n",
+        (unsigned long long)as.basic_cache_hits, (unsigned long long)as.basic_hashed);
     metric(&b, "vex_draining", "gauge", "1 while shutting down.", sig_stop_requested());
     pthread_mutex_lock(&s->mu);
     reload_stats rs = s->reload;

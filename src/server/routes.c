@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "access.h"
 #include "handlers.h"
 #include "limit_policy.h"
 
@@ -90,6 +91,8 @@ void routes_dispatch(const h1_router *rt, h1_ex *x, const http_request *req)
     const server_config *cfg = x->ctx->cfg;
     if (cfg->n_limits && !limit_policy_check(x, req))
         return;                  /* rejected, or held for its delay */
+    if (cfg->access && x->c->kind != H1_REJECT && !access_check(x, req))
+        return;
     if (cfg->n_routes && x->c->kind == H1_CLIENT) {
         const cfg_route *cr = match_configured(cfg, req);
         if (cr) {

@@ -1,0 +1,245 @@
+/*
+ * access.c — the per-request access decision. Nothing here runs unless a
+ * rule's prefix matches: a server without `access:` pays one NULL check.
+ */
+#include "access.h"
+
+#include <arpa/inet.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "access_config.h"
+#include "handlers.h"
+
+/* The one owner of these counters; workers only add. */
+static struct {
+    _Atomic uint64_t allowed, denied, unauthenticated, auth_failures, forbidden, throttled,
+        cache_hits, hashed, refused;
+} counters;
+
+void access_count_refused(void)
+{
+    atomic_fetch_add_explicit(&counters.refused, 1, memory_order_relaxed);
+}
+
+void access_stats_get(access_stats *o)
+{
+    o->allowed = atomic_load_explicit(&counters.allowed, memory_order_relaxed);
+    o->denied = atomic_load_explicit(&counters.denied, memory_order_relaxed);
+    o->unauthenticated = atomic_load_explicit(&counters.unauthenticated, memory_order_relaxed);
+    o->auth_failures = atomic_load_explicit(&counters.auth_failures, memory_order_relaxed);
+    o->forbidden = atomic_load_explicit(&counters.forbidden, memory_order_relaxed);
+    o->throttled = atomic_load_explicit(&counters.throttled, memory_order_relaxed);
+    o->basic_cache_hits = atomic_load_explicit(&counters.cache_hits, memory_order_relaxed);
+    o->basic_hashed = atomic_load_explicit(&counters.hashed, memory_order_relaxed);
+    o->refused = atomic_load_explicit(&counters.refused, memory_order_relaxed);
+}
+
+#define BUMP(f) atomic_fetch_add_explicit(&counters.f, 1, memory_order_relaxed)
+
+static const access_rule *rule_for(const access_config *a, const http_request *req)
+{
+    for (unsigned i = 0; i < a->n_rules; i++) {
+        const access_rule *r = &a->rules[i];
+        if (req->path.len >= r->len && memcmp(req->path.p, r->path, r->len) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+/* The client as the rules see it: behind trusted proxies the forwarded
+ * address, after a PROXY header its source (h1_peer_of). */
+static void peer_str(const h1_ex *x, char *buf, size_t cap)
+{
+    const uint8_t *a = h1_peer_of(x)->addr;
+    if (cidr_is_v4(a))
+        inet_ntop(AF_INET, a + 12, buf, (socklen_t)cap);
+    else
+        inet_ntop(AF_INET6, a, buf, (socklen_t)cap);
+}
+
+static void note(h1_ex *x, int level, const char *what, const char *who, size_t wlen,
+                 const http_request *req)
+{
+    const app_env *env = app_of(x);
+    if (!env->log_event)
+        return;
+    char ip[INET6_ADDRSTRLEN];
+    peer_str(x, ip, sizeof ip);
+    env->log_event(level, "access: %s client=%s user=%.*s path=%.*s", what, ip,
+                   (int)(wlen > 64 ? 64 : wlen), who ? who : "-",
+                   (int)(req->path.len > 200 ? 200 : req->path.len), req->path.p);
+}
+
+/* A response with extra header lines; a request body is not read, so the
+ * connection closes after it. */
+static void answer(h1_ex *x, const http_request *req, int status, const char *extra,
+                   const char *body)
+{
+    if (req->body != HTTP_BODY_NONE) {
+        x->keep_alive = false;
+        x->rc = RC_CLOSE;
+    }
+    size_t n = strlen(body);
+    if (h1_head(x, status, "text/plain; charset=utf-8", (int64_t)n, extra) &&
+        h1_body(x, body, n))
+        h1_finish(x, status);
+}
+
+static void challenge(h1_ex *x, const http_request *req, const access_config *a, uint8_t auth)
+{
+    char extra[400];
+    int n = 0;
+    if (auth == AUTH_BASIC || auth == AUTH_ANY)
+        n += snprintf(extra + n, sizeof extra - (size_t)n,
+                      "WWW-Authenticate: Basic realm=\"%s\", charset=\"UTF-8\"\r\n", a->realm);
+    if (auth == AUTH_BEARER || auth == AUTH_ANY)
+        snprintf(extra + n, sizeof extra - (size_t)n, "WWW-Authenticate: Bearer realm=\"%s\"\r\n",
+                 a->realm);
+    answer(x, req, 401, extra, "Unauthorized\n");
+}
+
+enum cred { CRED_NONE, CRED_OK, CRED_BAD };
+
+/* Basic: base64(user:password) decoded by OpenSSL. */
+static enum cred check_basic(access_config *a, const char *b64, size_t len, char *who,
+                             size_t *wlen, bool *cached)
+{
+    unsigned char dec[768];
+    if (!a->basic || len == 0 || len > 1000 || len % 4)
+        return CRED_BAD;
+    int n = EVP_DecodeBlock(dec, (const unsigned char *)b64, (int)len);
+    if (n < 0)
+        return CRED_BAD;
+    if (b64[len - 1] == '=')
+        n--;
+    if (len >= 2 && b64[len - 2] == '=')
+        n--;
+    const unsigned char *colon = memchr(dec, ':', (size_t)n);
+    enum cred r = CRED_BAD;
+    if (colon) {
+        size_t ulen = (size_t)(colon - dec);
+        *wlen = ulen < ACCESS_NAME_LEN ? ulen : ACCESS_NAME_LEN - 1;
+        memcpy(who, dec, *wlen);
+        enum basic_result br = auth_basic_check(a->basic, (const char *)dec, ulen,
+                                                (const char *)colon + 1,
+                                                (size_t)n - ulen - 1, mono_ms());
+        *cached = br == BASIC_OK_CACHED;
+        r = br == BASIC_BAD ? CRED_BAD : CRED_OK;
+    }
+    OPENSSL_cleanse(dec, sizeof dec);
+    return r;
+}
+
+/* Bearer: SHA-256 of the token against every stored digest, each compared
+ * in constant time and all of them always, so timing says nothing about
+ * which one (or how much of one) matched. */
+static enum cred check_bearer(const access_config *a, const char *tok, size_t len, char *who,
+                              size_t *wlen)
+{
+    unsigned char d[32];
+    unsigned n = 0;
+    if (len == 0 || !EVP_Digest(tok, len, d, &n, EVP_sha256(), NULL) || n != 32)
+        return CRED_BAD;
+    int found = -1;
+    for (unsigned i = 0; i < a->n_tokens; i++)
+        if (CRYPTO_memcmp(d, a->tokens[i].digest, 32) == 0)
+            found = (int)i;
+    if (found < 0)
+        return CRED_BAD;
+    *wlen = strlen(a->tokens[found].name);
+    memcpy(who, a->tokens[found].name, *wlen);
+    return CRED_OK;
+}
+
+static bool scheme(const http_slice *h, const char *name, size_t nlen, const char **rest,
+                   size_t *rlen)
+{
+    if (h->len <= nlen || strncasecmp(h->p, name, nlen) != 0 || h->p[nlen] != ' ')
+        return false;
+    size_t i = nlen;
+    while (i < h->len && h->p[i] == ' ')
+        i++;
+    *rest = h->p + i;
+    *rlen = h->len - i;
+    return true;
+}
+
+static bool named(const access_rule *r, const char *who, size_t wlen)
+{
+    if (r->n_names == 0)
+        return true;
+    for (unsigned i = 0; i < r->n_names; i++)
+        if (strlen(r->names[i]) == wlen && memcmp(r->names[i], who, wlen) == 0)
+            return true;
+    return false;
+}
+
+bool access_check(h1_ex *x, const http_request *req)
+{
+    access_config *a = x->ctx->cfg->access;
+    if (!a || a->n_rules == 0)
+        return true;
+    const access_rule *r = rule_for(a, req);
+    if (!r)
+        return true;
+    if (!acl_allows(&r->acl, h1_peer_of(x)->addr)) {
+        BUMP(denied);
+        h1_fixed(x, req, R_403);
+        return false;
+    }
+    char who[ACCESS_NAME_LEN];
+    size_t wlen = 0;
+    if (r->auth != AUTH_NONE) {
+        const http_slice *h = http_find_header(req, "authorization");
+        const char *cred = NULL;
+        size_t clen = 0;
+        bool basic = h && (r->auth == AUTH_BASIC || r->auth == AUTH_ANY) &&
+                     scheme(h, "Basic", 5, &cred, &clen);
+        bool bearer = h && !basic && (r->auth == AUTH_BEARER || r->auth == AUTH_ANY) &&
+                      scheme(h, "Bearer", 6, &cred, &clen);
+        if (!basic && !bearer) {
+            BUMP(unauthenticated);
+            challenge(x, req, a, r->auth);
+            return false;
+        }
+        uint64_t now = mono_ms();
+        if (access_fail_blocked(a, h1_peer_of(x)->addr, now)) {
+            BUMP(throttled);
+            char extra[64];
+            snprintf(extra, sizeof extra, "Retry-After: %llu\r\n",
+                     (unsigned long long)(a->fail_window_ms / 1000));
+            answer(x, req, 429, extra, "Too Many Requests\n");
+            return false;
+        }
+        bool cached = false;
+        enum cred res = basic ? check_basic(a, cred, clen, who, &wlen, &cached)
+                              : check_bearer(a, cred, clen, who, &wlen);
+        if (basic && res == CRED_OK) {
+            if (cached)
+                BUMP(cache_hits);
+            else
+                BUMP(hashed);
+        }
+        if (res != CRED_OK) {
+            BUMP(auth_failures);
+            access_fail_note(a, h1_peer_of(x)->addr, now);
+            note(x, VLOG_WARN, basic ? "basic authentication failed" : "bearer token rejected",
+                 wlen ? who : NULL, wlen ? wlen : 1, req);
+            challenge(x, req, a, r->auth);
+            return false;
+        }
+    }
+    if ((r->methods && !(r->methods & (1u << req->method))) || !named(r, who, wlen)) {
+        BUMP(forbidden);
+        note(x, VLOG_INFO, "forbidden", wlen ? who : NULL, wlen ? wlen : 1, req);
+        h1_fixed(x, req, R_403);
+        return false;
+    }
+    BUMP(allowed);
+    return true;
+}
