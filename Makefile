@@ -258,7 +258,7 @@ all:
 endif
 
 .PHONY: deps test test-c test-san test-python test-kqshim test-portable test-libkqueue check-symbols \
-        bench plot trend gate clean fuzz fuzz-replay fuzz-llhttp ref
+        bench plot trend gate clean fuzz fuzz-replay fuzz-llhttp ref test-abuse soak test-tsan
 deps:
 	@./scripts/deps.sh
 
@@ -283,6 +283,17 @@ test-portable: deps
 	build/poll/test_platform
 	VEX_TEST_BACKENDS=poll-portable $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_PAR) \
 	  tests/python/platform/test_portable_build.py tests/python/server
+
+# Abuse and fault suite (tests/python/abuse, slow-marked; not part of `make test`):
+# every built backend, plain builds (ABUSE_SAN=1: the -san builds). Figures go to
+# results/abuse/<UTC stamp>/{summary.json,table.md}. Sizes: VEX_ABUSE_* (see the tests).
+ABUSE_SAN ?= 0
+test-abuse:
+	@set -e; for b in $(if $(BACKEND),$(BACKEND),$(AVAILABLE)); do \
+	  $(MAKE) --no-print-directory -s BACKEND=$$b $(if $(filter 1,$(ABUSE_SAN)),SANITIZE=1); done
+	VEX_ABUSE_OUT=$${VEX_ABUSE_OUT:-results/abuse/$$(date -u +%Y%m%dT%H%M%SZ)} \
+	  VEX_TEST_SAN=$(ABUSE_SAN) $(if $(BACKEND),VEX_TEST_BACKENDS=$(BACKEND)) \
+	  $(PY) -m pytest -q -p no:cacheprovider tests/python/abuse
 
 bench: deps
 	@set -e; for b in $(if $(BACKEND),$(BACKEND),$(AVAILABLE)); do $(MAKE) --no-print-directory BACKEND=$$b; done
