@@ -295,6 +295,14 @@ test-abuse:
 	  VEX_TEST_SAN=$(ABUSE_SAN) $(if $(BACKEND),VEX_TEST_BACKENDS=$(BACKEND)) \
 	  $(PY) -m pytest -q -p no:cacheprovider tests/python/abuse
 
+# Soak: scripts/soak.py, mixed wrk load for SOAK_SECONDS (default 600) on BACKEND
+# (default epoll); soak.json + soak.png into SOAK_OUT (default results/soak/<backend>-<UTC>).
+SOAK_SECONDS ?= 600
+soak:
+	@$(MAKE) --no-print-directory -s BACKEND=$(or $(BACKEND),epoll)
+	$(PY) scripts/soak.py --duration $(SOAK_SECONDS) --backend $(or $(BACKEND),epoll) \
+	  $(if $(SOAK_OUT),--out $(SOAK_OUT))
+
 bench: deps
 	@set -e; for b in $(if $(BACKEND),$(BACKEND),$(AVAILABLE)); do $(MAKE) --no-print-directory BACKEND=$$b; done
 	@$(MAKE) --no-print-directory ref
