@@ -61,6 +61,11 @@ ifeq ($(SANITIZE),1)
   SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   SUFFIX := $(SUFFIX)-san
 endif
+# SANITIZE=thread: ThreadSanitizer build into build/<backend>-tsan/ (make test-tsan).
+ifeq ($(SANITIZE),thread)
+  SAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
+  SUFFIX := $(SUFFIX)-tsan
+endif
 # BENCH_SLOWDOWN=N adds N units of fixed work per request (gate validation only).
 ifneq ($(BENCH_SLOWDOWN),)
   EXTRA_DEFS += -DVEX_BENCH_SLOWDOWN=$(BENCH_SLOWDOWN)
@@ -302,6 +307,15 @@ soak:
 	@$(MAKE) --no-print-directory -s BACKEND=$(or $(BACKEND),epoll)
 	$(PY) scripts/soak.py --duration $(SOAK_SECONDS) --backend $(or $(BACKEND),epoll) \
 	  $(if $(SOAK_OUT),--out $(SOAK_OUT))
+
+# ThreadSanitizer: the server suite against build/<backend>-tsan/ (SANITIZE=thread),
+# epoll and poll by default (TSAN_BACKENDS); not part of `make test`.
+TSAN_BACKENDS ?= epoll poll
+test-tsan:
+	@set -e; for b in $(TSAN_BACKENDS); do \
+	  $(MAKE) --no-print-directory -s BACKEND=$$b SANITIZE=thread build/$$b-tsan/production_server; done
+	VEX_TEST_TSAN=1 VEX_TEST_BACKENDS="$(TSAN_BACKENDS)" $(PY) -m pytest -q -p no:cacheprovider \
+	  $(PYTEST_PAR) tests/python/server
 
 bench: deps
 	@set -e; for b in $(if $(BACKEND),$(BACKEND),$(AVAILABLE)); do $(MAKE) --no-print-directory BACKEND=$$b; done
