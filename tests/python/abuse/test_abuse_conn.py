@@ -159,3 +159,40 @@ def test_deep_pipeline_unread_then_read_all(start_server):
     assert n == PIPELINE, rec
     assert fds == before["fds"], rec
     assert growth < 16 * 1024, rec          # 2.7 MB of requests; far less than all their answers
+
+
+def test_emfile_with_bytes_responses_recovers(start_server):
+    """A /bytes/ response holds two dup'd descriptors of the shared memfd on
+    top of its socket (3 fds a client), so 40 of them need more than a
+    64-fd limit allows: every client gets its 200 or a close, nothing
+    crashes, and once they go every fd is returned and / is served."""
+    srv = start_server("--threads", "1", prefix=["prlimit", "--nofile=64:64", "--"])
+    before = baseline(srv)
+    socks = []
+    with Sampler(srv) as smp:
+        for _ in range(40):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.settimeout(5)
+            s.connect(("127.0.0.1", srv.port))
+            s.sendall(b"GET /bytes/67108864 HTTP/1.1\r\nHost: t\r\n\r\n")
+            socks.append(s)
+        time.sleep(1)
+        heads = []
+        for s in socks:
+            try:
+                heads.append(s.recv(64).split(b"\r\n")[0])
+            except (ConnectionResetError, socket.timeout) as e:
+                heads.append(type(e).__name__)
+        for s in socks:
+            s.close()
+    fds = settle_fds(srv, before["fds"])
+    ok = srv.get("/").status == 200
+    after = baseline(srv)
+    n200 = heads.count(b"HTTP/1.1 200 OK")
+    rec = record("emfile_bytes", srv, None, before, smp, after, ok and fds == before["fds"],
+                 note=f"nofile 64, 40 /bytes/ readers: {n200} got 200, "
+                      f"{len(heads) - n200} closed without a response")
+    assert all(h in (b"HTTP/1.1 200 OK", b"", "ConnectionResetError") for h in heads), heads
+    assert max(smp.fds) <= 64
+    assert srv.alive() and ok and fds == before["fds"], rec
