@@ -155,6 +155,7 @@ def plot(samples, path, title):
     ax[4].set_xlabel("seconds")
     for a in ax:
         a.grid(alpha=0.3)
+        a.margins(y=0.15)
         a.set_ylim(bottom=0)
     fig.suptitle(title)
     fig.tight_layout()

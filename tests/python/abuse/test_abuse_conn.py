@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from abuse_helpers import Sampler, Wrk, baseline, cpu_seconds, env_int, record, settle_fds
+from abuse_helpers import SAN, Sampler, Wrk, baseline, cpu_seconds, env_int, record, settle_fds
 from server_helpers import Reader
 
 pytestmark = pytest.mark.slow
@@ -158,7 +158,8 @@ def test_deep_pipeline_unread_then_read_all(start_server):
     assert sent.is_set()
     assert n == PIPELINE, rec
     assert fds == before["fds"], rec
-    assert growth < 16 * 1024, rec          # 2.7 MB of requests; far less than all their answers
+    if not SAN:                             # 2.7 MB of requests; far less than all their answers
+        assert growth < 16 * 1024, rec
 
 
 def test_emfile_with_bytes_responses_recovers(start_server):

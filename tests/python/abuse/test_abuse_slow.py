@@ -2,12 +2,11 @@
 readers of 64 MiB responses, each while wrk runs a normal load beside them.
 Sizes: VEX_ABUSE_SLOW_CLIENTS (default 200), VEX_ABUSE_READERS (default 200)."""
 import socket
-import threading
 import time
 
 import pytest
 
-from abuse_helpers import Sampler, Wrk, baseline, env_int, record, settle_fds
+from abuse_helpers import SAN, Sampler, Wrk, baseline, env_int, record, settle_fds
 
 pytestmark = pytest.mark.slow
 SLOW = env_int("VEX_ABUSE_SLOW_CLIENTS", 200)
@@ -137,4 +136,5 @@ def test_slow_readers_of_64mib_responses_bounded_memory(start_server):
     # The bound met today on every backend (io_uring holds its 64 KiB piece in
     # flight per client; README "Memory that stays"); the 16 KiB target is epoll's.
     limit = 16 if srv.backend in ("epoll", "poll") else 96
-    assert per_client <= limit * 1024, rec
+    if not SAN:
+        assert per_client <= limit * 1024, rec
