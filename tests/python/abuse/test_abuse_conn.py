@@ -165,8 +165,11 @@ def test_deep_pipeline_unread_then_read_all(start_server):
 def test_emfile_with_bytes_responses_recovers(start_server):
     """A /bytes/ response holds two dup'd descriptors of the shared memfd on
     top of its socket (3 fds a client), so 40 of them need more than a
-    64-fd limit allows: every client gets its 200 or a close, nothing
-    crashes, and once they go every fd is returned and / is served."""
+    64-fd limit allows. Every accepted client gets its 200 (a piece whose dup
+    fails with EMFILE is copied from memory instead; before that fix 33 of 40
+    io_uring clients and 1 of 40 epoll clients were closed without a
+    response); one not yet accepted waits in the backlog (a timeout here).
+    Once they go every fd is returned and / is served."""
     srv = start_server("--threads", "1", prefix=["prlimit", "--nofile=64:64", "--"])
     before = baseline(srv)
     socks = []
@@ -183,8 +186,10 @@ def test_emfile_with_bytes_responses_recovers(start_server):
         for s in socks:
             try:
                 heads.append(s.recv(64).split(b"\r\n")[0])
-            except (ConnectionResetError, socket.timeout) as e:
-                heads.append(type(e).__name__)
+            except socket.timeout:
+                heads.append("waiting")       # still in the backlog: no fd to accept it
+            except ConnectionResetError:
+                heads.append("reset")
         for s in socks:
             s.close()
     fds = settle_fds(srv, before["fds"])
@@ -193,7 +198,9 @@ def test_emfile_with_bytes_responses_recovers(start_server):
     n200 = heads.count(b"HTTP/1.1 200 OK")
     rec = record("emfile_bytes", srv, None, before, smp, after, ok and fds == before["fds"],
                  note=f"nofile 64, 40 /bytes/ readers: {n200} got 200, "
-                      f"{len(heads) - n200} closed without a response")
-    assert all(h in (b"HTTP/1.1 200 OK", b"", "ConnectionResetError") for h in heads), heads
+                      f"{heads.count('waiting')} still in the backlog, "
+                      f"{len(heads) - n200 - heads.count('waiting')} closed without a response")
+    assert all(h in (b"HTTP/1.1 200 OK", "waiting") for h in heads), heads
+    assert n200 >= 30, heads
     assert max(smp.fds) <= 64
     assert srv.alive() and ok and fds == before["fds"], rec
