@@ -61,6 +61,11 @@ ifeq ($(SANITIZE),1)
   SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   SUFFIX := $(SUFFIX)-san
 endif
+# SANITIZE=thread: ThreadSanitizer build into build/<backend>-tsan/ (make test-tsan).
+ifeq ($(SANITIZE),thread)
+  SAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
+  SUFFIX := $(SUFFIX)-tsan
+endif
 # BENCH_SLOWDOWN=N adds N units of fixed work per request (gate validation only).
 ifneq ($(BENCH_SLOWDOWN),)
   EXTRA_DEFS += -DVEX_BENCH_SLOWDOWN=$(BENCH_SLOWDOWN)
@@ -271,7 +276,7 @@ all:
 endif
 
 .PHONY: deps test test-c test-san test-python test-kqshim test-portable test-libkqueue check-symbols test-testssl \
-        bench plot trend gate clean fuzz fuzz-replay fuzz-llhttp ref
+        bench plot trend gate clean fuzz fuzz-replay fuzz-llhttp ref test-abuse soak test-tsan
 deps:
 	@./scripts/deps.sh
 
@@ -303,6 +308,34 @@ test-testssl: deps
 	@for b in epoll io_uring; do $(MAKE) --no-print-directory -s BACKEND=$$b; done
 	VEX_TEST_TESTSSL=1 VEX_TEST_TIME_LIMIT=420 VEX_TEST_SAN=0 VEX_TEST_BACKENDS="epoll io_uring" $(PY) -m pytest -q -rs \
 	  -p no:cacheprovider $(PYTEST_PAR) -k testssl tests/python/server/test_server_tls.py
+
+# Abuse and fault suite (tests/python/abuse, slow-marked; not part of `make test`):
+# every built backend, plain builds (ABUSE_SAN=1: the -san builds). Figures go to
+# results/abuse/<UTC stamp>/{summary.json,table.md}. Sizes: VEX_ABUSE_* (see the tests).
+ABUSE_SAN ?= 0
+test-abuse:
+	@set -e; for b in $(if $(BACKEND),$(BACKEND),$(AVAILABLE)); do \
+	  $(MAKE) --no-print-directory -s BACKEND=$$b $(if $(filter 1,$(ABUSE_SAN)),SANITIZE=1); done
+	VEX_ABUSE_OUT=$${VEX_ABUSE_OUT:-results/abuse/$$(date -u +%Y%m%dT%H%M%SZ)} \
+	  VEX_TEST_SAN=$(ABUSE_SAN) $(if $(BACKEND),VEX_TEST_BACKENDS=$(BACKEND)) \
+	  $(PY) -m pytest -q -p no:cacheprovider tests/python/abuse
+
+# Soak: scripts/soak.py, mixed wrk load for SOAK_SECONDS (default 600) on BACKEND
+# (default epoll); soak.json + soak.png into SOAK_OUT (default results/soak/<backend>-<UTC>).
+SOAK_SECONDS ?= 600
+soak:
+	@$(MAKE) --no-print-directory -s BACKEND=$(or $(BACKEND),epoll)
+	$(PY) scripts/soak.py --duration $(SOAK_SECONDS) --backend $(or $(BACKEND),epoll) \
+	  $(if $(SOAK_OUT),--out $(SOAK_OUT))
+
+# ThreadSanitizer: the server suite against build/<backend>-tsan/ (SANITIZE=thread),
+# epoll and poll by default (TSAN_BACKENDS); not part of `make test`.
+TSAN_BACKENDS ?= epoll poll
+test-tsan:
+	@set -e; for b in $(TSAN_BACKENDS); do \
+	  $(MAKE) --no-print-directory -s BACKEND=$$b SANITIZE=thread build/$$b-tsan/production_server; done
+	VEX_TEST_TSAN=1 VEX_TEST_BACKENDS="$(TSAN_BACKENDS)" $(PY) -m pytest -q -p no:cacheprovider \
+	  $(PYTEST_PAR) tests/python/server
 
 bench: deps
 	@set -e; for b in $(if $(BACKEND),$(BACKEND),$(AVAILABLE)); do $(MAKE) --no-print-directory BACKEND=$$b; done

@@ -326,6 +326,10 @@ static bool hand_file(h1_conn *c, h1_job *j)
         close(fd);
     if (fd >= 0 && e == ENOTSUP && h1_open(c))
         return false;            /* read and write it instead */
+    /* No descriptor left for the piece's dup (EMFILE): a repeating pattern is
+     * in memory too, so copy it from there rather than drop the response. */
+    if (fd < 0 && j->repeat && (e == EMFILE || e == ENFILE) && h1_open(c))
+        return false;
     return out_failed(c);
 }
 

@@ -25,7 +25,10 @@
 #include <string.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t g_stop;
+/* Set by the handler (in whichever thread took the signal), read by every
+ * worker: a lock-free atomic, not volatile sig_atomic_t, which is only safe
+ * within one thread (a data race otherwise; ThreadSanitizer reports it). */
+static atomic_int g_stop;
 static _Atomic unsigned g_hups;
 static _Atomic unsigned g_reopens;
 static int g_pipe[2] = {-1, -1};
@@ -35,7 +38,7 @@ static void on_signal(int sig)
 {
     (void)sig;
     int saved = errno;
-    g_stop = 1;
+    atomic_store_explicit(&g_stop, 1, memory_order_release);
     for (unsigned i = 0; i < SIG_MAX_LOOPS; i++) {
         vex_loop *l = atomic_load_explicit(&g_loops[i], memory_order_acquire);
         if (l)
@@ -121,7 +124,7 @@ void sig_set_loop(unsigned i, vex_loop *loop)
         atomic_store_explicit(&g_loops[i], loop, memory_order_release);
 }
 
-bool sig_stop_requested(void) { return g_stop != 0; }
+bool sig_stop_requested(void) { return atomic_load_explicit(&g_stop, memory_order_acquire) != 0; }
 
 unsigned sig_take_reopens(void) { return atomic_exchange_explicit(&g_reopens, 0, memory_order_relaxed); }
 unsigned sig_take_reloads(void) { return atomic_exchange_explicit(&g_hups, 0, memory_order_relaxed); }

@@ -26,6 +26,10 @@ from server_helpers import Server  # noqa: E402
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 TEST_TIME_LIMIT = int(os.environ.get("VEX_TEST_TIME_LIMIT", "90"))
 SAN = os.environ.get("VEX_TEST_SAN") == "1"
+TSAN = os.environ.get("VEX_TEST_TSAN") == "1"
+if TSAN:
+    # Report every race, keep running, and exit 66 at the end if any was found.
+    os.environ.setdefault("TSAN_OPTIONS", "halt_on_error=0:exitcode=66:second_deadlock_stack=1")
 if SAN:
     # Leak checks on at exit (the default on Linux, made explicit); a leak
     # exits 23, which the exit-code checks below and in the tests see.
@@ -40,10 +44,14 @@ def server_binaries():
     for path in sorted(glob.glob(os.path.join(REPO, "build", "*", "production_server"))):
         name = os.path.basename(os.path.dirname(path))
         is_san = name.endswith("-san")
+        # ThreadSanitizer builds (make SANITIZE=thread) run only under
+        # VEX_TEST_TSAN=1 (make test-tsan), and then alone.
+        if name.endswith("-tsan") != TSAN:
+            continue
         if "-slow" in name or (is_san != want_san):
             continue
         only = os.environ.get("VEX_TEST_BACKENDS")
-        if only and name.replace("-san", "") not in re.split(r"[,\s]+", only.strip()):
+        if only and re.sub(r"-t?san$", "", name) not in re.split(r"[,\s]+", only.strip()):
             continue
         out.append(path)
     return out

@@ -16,8 +16,9 @@ import pytest
 LISTEN_RE = re.compile(r"^vex_net production_server listening on (\S+):(\d+) "
                        r"backend=(\S+) threads=(\d+) pid=(\d+)$")
 
-# What ASan, LSan and UBSan print when they find something.
+# What ASan, LSan, UBSan and TSan print when they find something.
 SANITIZER_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|"
+                          r"WARNING: ThreadSanitizer|"
                           r"SUMMARY: (AddressSanitizer|UndefinedBehaviorSanitizer|LeakSanitizer)")
 
 
