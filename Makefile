@@ -116,7 +116,7 @@ CFLAGS_ALL = $(CFLAGS_BASE) $(KQSHIM_INC) $(SAN_FLAGS) $(EXTRA_DEFS) $(CFLAGS)
 LDFLAGS_ALL = $(SAN_FLAGS) $(LDFLAGS)
 LIBS := -lpthread
 # production_server's configuration file (YAML, libyaml-dev).
-SERVER_LIBS := -lyaml -lssl -lcrypto
+SERVER_LIBS := -lyaml -lssl -lcrypto -lz -lbrotlienc -lzstd
 
 CORE_SRC := src/loop.c src/timer.c src/buf.c src/sockopt.c src/fd_table.c
 READINESS_SRC := src/backends/readiness.c src/backends/sendfile.c

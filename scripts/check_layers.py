@@ -25,6 +25,7 @@ STEMS = {
     "bench_slowdown": "common", "http_parser": "common", "http_chars": "common",
     "platform": "common", "log_config": "common", "request_id": "common",
     "tls_context": "common", "cidr": "common",
+    "compress": "common", "accept_encoding": "common",
     "transport": "transport", "transport_tcp": "transport", "transport_tls": "transport",
     "http1": "http1", "http1_internal": "http1", "http1_out": "http1", "http1_body": "http1",
     "routes": "handlers", "handlers": "handlers", "static_files": "handlers",

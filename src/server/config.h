@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "compress.h"
 #include "log_config.h"
 
 #define CFG_MAX_LISTENERS 16
@@ -68,6 +69,7 @@ typedef struct server_config {
     cfg_route routes[CFG_MAX_ROUTES];
     unsigned n_routes;
     struct log_settings log;      /* access and event logs (log_config.h)    */
+    comp_settings comp;           /* response compression (compress.h)       */
     char *config_path;            /* --config FILE, or NULL                   */
     bool check_only;              /* --check-config                           */
 } server_config;

@@ -105,6 +105,7 @@ struct h1_ex {
     bool keep_alive, head_only;
     bool head_sent, chunked;  /* h1_head ran; its body is chunked */
     uint64_t body_bytes;      /* body octets written by h1_body */
+    comp_stream *z;           /* the body's compressor (h1_head made it), or NULL */
     const http_request *req;  /* while dispatching; NULL for 400s and 503s */
     uint8_t rid_len;          /* 0: none yet (h1_rid makes one) */
     char rid[RID_MAX];        /* X-Request-Id, echoed and logged */
@@ -176,7 +177,9 @@ void h1_count_states(h1_ctx *ctx);
 void h1_fixed(h1_ex *x, const http_request *req, enum resp_id id);
 /* A response head; clen < 0: the length is not known, the body is sent
  * chunked (HTTP/1.1) or delimited by the close (HTTP/1.0). extra: further
- * header lines, CRLF-terminated, or NULL. */
+ * header lines, CRLF-terminated, or NULL. A 200 of a compressible type and
+ * size is compressed here when the client accepts it (then chunked; HEAD
+ * gets the same head); extra naming a Content-Encoding opts out. */
 bool h1_head(h1_ex *x, int status, const char *ctype, int64_t clen, const char *extra);
 /* Body bytes after h1_head, framed as the head said. */
 bool h1_body(h1_ex *x, const void *p, size_t n);
