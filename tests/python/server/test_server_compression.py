@@ -353,3 +353,46 @@ def test_compression_over_tls(start_server, tmp_path, pki):
         assert r.header("content-encoding") == enc and len(decode(enc, r.body)) == 3000000
     r = get("/static/a.txt", "identity")
     assert r.body == text and r.header("vary") == "Accept-Encoding"
+
+
+def test_incompressible_static_stream_respects_backpressure(start_server, tmp_path, monkeypatch):
+    """32 MiB of random bytes as text/plain: compressed output is as big as
+    the input, so a reader that stops must stop the server's reading too.
+    (ASan's quarantine keeps freed memory resident, 17 MiB here: shrink it so
+    RSS shows what is live.)"""
+    if "ASAN_OPTIONS" in os.environ:
+        monkeypatch.setenv("ASAN_OPTIONS", os.environ["ASAN_OPTIONS"] + ":quarantine_size_mb=1")
+    root = tmp_path / "root"
+    root.mkdir()
+    data = os.urandom(32 << 20)
+    (root / "r.txt").write_bytes(data)
+    srv = start_server("--threads", "1", "--root", str(root), "--gzip-level", "1")
+    base = srv.rss_bytes()
+    with srv.connect(timeout=30) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        s.sendall(b"GET /static/r.txt HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\n"
+                  b"Connection: close\r\n\r\n")
+        got = b""
+        while len(got) < 1 << 20:
+            got += s.recv(65536)
+        peak = base
+        for _ in range(10):               # the reader stalls for a second
+            time.sleep(0.1)
+            peak = max(peak, srv.rss_bytes())
+        while True:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            got += chunk
+    assert peak - base < 12 << 20, (base, peak)
+    head, body = got.split(b"\r\n\r\n", 1)
+    assert b"Content-Encoding: gzip" in head
+    out, i = [], 0
+    while True:
+        j = body.index(b"\r\n", i)
+        size = int(body[i:j], 16)
+        if size == 0:
+            break
+        out.append(body[j + 2:j + 2 + size])
+        i = j + 4 + size
+    assert decode("gzip", b"".join(out)) == data
