@@ -5,6 +5,7 @@
  */
 #include "accept_encoding.h"
 
+#include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 
@@ -41,14 +42,10 @@ static size_t trim(const char **p, size_t n)
     return n;
 }
 
-size_t ae_rank(const char *v, size_t n, const uint8_t *order, size_t norder,
-               uint8_t out[ENC_N])
+/* One field line's elements into q[] and *star (the highest q named wins,
+ * over all lines: several lines are one list, RFC 9110 5.3). */
+static void parse_line(const char *v, size_t n, int q[ENC_N], int *star)
 {
-    if (!v)
-        return 0;
-    int q[ENC_N], star = -1;
-    for (int i = 0; i < ENC_N; i++)
-        q[i] = -1;                 /* not named */
     const char *end = v + n;
     while (v < end) {
         const char *comma = memchr(v, ',', (size_t)(end - v));
@@ -71,7 +68,8 @@ size_t ae_rank(const char *v, size_t n, const uint8_t *order, size_t norder,
         if (qv < 0 || nl == 0)
             continue;
         if (nl == 1 && name[0] == '*') {
-            star = qv;
+            if (qv > *star)
+                *star = qv;
             continue;
         }
         int id = -1;
@@ -87,6 +85,24 @@ size_t ae_rank(const char *v, size_t n, const uint8_t *order, size_t norder,
         if (id >= 0 && qv > q[id])
             q[id] = qv;
     }
+}
+
+size_t ae_rank(const http_request *req, const uint8_t *order, size_t norder,
+               uint8_t out[ENC_N])
+{
+    int q[ENC_N], star = -1;
+    for (int i = 0; i < ENC_N; i++)
+        q[i] = -1;                 /* not named */
+    bool any = false;
+    for (unsigned i = 0; i < req->n_headers; i++) {
+        const http_header *h = &req->headers[i];
+        if (h->name.len == 15 && strncasecmp(h->name.p, "accept-encoding", 15) == 0) {
+            parse_line(h->value.p, h->value.len, q, &star);
+            any = true;
+        }
+    }
+    if (!any)
+        return 0;
     /* identity counts against a coding only where the client named it
      * (or "*"): "gzip;q=0.5" alone still means gzip. */
     int floor_q = q[ENC_IDENTITY] >= 0 ? q[ENC_IDENTITY] : (star >= 0 ? star : 0);

@@ -9,15 +9,16 @@
 #include <stdint.h>
 
 #include "compress.h"
+#include "http/http_parser.h"
 
 /* The acceptable codings (never identity), best first: highest q, ties in
  * the order of order[0..norder). Codings below identity's q are left out.
- * v NULL: no header, which we treat as identity only (as nginx does; RFC
+ * Every Accept-Encoding line of req counts. No header: treated as identity only (as nginx does; RFC
  * 9110 allows any coding, but old clients send none and cannot decode).
  * An empty value or one excluding everything also means identity: RFC
  * 9110 says SHOULD send an unencoded response rather than 406. Returns
  * the count written to out. */
-size_t ae_rank(const char *v, size_t n, const uint8_t *order, size_t norder,
+size_t ae_rank(const http_request *req, const uint8_t *order, size_t norder,
                uint8_t out[ENC_N]);
 
 #endif

@@ -207,11 +207,10 @@ static bool comp_decide(const h1_ex *x, int status, const char *ctype, int64_t c
         || (clen >= 0 && (uint64_t)clen < cs->min_size)
         || (extra && strstr(extra, "Content-Encoding:")))
         return false;
-    const http_slice *ae = http_find_header(x->req, "accept-encoding");
+    const http_request *req = x->req;
     uint8_t order[ENC_N], ranked[ENC_N];
     int no = comp_order_parse(cs->order, order);
-    size_t k = ae_rank(ae ? ae->p : NULL, ae ? ae->len : 0, order, no > 0 ? (size_t)no : 0,
-                       ranked);
+    size_t k = ae_rank(req, order, no > 0 ? (size_t)no : 0, ranked);
     if (k)
         *enc = (enum comp_enc)ranked[0];
     return true;

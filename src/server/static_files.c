@@ -122,11 +122,9 @@ static bool send_precompressed(h1_ex *x, const http_request *req, int root, cons
     const comp_settings *cs = &x->ctx->cfg->comp;
     if (!cs->on || !cs->precompressed)
         return false;
-    const http_slice *ae = http_find_header(req, "accept-encoding");
     uint8_t order[ENC_N], ranked[ENC_N];
     int no = comp_order_parse(cs->order, order);
-    size_t k = ae_rank(ae ? ae->p : NULL, ae ? ae->len : 0, order, no > 0 ? (size_t)no : 0,
-                       ranked);
+    size_t k = ae_rank(req, order, no > 0 ? (size_t)no : 0, ranked);
     size_t rl = strlen(rel);
     for (size_t i = 0; i < k; i++) {
         char name[4096 + 8];

@@ -84,6 +84,13 @@ def test_q_values_and_server_preference(server):
         assert (decode(enc, r.body) if enc else r.body) == want, value
 
 
+def test_several_accept_encoding_lines_are_one_list(server):
+    r = server.get("/text/3000", "Accept-Encoding: gzip;q=0.5\r\nAccept-Encoding: zstd\r\n")
+    assert r.header("content-encoding") == "zstd" and len(decode("zstd", r.body)) == 3000
+    r = server.get("/text/3000", "Accept-Encoding: identity\r\nAccept-Encoding: gzip;q=0.1\r\n")
+    assert r.header("content-encoding") is None
+
+
 def test_vary_only_where_the_choice_depends_on_it(server):
     for path in ("/text/100", "/bytes/5000", "/", "/json"):
         r = ae(server, path, "gzip, br, zstd")
