@@ -253,11 +253,12 @@ bool h1_head(h1_ex *x, int status, const char *ctype, int64_t clen, const char *
 {
     enum comp_enc enc;
     bool vary = comp_decide(x, status, ctype, clen, extra, &enc);
-    if (enc != ENC_IDENTITY) {
+    /* out of memory for a codec: the body goes as it is (still Vary) */
+    if (enc != ENC_IDENTITY && !x->head_only &&
+        (x->z = comp_new(enc, &x->ctx->cfg->comp)) == NULL)
+        enc = ENC_IDENTITY;
+    if (enc != ENC_IDENTITY)
         clen = -1;               /* the same for HEAD, so its head is GET's */
-        if (!x->head_only && (x->z = comp_new(enc, &x->ctx->cfg->comp)) == NULL)
-            return out_failed(x->c);
-    }
     if (clen < 0) {
         if (x->minor == 0) {     /* HTTP/1.0 has no chunked coding: end by close */
             x->keep_alive = false;
