@@ -435,7 +435,8 @@ FUZZ_CORPUS_fuzz_http_parser_llhttp := tests/fuzz/corpus
 # The connection target: the http1 layer and the handlers, nothing of the
 # server above them and no library (fake_tp.c is the transport).
 FUZZ_CONN_SRC := $(addprefix src/server/,http1.c http1_out.c http1_body.c routes.c handlers.c \
-                 response.c metrics.c static_files.c platform.c transport.c request_id.c)
+                 response.c metrics.c static_files.c platform.c transport.c request_id.c \
+                 compress.c accept_encoding.c)
 # -timeout: an input that takes seconds is a hang to report, not to wait for.
 FUZZ_RUN_FLAGS = -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
                  -artifact_prefix=build/fuzz/$(1)- -dict=tests/fuzz/$(2).dict
@@ -454,7 +455,8 @@ build/fuzz/fuzz_chunked: tests/fuzz/fuzz_chunked.c $(HTTP_SRC) $(wildcard src/ht
 build/fuzz/fuzz_conn: tests/fuzz/fuzz_conn.c tests/fuzz/fake_tp.c tests/fuzz/fake_tp.h $(FUZZ_CONN_SRC) \
                       $(HTTP_SRC) $(wildcard src/http/*.h src/server/*.h include/*.h)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) $(FUZZ_WFLAGS) tests/fuzz/fuzz_conn.c tests/fuzz/fake_tp.c $(FUZZ_CONN_SRC) $(HTTP_SRC) -o $@
+	clang $(FUZZ_CFLAGS) $(FUZZ_WFLAGS) tests/fuzz/fuzz_conn.c tests/fuzz/fake_tp.c $(FUZZ_CONN_SRC) $(HTTP_SRC) -o $@ \
+	  -lz -lbrotlienc -lzstd
 
 .PHONY: $(addprefix fuzz-,$(FUZZ_TARGETS:fuzz_%=%))
 $(addprefix fuzz-,$(FUZZ_TARGETS:fuzz_%=%)): fuzz-%: build/fuzz/fuzz_%
