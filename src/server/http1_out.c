@@ -267,8 +267,10 @@ bool h1_head(h1_ex *x, int status, const char *ctype, int64_t clen, const char *
             x->chunked = true;
         }
     }
-    if (!h1_open(x->c))
+    if (!h1_open(x->c)) {
+        h1_comp_drop(x);
         return false;
+    }
     char lines[1024];   /* extra and X-Request-Id */
     hb e = { lines, 0, sizeof lines - 1, 0 };
     hb_str(&e, "X-Request-Id: ");
