@@ -121,7 +121,7 @@ CFLAGS_ALL = $(CFLAGS_BASE) $(KQSHIM_INC) $(SAN_FLAGS) $(EXTRA_DEFS) $(CFLAGS)
 LDFLAGS_ALL = $(SAN_FLAGS) $(LDFLAGS)
 LIBS := -lpthread
 # production_server's configuration file (YAML, libyaml-dev).
-SERVER_LIBS := -lyaml -lssl -lcrypto -lcrypt
+SERVER_LIBS := -lyaml -lssl -lcrypto -lcrypt -lz -lbrotlienc -lzstd
 
 CORE_SRC := src/loop.c src/timer.c src/buf.c src/sockopt.c src/fd_table.c
 READINESS_SRC := src/backends/readiness.c src/backends/sendfile.c
@@ -490,7 +490,7 @@ FUZZ_CORPUS_fuzz_http_parser_llhttp := tests/fuzz/corpus
 FUZZ_CONN_SRC := $(addprefix src/server/,http1.c http1_out.c http1_body.c routes.c handlers.c \
                  response.c metrics.c static_files.c platform.c transport.c request_id.c \
                  limit_policy.c ratelimit.c proxy_proto.c realip.c connlimit.c cidr.c \
-                 access.c access_config.c auth_basic.c)
+                 access.c access_config.c auth_basic.c compress.c accept_encoding.c)
 # -timeout: an input that takes seconds is a hang to report, not to wait for.
 FUZZ_RUN_FLAGS = -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
                  -artifact_prefix=build/fuzz/$(1)- -dict=tests/fuzz/$(2).dict
@@ -510,7 +510,7 @@ build/fuzz/fuzz_conn: tests/fuzz/fuzz_conn.c tests/fuzz/fake_tp.c tests/fuzz/fak
                       $(HTTP_SRC) $(wildcard src/http/*.h src/server/*.h include/*.h)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) $(FUZZ_WFLAGS) tests/fuzz/fuzz_conn.c tests/fuzz/fake_tp.c $(FUZZ_CONN_SRC) $(HTTP_SRC) -o $@ \
-	  -lcrypto -lcrypt
+	  -lcrypto -lcrypt -lz -lbrotlienc -lzstd
 
 .PHONY: $(addprefix fuzz-,$(FUZZ_TARGETS:fuzz_%=%))
 $(addprefix fuzz-,$(FUZZ_TARGETS:fuzz_%=%)): fuzz-%: build/fuzz/fuzz_%

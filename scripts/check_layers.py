@@ -27,6 +27,7 @@ STEMS = {
     "tls_context": "common", "cidr": "common", "ratelimit": "common",
     "proxy_proto": "common", "realip": "common",
     "connlimit": "common", "access_config": "common", "auth_basic": "common",
+    "compress": "common", "accept_encoding": "common",
     "transport": "transport", "transport_tcp": "transport", "transport_tls": "transport",
     "http1": "http1", "http1_internal": "http1", "http1_out": "http1", "http1_body": "http1",
     "routes": "handlers", "handlers": "handlers", "static_files": "handlers",

@@ -70,6 +70,7 @@ static void defaults(server_config *cfg)
         .admin_port = -1, .admin_host = "127.0.0.1",
     };
     log_settings_default(&cfg->log);
+    comp_settings_default(&cfg->comp);
 }
 
 enum { O_CONFIG = 1000, O_CHECK, O_HELP, O_KEY0 = 2000 };

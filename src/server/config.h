@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "cidr.h"
+#include "compress.h"
 #include "log_config.h"
 #include "ratelimit.h"
 
@@ -95,6 +96,7 @@ typedef struct server_config {
     unsigned limit_conn;          /* connections per client address; 0: none */
     struct access_config *access; /* access:/auth: rules (access_config.h), or NULL */
     struct log_settings log;      /* access and event logs (log_config.h)    */
+    comp_settings comp;           /* response compression (compress.h)       */
     char *config_path;            /* --config FILE, or NULL                   */
     bool check_only;              /* --check-config                           */
 } server_config;

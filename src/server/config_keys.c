@@ -67,6 +67,27 @@ const cfg_key cfg_keys[] = {
     {"log-flush-interval", K_SECS, OFF(log.flush_ms), 1, 3600000, "seconds, 0.001-3600",
      false, true, "S", "seconds before a partly filled log buffer is\n"
                        "written, 0.001-3600 (default 1)"},
+    /* compression (compress.h; every key live on reload) */
+    {"compression", K_BOOL, OFF(comp.on), 0, 0, "on or off", false, true,
+     "on|off", "compress responses the client accepts (default on)"},
+    {"compression-types", K_CTYPES, OFF(comp.types), 0, 0,
+     "comma-separated type/sub, type/*, +suffix", false, true,
+     "LIST", "compressible Content-Types (default text/*,\n"
+             "application/json,application/javascript,\n"
+             "image/svg+xml,application/xml,+json,+xml)"},
+    {"compression-min-size", K_UINT, OFF(comp.min_size), 0, 1u << 30, "0-1073741824 bytes",
+     false, true, "N", "smallest body compressed, bytes (default 1024)"},
+    {"compression-encodings", K_ENCLIST, OFF(comp.order), 0, 0,
+     "br, zstd and/or gzip, comma-separated, each once", false, true,
+     "LIST", "codings offered, preferred first on equal q\n(default br,zstd,gzip)"},
+    {"compression-precompressed", K_BOOL, OFF(comp.precompressed), 0, 0, "on or off",
+     false, true, "on|off", "serve fresh .br/.zst/.gz siblings of static\nfiles (default on)"},
+    {"gzip-level", K_UINT, OFF(comp.gzip_level), 1, 9, "1-9", false, true,
+     "N", "gzip level, 1-9 (default 6)"},
+    {"brotli-level", K_UINT, OFF(comp.brotli_level), 0, 11, "0-11", false, true,
+     "N", "brotli quality, 0-11 (default 4)"},
+    {"zstd-level", K_UINT, OFF(comp.zstd_level), 1, 19, "1-19", false, true,
+     "N", "zstd level, 1-19 (default 3)"},
 };
 const size_t cfg_nkeys = sizeof cfg_keys / sizeof cfg_keys[0];
 
@@ -179,6 +200,20 @@ int cfg_key_set(const cfg_key *k, server_config *cfg, const char *val)
         return log_parse_level(val, (int *)(void *)field);
     case K_LOGBUF:
         return log_parse_buffer(val, (uint32_t *)(void *)field);
+    case K_BOOL:
+        return cfg_parse_bool(val, (bool *)(void *)field);
+    case K_CTYPES:
+        if (strlen(val) >= COMP_TYPES_LEN || comp_types_valid(val))
+            return -1;
+        strcpy(field, val);
+        return 0;
+    case K_ENCLIST: {
+        uint8_t order[ENC_N];
+        if (strlen(val) >= COMP_ORDER_LEN || comp_order_parse(val, order) < 0)
+            return -1;
+        strcpy(field, val);
+        return 0;
+    }
     case K_PATH: {
         if (*val == '\0')
             return -1;
@@ -202,7 +237,10 @@ bool cfg_key_equal(const cfg_key *k, const server_config *a, const server_config
     case K_INT: return *(const int *)(const void *)fa == *(const int *)(const void *)fb;
     case K_U64:
     case K_SECS: return *(const uint64_t *)(const void *)fa == *(const uint64_t *)(const void *)fb;
-    case K_ADDR: return strcmp(fa, fb) == 0;
+    case K_ADDR:
+    case K_CTYPES:
+    case K_ENCLIST: return strcmp(fa, fb) == 0;
+    case K_BOOL: return *(const bool *)(const void *)fa == *(const bool *)(const void *)fb;
     case K_LOGLEVEL: return *(const int *)(const void *)fa == *(const int *)(const void *)fb;
     case K_LOGBUF:
         return *(const uint32_t *)(const void *)fa == *(const uint32_t *)(const void *)fb;

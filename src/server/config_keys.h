@@ -18,6 +18,9 @@ enum cfg_type {
     K_LOGDEST,    /* struct log_dest: a path, stderr, syslog or off    */
     K_LOGLEVEL,   /* int VLOG_*: debug, info, warn or error            */
     K_LOGBUF,     /* uint32_t log buffer bytes, [lo, hi]               */
+    K_BOOL,       /* bool: on/off, true/false, yes/no, 1/0             */
+    K_CTYPES,     /* char[COMP_TYPES_LEN]: compressible type patterns  */
+    K_ENCLIST,    /* char[COMP_ORDER_LEN]: content codings, preferred first */
 };
 
 typedef struct cfg_key {

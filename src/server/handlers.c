@@ -93,17 +93,28 @@ static int parse_count(const char *p, size_t n, uint64_t *out)
 
 /* Sent by the transport as pieces of one shared pattern file (sendfile(2)
  * from its pages: nothing copied or held per connection), or copied from
- * the pattern in memory where there is no such file. */
-void h_bytes(h1_ex *x, const http_request *req)
+ * the pattern in memory where there is no such file; compressed (so
+ * copied) when the type qualifies and the client asks. */
+static void pattern_body(h1_ex *x, const http_request *req, size_t pre, const char *ctype)
 {
     uint64_t n;
-    const size_t pre = sizeof "/bytes/" - 1;
     if (parse_count(req->path.p + pre, req->path.len - pre, &n) < 0
         || req->body != HTTP_BODY_NONE) {
         h1_fixed(x, req, R_E400);
         return;
     }
     const app_env *env = app_of(x);
-    if (h1_head(x, 200, octets, (int64_t)n, NULL))
+    if (h1_head(x, 200, ctype, (int64_t)n, NULL))
         h1_body_repeat(x, env->bytes_fd, env->pattern, 64, n);
+}
+
+void h_bytes(h1_ex *x, const http_request *req)
+{
+    pattern_body(x, req, sizeof "/bytes/" - 1, octets);
+}
+
+/* The /bytes/N pattern as text/plain: a compressible dynamic stream. */
+void h_text(h1_ex *x, const http_request *req)
+{
+    pattern_body(x, req, sizeof "/text/" - 1, "text/plain; charset=utf-8");
 }

@@ -35,6 +35,7 @@ void h_readyz(h1_ex *x, const http_request *req);      /* 503 while draining */
 void h_metrics(h1_ex *x, const http_request *req);     /* Prometheus text */
 void h_echo(h1_ex *x, const http_request *req);        /* POST: the body back */
 void h_bytes(h1_ex *x, const http_request *req);       /* /bytes/N */
+void h_text(h1_ex *x, const http_request *req);        /* /text/N: the same, text/plain */
 void h_static(h1_ex *x, const http_request *req);      /* static_files.c */
 
 #endif

@@ -140,6 +140,7 @@ void h1_job_put(h1_ctx *ctx, h1_job *j)
         return;
     if (j->fd >= 0)
         close(j->fd);
+    h1_comp_drop(&j->x);          /* a compressed body cut short */
     free(j->body);
     free(j->target);
     j->body = j->target = NULL;

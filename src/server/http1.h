@@ -108,6 +108,7 @@ struct h1_ex {
     bool head_sent, chunked;  /* h1_head ran; its body is chunked */
     bool resumed;             /* dispatched again after h1_defer */
     uint64_t body_bytes;      /* body octets written by h1_body */
+    comp_stream *z;           /* the body's compressor (h1_head made it), or NULL */
     const http_request *req;  /* while dispatching; NULL for 400s and 503s */
     h1_peer client;           /* behind trusted proxies (realip.h); family 0:
                                  the connection's peer */
@@ -188,7 +189,9 @@ void h1_count_states(h1_ctx *ctx);
 void h1_fixed(h1_ex *x, const http_request *req, enum resp_id id);
 /* A response head; clen < 0: the length is not known, the body is sent
  * chunked (HTTP/1.1) or delimited by the close (HTTP/1.0). extra: further
- * header lines, CRLF-terminated, or NULL. */
+ * header lines, CRLF-terminated, or NULL. A 200 of a compressible type and
+ * size is compressed here when the client accepts it (then chunked; HEAD
+ * gets the same head); extra naming a Content-Encoding opts out. */
 bool h1_head(h1_ex *x, int status, const char *ctype, int64_t clen, const char *extra);
 /* Body bytes after h1_head, framed as the head said. */
 bool h1_body(h1_ex *x, const void *p, size_t n);

@@ -98,6 +98,8 @@ static inline size_t h1_queued(const h1_conn *c)
          + (size_t)(atomic_load_explicit(&ctx->st->bytes_tx, memory_order_relaxed) - ctx->cb_tx);
 }
 
+/* The compression filter (http1_out.c): decide in h1_head, free on every end. */
+void h1_comp_drop(h1_ex *x);
 /* Output: false once the connection can take nothing more. */
 bool h1_out(h1_conn *c, const void *p, size_t n);
 /* A fixed response (no body handling). */

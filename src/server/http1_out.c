@@ -10,8 +10,17 @@
  * on_drain. Where the transport cannot send files (TLS), the file is read
  * into the output window STREAM_CHUNK at a time while the queue is below
  * OUT_HIGH: never whole in memory.
+ *
+ * Compression is a filter here: h1_head decides (type, size, status and the
+ * request's Accept-Encoding) and makes the stream; h1_body feeds it and
+ * writes what it emits as chunks; streamed bodies are then copied, never
+ * sent as files, STREAM_CHUNK of input at a time under the same OUT_HIGH
+ * bound, so a connection holds the codec's window and one chunk, not the
+ * response.
  */
 #include "http1_internal.h"
+
+#include "accept_encoding.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -187,6 +196,63 @@ void h1_send_fixed(h1_ex *x, enum resp_id id)
     h1_response_done(x, f->status, n - f->head_len);
 }
 
+/* ---- compression --------------------------------------------------------------- */
+
+void h1_comp_drop(h1_ex *x)
+{
+    comp_free(x->z);
+    x->z = NULL;
+}
+
+/* Does this response's representation depend on Accept-Encoding, and with
+ * which coding: *enc ENC_IDENTITY when not compressed. */
+static bool comp_decide(const h1_ex *x, int status, const char *ctype, int64_t clen,
+                        const char *extra, enum comp_enc *enc)
+{
+    const comp_settings *cs = &x->ctx->cfg->comp;
+    *enc = ENC_IDENTITY;
+    /* 206 and 304 never reach here as 200; a Content-Encoding already
+     * chosen (a precompressed file) is not compressed twice */
+    if (!cs->on || status != 200 || !x->req || !ctype || !comp_type_ok(cs->types, ctype)
+        || (clen >= 0 && (uint64_t)clen < cs->min_size)
+        || (extra && strstr(extra, "Content-Encoding:")))
+        return false;
+    const http_request *req = x->req;
+    uint8_t order[ENC_N], ranked[ENC_N];
+    int no = comp_order_parse(cs->order, order);
+    size_t k = ae_rank(req, order, no > 0 ? (size_t)no : 0, ranked);
+    if (k)
+        *enc = (enum comp_enc)ranked[0];
+    return true;
+}
+
+struct emit_arg { h1_ex *x; };
+
+/* One chunk (or, for HTTP/1.0, the bytes until the close) per emit. */
+static bool emit_chunk(void *arg, const void *p, size_t n)
+{
+    h1_ex *x = ((struct emit_arg *)arg)->x;
+    ctr_add(&x->ctx->st->comp_out, n);
+    x->body_bytes += n;
+    if (!x->chunked)
+        return h1_out(x->c, p, n);
+    char size[24];
+    int k = snprintf(size, sizeof size, "%zx\r\n", n);
+    return h1_out(x->c, size, (size_t)k) && h1_out(x->c, p, n) && h1_out(x->c, "\r\n", 2);
+}
+
+static bool comp_body(h1_ex *x, const void *p, size_t n, bool fin)
+{
+    struct emit_arg a = { x };
+    ctr_add(&x->ctx->st->comp_in, n);
+    if (comp_write(x->z, p, n, fin, emit_chunk, &a))
+        return true;
+    h1_comp_drop(x);
+    if (h1_open(x->c))           /* the codec failed: the body cannot be ended well */
+        h1_close(x->c, H1_CLOSE_ABORT);
+    return false;
+}
+
 /* ---- heads and bodies --------------------------------------------------------- */
 
 /* Room for a head: most fit the first size, any fits the second. */
@@ -195,6 +261,14 @@ void h1_send_fixed(h1_ex *x, enum resp_id id)
 
 bool h1_head(h1_ex *x, int status, const char *ctype, int64_t clen, const char *extra)
 {
+    enum comp_enc enc;
+    bool vary = comp_decide(x, status, ctype, clen, extra, &enc);
+    /* out of memory for a codec: the body goes as it is (still Vary) */
+    if (enc != ENC_IDENTITY && !x->head_only &&
+        (x->z = comp_new(enc, &x->ctx->cfg->comp)) == NULL)
+        enc = ENC_IDENTITY;
+    if (enc != ENC_IDENTITY)
+        clen = -1;               /* the same for HEAD, so its head is GET's */
     if (clen < 0) {
         if (x->minor == 0) {     /* HTTP/1.0 has no chunked coding: end by close */
             x->keep_alive = false;
@@ -203,8 +277,10 @@ bool h1_head(h1_ex *x, int status, const char *ctype, int64_t clen, const char *
             x->chunked = true;
         }
     }
-    if (!h1_open(x->c))
+    if (!h1_open(x->c)) {
+        h1_comp_drop(x);
         return false;
+    }
     char lines[1024];   /* extra and X-Request-Id */
     hb e = { lines, 0, sizeof lines - 1, 0 };
     hb_str(&e, "X-Request-Id: ");
@@ -212,6 +288,13 @@ bool h1_head(h1_ex *x, int status, const char *ctype, int64_t clen, const char *
     hb_str(&e, "\r\n");
     if (x->chunked)
         hb_str(&e, "Transfer-Encoding: chunked\r\n");
+    if (enc != ENC_IDENTITY) {
+        hb_str(&e, "Content-Encoding: ");
+        hb_str(&e, comp_enc_name(enc));
+        hb_str(&e, "\r\n");
+    }
+    if (vary)
+        hb_str(&e, "Vary: Accept-Encoding\r\n");
     if (extra)
         hb_str(&e, extra);
     lines[e.len] = '\0';
@@ -227,8 +310,12 @@ bool h1_head(h1_ex *x, int status, const char *ctype, int64_t clen, const char *
         if (p)
             hb_head(&b, &x->ctx->resp, status, ctype, clen, (enum resp_conn)x->rc, more);
     }
-    if (!p || b.overflow || e.overflow)
+    if (!p || b.overflow || e.overflow) {
+        h1_comp_drop(x);
         return out_failed(x->c);
+    }
+    if (x->z)
+        ctr_add(&x->ctx->st->comp_resp[enc - ENC_GZIP], 1);
     tp_commit(&x->c->t, b.len);
     ctr_add(&x->ctx->st->bytes_tx, b.len);
     x->head_sent = true;
@@ -239,6 +326,8 @@ bool h1_body(h1_ex *x, const void *p, size_t n)
 {
     if (x->head_only || n == 0)
         return h1_open(x->c);
+    if (x->z)
+        return comp_body(x, p, n, false);
     x->body_bytes += n;
     if (!x->chunked)
         return h1_out(x->c, p, n);
@@ -249,6 +338,12 @@ bool h1_body(h1_ex *x, const void *p, size_t n)
 
 void h1_finish(h1_ex *x, int status)
 {
+    if (x->z) {
+        bool ok = comp_body(x, NULL, 0, true);
+        h1_comp_drop(x);
+        if (!ok)
+            return;
+    }
     if (x->chunked && !x->head_only && !h1_out(x->c, "0\r\n\r\n", 5))
         return;
     h1_response_done(x, status, x->body_bytes);
@@ -266,10 +361,12 @@ void h1_body_file(h1_ex *x, int fd, uint64_t off, uint64_t len)
     h1_job *j = h1_job_for(x);
     if (!j) {
         close(fd);
+        h1_comp_drop(x);
         h1_close(x->c, H1_CLOSE_ABORT);   /* the head is out: no 500 possible */
         return;
     }
     j->streaming = true;
+    j->mem_only = j->x.z != NULL;         /* compressed: read, never sendfile */
     j->fd = fd;
     j->off = off;
     j->left = len;
@@ -284,11 +381,13 @@ void h1_body_repeat(h1_ex *x, int fd, const char *mem, size_t period, uint64_t l
     }
     h1_job *j = h1_job_for(x);
     if (!j) {
+        h1_comp_drop(x);
         h1_close(x->c, H1_CLOSE_ABORT);
         return;
     }
     j->streaming = true;
     j->repeat = true;
+    j->mem_only = j->x.z != NULL;
     j->mem = mem;
     j->period = period;
     j->left = len;
@@ -337,6 +436,20 @@ static bool hand_file(h1_conn *c, h1_job *j)
  * number produced, or 0 once the connection failed. */
 static size_t copy_piece(h1_conn *c, h1_job *j, size_t k)
 {
+    if (j->x.z) {                 /* through the compressor, from memory or scratch */
+        const char *src = j->mem;
+        if (!j->repeat) {
+            h1_ctx *ctx = h1_ctx_of(c);
+            if (k > ctx->scratch_cap)
+                k = ctx->scratch_cap;
+            ssize_t n = pread(j->fd, ctx->scratch, k, (off_t)j->off);
+            if (n <= 0)
+                return out_failed(c);
+            src = ctx->scratch;
+            k = (size_t)n;
+        }
+        return comp_body(&j->x, src, k, false) ? k : 0;   /* counts what it emits */
+    }
     if (j->repeat)                /* mem holds STREAM_CHUNK bytes, period-aligned */
         return h1_out(c, j->mem, k) ? k : 0;
     size_t avail;
@@ -375,7 +488,8 @@ void h1_stream_pump(h1_conn *c)
             return;
         j->off += k;
         j->left -= k;
-        j->x.body_bytes += k;
+        if (!j->x.z)
+            j->x.body_bytes += k;
     }
     if (j->left > 0) {
         h1_set_state(c, H1_WRITING);   /* settle pauses reading, waits for drain */

@@ -78,6 +78,10 @@ void stats_add_into(stats_snap *d, const wstats *s)
     d->rejected += LD(m->rejected);
     d->parked += LD(m->parked);
     d->tls_hs_ok += LD(m->tls_hs_ok);
+    for (int i = 0; i < 3; i++)
+        d->comp_resp[i] += LD(m->comp_resp[i]);
+    d->comp_in += LD(m->comp_in);
+    d->comp_out += LD(m->comp_out);
     d->tls_hs_failed += LD(m->tls_hs_failed);
     d->proxy_bad += LD(m->proxy_bad);
     d->conn_limited += LD(m->conn_limited);

@@ -37,6 +37,8 @@ typedef struct wstats {
     counter tls_hs_ok, tls_hs_failed, tls_resumed;   /* TLS handshakes */
     counter proxy_bad;            /* malformed PROXY protocol headers */
     counter conn_limited;         /* refused over limit-conn */
+    counter comp_resp[3];         /* responses compressed: gzip, br, zstd */
+    counter comp_in, comp_out;    /* body bytes before and after compression */
     counter conn_state[METRICS_CONN_STATES];        /* open connections per http1 state (gauges) */
     counter syscalls;             /* published by the owner from its loop */
     counter lat_sum_ns, lat_count;
@@ -49,6 +51,7 @@ typedef struct stats_snap {
     uint64_t conns_total, conns_active, requests, bytes_rx, bytes_tx;
     uint64_t resp[4], errors, timeouts, rejected, parked, syscalls;
     uint64_t tls_hs_ok, tls_hs_failed, tls_resumed, proxy_bad, conn_limited;
+    uint64_t comp_resp[3], comp_in, comp_out;
     uint64_t conn_state[METRICS_CONN_STATES];
     uint64_t lat_sum_ns, lat_count;
     uint64_t prom[PROM_BUCKETS];

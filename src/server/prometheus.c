@@ -119,6 +119,16 @@ size_t prometheus_render(void *server_, char *buf, size_t cap)
            st->conn_limited);
     metric(&b, "vex_tls_resumed_total", "counter",
            "TLS handshakes that resumed a session (ticket or cache).", st->tls_resumed);
+    put(&b, "# HELP vex_compressed_responses_total Responses sent with a content coding.\n"
+            "# TYPE vex_compressed_responses_total counter\n");
+    static const char *const enc[3] = {"gzip", "br", "zstd"};
+    for (int i = 0; i < 3; i++)
+        put(&b, "vex_compressed_responses_total{encoding=\"%s\"} %llu\n", enc[i],
+            (unsigned long long)st->comp_resp[i]);
+    metric(&b, "vex_compression_in_bytes_total", "counter",
+           "Response body bytes given to a compressor.", st->comp_in);
+    metric(&b, "vex_compression_out_bytes_total", "counter",
+           "Compressed body bytes the compressors produced.", st->comp_out);
     metric(&b, "vex_connections_queued_total", "counter",
            "Connections accepted at the limit and held, unread, until a slot freed.",
            st->parked);

@@ -23,6 +23,7 @@ static const route main_routes[] = {
     EXACT("/metrics", M_GET_HEAD, h_metrics),
     EXACT("/echo", M(HTTP_POST), h_echo),
     PREFIX("/bytes/", M_GET_HEAD, h_bytes),
+    PREFIX("/text/", M_GET_HEAD, h_text),
     PREFIX("/static/", M_GET_HEAD, h_static),
 };
 static const route admin_routes[] = {

@@ -12,13 +12,21 @@
  * the readiness backends, where a cold file's disk read does block the loop
  * thread (as in nginx without aio threads); ring reads on io_uring, where it
  * does not.
+ *
+ * Compression: a precompressed sibling (name.br, name.zst, name.gz) the
+ * client accepts, in the order Accept-Encoding and the server prefer, is
+ * sent instead, whole and with its own length, if it is not older than
+ * the file (a stale one is ignored). Otherwise h1_head may compress the
+ * file on the fly (chunked, read in pieces) when its type and size qualify.
  */
 #include "handlers.h"
 #include "http/http_chars.h"
 
+#include "accept_encoding.h"
 #include "platform.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -98,6 +106,52 @@ static const char *content_type(const char *rel)
     return "application/octet-stream";
 }
 
+static bool not_older(const struct stat *sib, const struct stat *orig)
+{
+    return sib->st_mtim.tv_sec > orig->st_mtim.tv_sec ||
+           (sib->st_mtim.tv_sec == orig->st_mtim.tv_sec &&
+            sib->st_mtim.tv_nsec >= orig->st_mtim.tv_nsec);
+}
+
+/* Send the best acceptable fresh sibling of rel: true if one went (or the
+ * connection failed trying). */
+static bool send_precompressed(h1_ex *x, const http_request *req, int root, const char *rel,
+                               const struct stat *orig)
+{
+    static const char *const ext[ENC_N] = { "", ".gz", ".br", ".zst" };
+    const comp_settings *cs = &x->ctx->cfg->comp;
+    if (!cs->on || !cs->precompressed)
+        return false;
+    uint8_t order[ENC_N], ranked[ENC_N];
+    int no = comp_order_parse(cs->order, order);
+    size_t k = ae_rank(req, order, no > 0 ? (size_t)no : 0, ranked);
+    size_t rl = strlen(rel);
+    for (size_t i = 0; i < k; i++) {
+        char name[4096 + 8];
+        if (rl + 5 > sizeof name)
+            return false;
+        memcpy(name, rel, rl);
+        strcpy(name + rl, ext[ranked[i]]);
+        int fd = plat_open_beneath(root, name);
+        if (fd < 0)
+            continue;
+        struct stat sb;
+        if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || !not_older(&sb, orig)) {
+            close(fd);
+            continue;
+        }
+        char extra[96];
+        snprintf(extra, sizeof extra, "Content-Encoding: %s\r\nVary: Accept-Encoding\r\n",
+                 comp_enc_name((enum comp_enc)ranked[i]));
+        if (h1_head(x, 200, content_type(rel), (int64_t)sb.st_size, extra))
+            h1_body_file(x, fd, 0, (uint64_t)sb.st_size);
+        else
+            close(fd);
+        return true;
+    }
+    return false;
+}
+
 static void answer(h1_ex *x, const http_request *req, int status)
 {
     h1_fixed(x, req, status == 403 ? R_403 : status == 400 ? R_E400 : R_404);
@@ -133,6 +187,10 @@ void h_static(h1_ex *x, const http_request *req)
     if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
         answer(x, req, 404);
+        return;
+    }
+    if (send_precompressed(x, req, root, rel, &sb)) {
+        close(fd);
         return;
     }
     if (!h1_head(x, 200, content_type(rel), (int64_t)sb.st_size, NULL)) {
