@@ -137,7 +137,7 @@ else
   echo "FAILED: no backend can run here, so the server suite cannot run"
   failed+=("no runnable backend")
 fi
-for suite in harness gate; do
+for suite in harness gate soak; do
   step "python tests: $suite" pytest tests/python/$suite
 done
 for suite in install loadgen; do
