@@ -40,12 +40,13 @@ NGINX_LIMITS = (
     "limit_req_zone $binary_remote_addr zone=all:1m rate=1000000r/s;\n"
     "    limit_req zone=all burst=1000000 nodelay;\n"
     "    limit_conn_zone $binary_remote_addr zone=conns:1m;\n"
-    "    limit_conn conns 100000;")
+    "    limit_conn conns 100000;\n"
+    "    deny 10.0.0.0/8;\n    allow 127.0.0.0/8;\n    allow ::1;\n    deny all;")
 
 VARIANTS = {
     "ratelimit": Variant(
-        "ratelimit", "a rate limit on every request, limit-conn and trusted proxies, never "
-        "triggered", server_args=("--config", str(RATELIMIT_CONF)),
+        "ratelimit", "a rate limit on every request, limit-conn, trusted proxies and an "
+        "allow/deny list, never triggered", server_args=("--config", str(RATELIMIT_CONF)),
         nginx_http=NGINX_LIMITS),
     "accesslog": Variant(
         "accesslog", "JSON access log to a file (buffered per worker)",
