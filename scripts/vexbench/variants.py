@@ -40,7 +40,7 @@ NGINX_LIMITS = (
     "limit_req_zone $binary_remote_addr zone=all:1m rate=1000000r/s;\n"
     "    limit_req zone=all burst=1000000 nodelay;\n"
     "    limit_conn_zone $binary_remote_addr zone=conns:1m;\n"
-    "    limit_conn conns 100000;\n"
+    "    limit_conn conns 65535;\n"
     "    deny 10.0.0.0/8;\n    allow 127.0.0.0/8;\n    allow ::1;\n    deny all;")
 
 VARIANTS = {
