@@ -622,3 +622,17 @@ def test_reload_changes_trusted_proxies_and_limit_conn(binary, start_server, tmp
     assert wait_for(hold, timeout=10)
     assert srv.get("/").status == 503             # a second connection
     held[0].close()
+
+
+def test_proxy_address_is_what_a_deny_rule_sees(binary, start_server, tmp_path):
+    """A route's allow/deny list judges the PROXY header's source, v1 and v2."""
+    srv, port, _ = proxied_server(start_server, tmp_path, """
+access:
+  - path: /json
+    rules: [deny 203.0.113.0/24, deny 2001:db8::/32, allow all]
+""")
+    get = b"GET /json HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    assert send_raw(port, b"PROXY TCP4 203.0.113.7 10.0.0.1 5555 80\r\n" + get).status == 403
+    assert send_raw(port, b"PROXY TCP4 198.51.100.9 10.0.0.1 5555 80\r\n" + get).status == 200
+    assert send_raw(port, v2_header("2001:db8::5", "2001:db8::1", 4444, 80) + get).status == 403
+    assert send_raw(port, v2_header("2001:db9::5", "2001:db8::1", 4444, 80) + get).status == 200
