@@ -162,6 +162,7 @@ struct parked_client {
     h1_peer peer;
     SSL_CTX *tls;             /* NULL: plain HTTP */
     bool proxy;               /* a PROXY protocol header comes first */
+    uint16_t redirect;        /* its listener's redirect-https port, or 0 */
 };
 
 /* A client the server cannot take: plain ones get a 503, TLS ones are
@@ -177,7 +178,8 @@ static void refuse(worker *w, int fd, SSL_CTX *tls)
     close(fd);
 }
 
-static bool park(worker *w, int fd, const h1_peer *peer, SSL_CTX *tls, bool proxy)
+static bool park(worker *w, int fd, const h1_peer *peer, SSL_CTX *tls, bool proxy,
+                 uint16_t redirect)
 {
     /* As many may wait here as in the kernel's backlog, which is what an
      * io_uring multishot accept can take over the limit at once. */
@@ -201,6 +203,7 @@ static bool park(worker *w, int fd, const h1_peer *peer, SSL_CTX *tls, bool prox
     pc->fd = fd;
     pc->tls = tls;
     pc->proxy = proxy;
+    pc->redirect = redirect;
     if (peer)
         pc->peer = *peer;
     else
@@ -223,13 +226,16 @@ static struct parked_client unpark_one(worker *w)
     return pc;
 }
 
-static bool try_start_client(worker *w, int fd, const h1_peer *peer, SSL_CTX *tls, bool proxy)
+static bool try_start_client(worker *w, int fd, const h1_peer *peer, SSL_CTX *tls, bool proxy,
+                             uint16_t redirect)
 {
     if (tls)
         return try_start_on(w, fd, peer, &tp_tls_ops, tls);
     w->h1.open_proxy = proxy;
+    w->h1.open_redirect = redirect;
     bool ok = try_start(w, fd, peer);
     w->h1.open_proxy = false;
+    w->h1.open_redirect = 0;
     return ok;
 }
 
@@ -243,8 +249,8 @@ static void unpark_now(vex_loop *loop, vex_timer *t)
     while (w->park_len && !at_limit(w)) {
         struct parked_client pc = unpark_one(w);
         /* lost the slot to another worker: back in the queue */
-        if (!try_start_client(w, pc.fd, &pc.peer, pc.tls, pc.proxy) &&
-            !park(w, pc.fd, &pc.peer, pc.tls, pc.proxy))
+        if (!try_start_client(w, pc.fd, &pc.peer, pc.tls, pc.proxy, pc.redirect) &&
+            !park(w, pc.fd, &pc.peer, pc.tls, pc.proxy, pc.redirect))
             refuse(w, pc.fd, pc.tls);
         SSL_CTX_free(pc.tls);     /* the connection or the new entry holds its own */
     }
@@ -258,13 +264,14 @@ static void unpark_soon(worker *w)
         vex_timer_start(w->loop, &w->unpark, 0, 0, unpark_now, w);
 }
 
-static void admit_client(worker *w, int fd, const h1_peer *peer, SSL_CTX *tls, bool proxy)
+static void admit_client(worker *w, int fd, const h1_peer *peer, SSL_CTX *tls, bool proxy,
+                         uint16_t redirect)
 {
     /* Behind parked clients, a newer one waits too, even if a slot is free
      * this instant: order of acceptance is order of service. */
-    if (w->park_len == 0 && try_start_client(w, fd, peer, tls, proxy))
+    if (w->park_len == 0 && try_start_client(w, fd, peer, tls, proxy, redirect))
         return;
-    if (!park(w, fd, peer, tls, proxy))
+    if (!park(w, fd, peer, tls, proxy, redirect))
         refuse(w, fd, tls);
     limit_check(w);
 }
@@ -315,6 +322,19 @@ static SSL_CTX *tls_ctx_for(const worker *w, const wlisten *l)
     return NULL;
 }
 
+/* The current configuration's redirect-https for listener l (a reload may
+ * change it without rebinding). */
+static uint16_t redirect_for(const worker *w, const wlisten *l)
+{
+    if (!l)
+        return 0;
+    const server_config *c = w->cfg;
+    for (unsigned j = 0; j < c->n_listeners; j++)
+        if (lspec_same(&l->spec, &c->listeners[j]))
+            return c->listeners[j].redirect_https;
+    return 0;
+}
+
 static const wlisten *listener_of(const worker *w, int lfd)
 {
     for (unsigned i = 0; i < w->n_ls; i++)
@@ -346,12 +366,12 @@ static void admit_from(worker *w, const wlisten *l, int fd, const h1_peer *peer)
         return;
     }
     if (!l || !l->spec.tls) {
-        admit_client(w, fd, peer, NULL, l && l->spec.proxy_protocol);
+        admit_client(w, fd, peer, NULL, l && l->spec.proxy_protocol, redirect_for(w, l));
         return;
     }
     SSL_CTX *ctx = tls_ctx_for(w, l);
     if (ctx) {
-        admit_client(w, fd, peer, ctx, false);   /* PROXY over TLS: refused by the config */
+        admit_client(w, fd, peer, ctx, false, 0);   /* PROXY over TLS: refused by the config */
     } else {                      /* its listener left the configuration */
         ctr_add(&w->st->rejected, 1);
         close(fd);

@@ -33,6 +33,8 @@ typedef struct cfg_listener {
     bool v6only;                  /* IPv6 only, not dual-stack                */
     bool tls;                     /* HTTPS: certificate + key below           */
     bool proxy_protocol;          /* a PROXY v1/v2 header precedes HTTP       */
+    uint16_t redirect_https;      /* plain listener: every request gets a 301/308
+                                     to https://HOST:this port; 0: off         */
     char cert[CFG_PATH_LEN];      /* PEM chain                                */
     char key[CFG_PATH_LEN];       /* PEM private key                          */
 } cfg_listener;

@@ -200,6 +200,12 @@ static int one_listener(walk *w, const yaml_node_t *n, cfg_listener *out)
         } else if (strcmp(k, "proxy-protocol") == 0) {
             if (cfg_parse_bool(v, &out->proxy_protocol))
                 return fail(w, vn, "listen.proxy-protocol", "invalid value '%s' (true or false)", v);
+        } else if (strcmp(k, "redirect-https") == 0) {
+            uint64_t rp;
+            if (cfg_parse_u64(v, 1, 65535, &rp))
+                return fail(w, vn, "listen.redirect-https", "invalid value '%s' (the HTTPS "
+                            "port to send clients to, 1-65535)", v);
+            out->redirect_https = (uint16_t)rp;
         } else if (strcmp(k, "certificate") == 0 || strcmp(k, "key") == 0) {
             char *dst = k[0] == 'c' ? out->cert : out->key;
             if (!*v || strlen(v) >= CFG_PATH_LEN)
@@ -212,7 +218,7 @@ static int one_listener(walk *w, const yaml_node_t *n, cfg_listener *out)
                 key_node = vn;
         } else {
             return fail(w, kn, k, "unknown key in a listener (address, port, ipv6-only, tls, "
-                        "certificate, key, sni, proxy-protocol, access)");
+                        "certificate, key, sni, proxy-protocol, redirect-https, access)");
         }
     }
     if (!have_port)
@@ -222,6 +228,9 @@ static int one_listener(walk *w, const yaml_node_t *n, cfg_listener *out)
     if (out->tls && out->proxy_protocol)
         return fail(w, n, "listen.proxy-protocol", "not on a TLS listener (terminate TLS "
                     "at the proxy, or send PROXY to a plain listener)");
+    if (out->tls && out->redirect_https)
+        return fail(w, n, "listen.redirect-https", "only for a plain listener (this one "
+                    "is already HTTPS)");
     if (out->tls && (!cert_node || !key_node))
         return fail(w, n, "listen.tls", "a TLS listener needs certificate and key");
     if (!out->tls && (cert_node || key_node || sni_node))

@@ -664,6 +664,8 @@ static h1_conn *conn_start(h1_ctx *ctx, const tp_ops *ops, int fd, const h1_peer
         c->peer = *peer;
     if (ctx->open_proxy && kind == H1_CLIENT)
         c->flags |= CF_PROXY;
+    if (kind == H1_CLIENT)
+        c->redirect_https = ctx->open_redirect;
     if (c->t.ops->open(&c->t) < 0) {
         ctr_add(&ctx->st->errors, 1);
         close(fd);

@@ -90,6 +90,8 @@ struct h1_conn {
     uint8_t state, flags, kind, close_how;
     uint32_t next_free;       /* pool free list (index + 1; 0 ends it) */
     h1_peer peer;
+    uint16_t redirect_https;  /* its listener's redirect-https port; 0: none
+                                 (fits the padding after peer) */
     h1_job *job;
     char *in;                 /* unprocessed input; NULL when there is none */
     uint32_t in_len, in_cap;
@@ -134,6 +136,7 @@ struct h1_ctx {
     void (*on_gone)(void *owner, enum h1_kind kind);   /* a conn was released */
     void *owner;
     bool open_proxy;          /* the next h1_conn_open expects a PROXY header */
+    uint16_t open_redirect;   /* ... and its listener redirects to HTTPS there */
     struct cl_table *conns;   /* limit-conn's shared counts (the server's) */
 
     h1_conn *pool;            /* virtual memory for the whole limit */

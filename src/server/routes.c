@@ -85,11 +85,92 @@ static const cfg_route *match_configured(const server_config *cfg, const http_re
     return NULL;
 }
 
+/* A host fit for a Location header: a name, an IPv4 address or a bracketed
+ * IPv6 one, and an optional :port (dropped). false: nothing safe to send
+ * the client to. */
+static bool redirect_host(const http_slice *h, size_t *len)
+{
+    size_t n = h->len, i = 0;
+    if (n == 0 || n > 255)
+        return false;
+    if (h->p[0] == '[') {
+        while (i < n && h->p[i] != ']') {
+            char c = h->p[i];
+            if (i && !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+                       c == ':' || c == '.'))
+                return false;
+            i++;
+        }
+        if (i == n)
+            return false;
+        i++;                       /* the ']' */
+    } else {
+        while (i < n && h->p[i] != ':') {
+            char c = h->p[i];
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '.'))
+                return false;
+            i++;
+        }
+        if (i == 0)
+            return false;
+    }
+    for (size_t j = i + (i < n); j < n; j++)   /* the port, if any: digits only */
+        if (h->p[j] < '0' || h->p[j] > '9')
+            return false;
+    *len = i;
+    return true;
+}
+
+/* A plain listener with redirect-https: every request, whatever its route,
+ * goes to the same target on HTTPS, as nginx's `return 301 https://$host$request_uri`.
+ * 301 for GET and HEAD, 308 otherwise, so a POST stays a POST. */
+static void answer_https_redirect(h1_ex *x, const http_request *req)
+{
+    const http_slice *host = http_find_header(req, "host");
+    size_t hl;
+    if (!host || !redirect_host(host, &hl)) {
+        h1_fixed(x, req, R_E400);
+        return;
+    }
+    int status = M(req->method) & M_GET_HEAD ? 301 : 308;
+    unsigned port = x->c->redirect_https;
+    char extra[400 + 8192];
+    char ps[8] = "";
+    if (port != 443)
+        snprintf(ps, sizeof ps, ":%u", port);
+    /* path and query, not the target as sent: an absolute-form target
+     * ("http://host/x") names the old scheme and host */
+    if (req->path.len == 0 || req->path.p[0] != '/') {
+        h1_fixed(x, req, R_E400);
+        return;
+    }
+    int n = snprintf(extra, sizeof extra, "Location: https://%.*s%s%.*s%s%.*s\r\n", (int)hl,
+                     host->p, ps, (int)req->path.len, req->path.p, req->query.len ? "?" : "",
+                     (int)req->query.len, req->query.p);
+    if (n < 0 || (size_t)n >= sizeof extra) {
+        h1_fixed(x, req, R_E400);
+        return;
+    }
+    if (req->body != HTTP_BODY_NONE) {
+        /* The body is not ours to read (the HTTPS side will take it): close
+         * after the answer, so its bytes are never parsed as a request. */
+        x->keep_alive = false;
+        x->rc = RC_CLOSE;
+    }
+    if (h1_head(x, status, "text/plain; charset=utf-8", 0, extra))
+        h1_finish(x, status);
+}
+
 void routes_dispatch(const h1_router *rt, h1_ex *x, const http_request *req)
 {
     /* The configuration's routes come first, so a file can override a
      * built-in one; none on the admin listener. */
     const server_config *cfg = x->ctx->cfg;
+    if (x->c->redirect_https) {
+        answer_https_redirect(x, req);
+        return;
+    }
     if (cfg->n_limits && !limit_policy_check(x, req))
         return;                  /* rejected, or held for its delay */
     if (cfg->access && x->c->kind != H1_REJECT && !access_check(x, req))

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from server_helpers import Reader, admin_port, wait_for
+from server_helpers import Reader, admin_port, wait_closed, wait_for
 
 pytestmark = pytest.mark.skipif(not (shutil.which("openssl") and shutil.which("curl")),
                                 reason="needs openssl and curl")
@@ -431,3 +431,92 @@ def test_testssl_finds_nothing_high_or_critical(start_server, pki, tmp_path):
     assert by_id["TLS1_2"]["finding"].startswith("offered"), by_id["TLS1_2"]
     assert by_id["TLS1_3"]["finding"].startswith("offered"), by_id["TLS1_3"]
     assert by_id["ALPN"]["finding"] == "http/1.1", by_id["ALPN"]
+
+
+# ---- redirect-https: a plain listener that sends every request to HTTPS ----------
+
+def redirect_server(start_server, pki, tmp_path, to=None):
+    cfg = str(tmp_path / "redir.yaml")
+    tp, _ = tls_config(cfg, pki, plain=False)
+    pp = free_port()
+    with open(cfg, "a") as f:
+        f.write(f"  - {{address: 127.0.0.1, port: {pp}, redirect-https: {to or tp}}}\n")
+    srv = start_server("--config", cfg, "--threads", "2", listen=False)
+    return srv, tp, pp
+
+
+def plain_exchange(port, raw):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(raw)
+        rd = Reader(s)
+        return rd.response(), rd, s.recv
+
+
+def test_redirect_https_sends_every_request_to_the_same_target(start_server, pki, tmp_path):
+    srv, tp, pp = redirect_server(start_server, pki, tmp_path)
+    cases = [
+        (b"GET /a/b?x=1&y=2 HTTP/1.1\r\nHost: localhost:%d\r\n\r\n" % pp, 301,
+         f"https://localhost:{tp}/a/b?x=1&y=2"),
+        (b"HEAD / HTTP/1.1\r\nHost: localhost\r\n\r\n", 301, f"https://localhost:{tp}/"),
+        (b"GET http://localhost:%d/abs HTTP/1.1\r\nHost: localhost:%d\r\n\r\n" % (pp, pp), 301,
+         f"https://localhost:{tp}/abs"),
+        (b"GET /v6 HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", 301, f"https://[::1]:{tp}/v6"),
+        (b"DELETE /x HTTP/1.1\r\nHost: localhost\r\n\r\n", 308, f"https://localhost:{tp}/x"),
+    ]
+    for raw, status, loc in cases:
+        r, _, _ = plain_exchange(pp, raw)
+        assert (r.status, r.header("location")) == (status, loc), raw
+        assert r.header("content-length") == "0"
+    # a POST keeps its method (308); its body is never parsed as a request: the
+    # connection closes after the answer
+    with socket.create_connection(("127.0.0.1", pp), timeout=5) as s:
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello"
+                  b"GET /json HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        rd = Reader(s)
+        r1 = rd.response()
+        assert r1.status == 308 and r1.header("connection") == "close"
+        assert wait_closed(s)
+    # keep-alive otherwise: two requests on one connection
+    with socket.create_connection(("127.0.0.1", pp), timeout=5) as s:
+        s.sendall(b"GET /1 HTTP/1.1\r\nHost: localhost\r\n\r\nGET /2 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        rd = Reader(s)
+        assert [rd.response().header("location") for _ in range(2)] == \
+            [f"https://localhost:{tp}/1", f"https://localhost:{tp}/2"]
+    # no host to send the client to: 400
+    for host in (b"", b"Host: a/b\r\n", b"Host: [::1\r\n", b"Host: x:8a\r\n"):
+        raw = b"GET / HTTP/1.0\r\n" + host + b"\r\n"
+        r, _, _ = plain_exchange(pp, raw)
+        assert r.status == 400, host
+    # curl follows it to the TLS listener
+    r = curl(pki, "--resolve", f"localhost:{tp}:127.0.0.1", "--resolve",
+             f"localhost:{pp}:127.0.0.1", "-L", "-w", "\n%{http_code} %{num_redirects}",
+             f"http://localhost:{pp}/json")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.endswith("200 1") and '"message":"Hello, World!"' in r.stdout, r.stdout
+
+
+def test_redirect_https_to_443_names_no_port(start_server, pki, tmp_path):
+    srv, tp, pp = redirect_server(start_server, pki, tmp_path, to=443)
+    r, _, _ = plain_exchange(pp, b"GET /p HTTP/1.1\r\nHost: example.test:80\r\n\r\n")
+    assert (r.status, r.header("location")) == (301, "https://example.test/p")
+
+
+@pytest.mark.parametrize("entry,why", [
+    ("{address: 127.0.0.1, port: 1, redirect-https: 0}", "listen.redirect-https"),
+    ("{address: 127.0.0.1, port: 1, redirect-https: 70000}", "listen.redirect-https"),
+    ("{address: 127.0.0.1, port: 1, redirect-https: https}", "listen.redirect-https"),
+])
+def test_redirect_https_bad_values(binary, tmp_path, entry, why):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"listen:\n  - {entry}\n")
+    r = run(binary, "--config", str(path), "--check-config")
+    assert r.returncode == 2 and f"c.yaml:2: {why}" in r.stderr, r.stderr
+
+
+def test_redirect_https_not_on_a_tls_listener(binary, pki, tmp_path):
+    path = tmp_path / "c.yaml"
+    pem, key = pki["a"]
+    path.write_text("listen:\n  - {address: 127.0.0.1, port: 1, tls: true, "
+                    f"certificate: {pem}, key: {key}, redirect-https: 443}}\n")
+    r = run(binary, "--config", str(path), "--check-config")
+    assert r.returncode == 2 and "listen.redirect-https" in r.stderr, r.stderr
