@@ -33,7 +33,11 @@ void config_usage(void *file)
         const cfg_key *k = &cfg_keys[i];
         char flag[64];
         snprintf(flag, sizeof flag, "--%s %s", k->name, k->arg);
-        fprintf(f, "  %-25s", flag);
+        /* A flag too long for its column gets a line of its own. */
+        if (strlen(flag) >= 25)
+            fprintf(f, "  %s\n%27s", flag, "");
+        else
+            fprintf(f, "  %-25s", flag);
         for (const char *p = k->help; *p; p++) {
             fputc(*p, f);
             if (*p == '\n')
