@@ -24,7 +24,7 @@ STEMS = {
     "listeners": "common", "metrics": "common", "response": "common",
     "bench_slowdown": "common", "http_parser": "common", "http_chars": "common",
     "platform": "common", "log_config": "common", "request_id": "common",
-    "tls_context": "common", "cidr": "common", "ratelimit": "common",
+    "tls_context": "common", "cidr": "common", "mix64": "common", "ratelimit": "common",
     "proxy_proto": "common", "realip": "common",
     "connlimit": "common", "access_config": "common", "auth_basic": "common",
     "compress": "common", "accept_encoding": "common",

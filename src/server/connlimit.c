@@ -4,6 +4,7 @@
  * is freed at once.
  */
 #include "connlimit.h"
+#include "mix64.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -31,15 +32,6 @@ struct cl_table {
     uint64_t seed;
     cl_shard sh[CL_SHARDS];
 };
-
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    return x ^ (x >> 33);
-}
 
 void cl_key(const uint8_t addr[16], uint8_t key[16])
 {
@@ -95,7 +87,7 @@ static cl_shard *shard_of(cl_table *t, const uint8_t key[16], uint32_t **head)
     uint64_t a, b;
     memcpy(&a, key, 8);
     memcpy(&b, key + 8, 8);
-    uint64_t h = mix(mix(a ^ t->seed) ^ b);
+    uint64_t h = mix64(mix64(a ^ t->seed) ^ b);
     cl_shard *s = &t->sh[h >> 60];
     *head = &s->buckets[(uint32_t)h & (s->nbuckets - 1)];
     return s;

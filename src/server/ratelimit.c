@@ -7,6 +7,7 @@
  * a set of addresses at one chain.
  */
 #include "ratelimit.h"
+#include "mix64.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -44,22 +45,12 @@ struct rl_zone {
     shard sh[RL_SHARDS];
 };
 
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-}
-
 static uint64_t hash_key(const rl_zone *z, const uint8_t key[16])
 {
     uint64_t a, b;
     memcpy(&a, key, 8);
     memcpy(&b, key + 8, 8);
-    return mix(mix(a ^ z->seed) ^ b);
+    return mix64(mix64(a ^ z->seed) ^ b);
 }
 
 uint64_t rl_seed(void)
@@ -74,7 +65,7 @@ uint64_t rl_seed(void)
     if (!s) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        s = mix((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)getpid());
+        s = mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)getpid());
     }
     return s;
 }

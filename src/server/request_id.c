@@ -3,6 +3,7 @@
  * once by rid_init before any worker starts, read-only afterwards.
  */
 #include "request_id.h"
+#include "mix64.h"
 
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -10,14 +11,6 @@
 #include <unistd.h>
 
 static _Atomic uint64_t g_prefix;
-
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 33; x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
 
 void rid_init(void)
 {
@@ -33,7 +26,7 @@ void rid_init(void)
     if (!p) {   /* no urandom: time and pid still differ between runs */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        p = mix((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ((uint64_t)getpid() << 40));
+        p = mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ((uint64_t)getpid() << 40));
     }
     atomic_store(&g_prefix, p | 1);
 }
