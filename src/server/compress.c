@@ -70,32 +70,50 @@ static bool pattern_ok(const char *p, size_t n)
     return p[0] == '+' || slash == 1;
 }
 
+/* Comma-separated lists (types, codings), each item trimmed of spaces. */
+typedef struct list_iter {
+    const char *p;
+    bool done;
+} list_iter;
+
+static bool list_next(list_iter *it, const char **item, size_t *n)
+{
+    if (it->done)
+        return false;
+    const char *s = it->p, *e = strchr(s, ',');
+    size_t len = e ? (size_t)(e - s) : strlen(s);
+    while (len && *s == ' ') { s++; len--; }
+    while (len && s[len - 1] == ' ') len--;
+    *item = s;
+    *n = len;
+    if (e)
+        it->p = e + 1;
+    else
+        it->done = true;
+    return true;
+}
+
 int comp_types_valid(const char *s)
 {
     if (*s == '\0')
         return -1;
-    for (;;) {
-        const char *e = strchr(s, ',');
-        size_t n = e ? (size_t)(e - s) : strlen(s);
-        while (n && *s == ' ') { s++; n--; }
-        while (n && s[n - 1] == ' ') n--;
-        if (!pattern_ok(s, n))
+    list_iter it = { s, false };
+    const char *t;
+    size_t n;
+    while (list_next(&it, &t, &n))
+        if (!pattern_ok(t, n))
             return -1;
-        if (!e)
-            return 0;
-        s = e + 1;
-    }
+    return 0;
 }
 
 bool comp_type_ok(const char *types, const char *ctype)
 {
     size_t cl = strcspn(ctype, "; ");
     const char *slash = memchr(ctype, '/', cl);
-    for (const char *s = types;;) {
-        const char *e = strchr(s, ',');
-        size_t n = e ? (size_t)(e - s) : strlen(s);
-        while (n && *s == ' ') { s++; n--; }
-        while (n && s[n - 1] == ' ') n--;
+    list_iter it = { types, false };
+    const char *s;
+    size_t n;
+    while (list_next(&it, &s, &n)) {
         if (n && s[0] == '+') {                         /* suffix: +json */
             if (cl > n && strncasecmp(ctype + cl - n, s, n) == 0)
                 return true;
@@ -106,10 +124,8 @@ bool comp_type_ok(const char *types, const char *ctype)
         } else if (n == cl && strncasecmp(ctype, s, n) == 0) {
             return true;
         }
-        if (!e)
-            return false;
-        s = e + 1;
     }
+    return false;
 }
 
 int comp_order_parse(const char *s, uint8_t order[ENC_N])
@@ -118,23 +134,20 @@ int comp_order_parse(const char *s, uint8_t order[ENC_N])
     unsigned seen = 0;
     if (*s == '\0')
         return -1;
-    for (;;) {
-        const char *e = strchr(s, ',');
-        size_t n = e ? (size_t)(e - s) : strlen(s);
-        while (n && *s == ' ') { s++; n--; }
-        while (n && s[n - 1] == ' ') n--;
+    list_iter it = { s, false };
+    const char *t;
+    size_t n;
+    while (list_next(&it, &t, &n)) {
         int found = -1;
         for (int i = ENC_GZIP; i < ENC_N; i++)
-            if (strlen(names[i]) == n && strncasecmp(s, names[i], n) == 0)
+            if (strlen(names[i]) == n && strncasecmp(t, names[i], n) == 0)
                 found = i;
         if (found < 0 || (seen & (1u << found)))
             return -1;
         seen |= 1u << found;
         order[k++] = (uint8_t)found;
-        if (!e)
-            return k;
-        s = e + 1;
     }
+    return k;
 }
 
 comp_stream *comp_new(enum comp_enc e, const comp_settings *s)
