@@ -229,16 +229,23 @@ static bool comp_decide(const h1_ex *x, int status, const char *ctype, int64_t c
 struct emit_arg { h1_ex *x; };
 
 /* One chunk (or, for HTTP/1.0, the bytes until the close) per emit. */
-static bool emit_chunk(void *arg, const void *p, size_t n)
+/* Body bytes as the head framed them: one chunk, or as they are (a length
+ * or, for HTTP/1.0, the close ends the body). */
+static bool out_framed(h1_ex *x, const void *p, size_t n)
 {
-    h1_ex *x = ((struct emit_arg *)arg)->x;
-    ctr_add(&x->ctx->st->comp_out, n);
     x->body_bytes += n;
     if (!x->chunked)
         return h1_out(x->c, p, n);
     char size[24];
     int k = snprintf(size, sizeof size, "%zx\r\n", n);
     return h1_out(x->c, size, (size_t)k) && h1_out(x->c, p, n) && h1_out(x->c, "\r\n", 2);
+}
+
+static bool emit_chunk(void *arg, const void *p, size_t n)
+{
+    h1_ex *x = ((struct emit_arg *)arg)->x;
+    ctr_add(&x->ctx->st->comp_out, n);
+    return out_framed(x, p, n);
 }
 
 static bool comp_body(h1_ex *x, const void *p, size_t n, bool fin)
@@ -328,12 +335,7 @@ bool h1_body(h1_ex *x, const void *p, size_t n)
         return h1_open(x->c);
     if (x->z)
         return comp_body(x, p, n, false);
-    x->body_bytes += n;
-    if (!x->chunked)
-        return h1_out(x->c, p, n);
-    char size[24];
-    int k = snprintf(size, sizeof size, "%zx\r\n", n);
-    return h1_out(x->c, size, (size_t)k) && h1_out(x->c, p, n) && h1_out(x->c, "\r\n", 2);
+    return out_framed(x, p, n);
 }
 
 void h1_finish(h1_ex *x, int status)
