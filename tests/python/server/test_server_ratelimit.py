@@ -577,16 +577,8 @@ limits:
 def test_keys_are_prefixes(binary, start_server, tmp_path):
     """IPv6 clients count per /64 by default, IPv4 per address; ipv4-prefix
     widens that (here /24)."""
-    conf = write_conf(tmp_path, """
-trusted-proxies: [127.0.0.1]
-limits:
-  - name: api
-    path: /json
-    rate: 10r/m
-    burst: 1
-    nodelay: true
-    ipv4-prefix: 24
-""")
+    conf = write_conf(tmp_path, "trusted-proxies: [127.0.0.1]\n" + LIMIT_JSON +
+                      "    ipv4-prefix: 24\n")
     srv = start_server("--config", conf)
 
     def st(a):
