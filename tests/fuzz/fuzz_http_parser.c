@@ -363,17 +363,18 @@ static bool llhttp_closes_on_trailer(const char *buf, size_t len, const http_req
 }
 
 /* RFC 9110 §5.5: a field value's trailing whitespace is not part of it, so
- * "Transfer-Encoding: chunked \t" is chunked here; llhttp 8.1 refuses some
- * such values. Tolerate an llhttp error when the Transfer-Encoding value was
- * followed by whitespace. */
+ * "Transfer-Encoding: chunked \t" is chunked and "Content-Length: 5 \t" is 5
+ * here; llhttp 8.1 refuses some such values. Tolerate an llhttp error when
+ * either framing field's value was followed by whitespace. */
 static bool llhttp_refuses_te_ows(const http_request *req, llhttp_errno_t err)
 {
     if (err == HPE_PAUSED)
         return false;
     for (unsigned i = 0; i < req->n_headers; i++) {
         const http_header *h = &req->headers[i];
-        if (h->name.len == 17 && strncasecmp(h->name.p, "transfer-encoding", 17) == 0 &&
-            (h->value.p[h->value.len] == ' ' || h->value.p[h->value.len] == '\t'))
+        bool framing = (h->name.len == 17 && strncasecmp(h->name.p, "transfer-encoding", 17) == 0) ||
+                       (h->name.len == 14 && strncasecmp(h->name.p, "content-length", 14) == 0);
+        if (framing && (h->value.p[h->value.len] == ' ' || h->value.p[h->value.len] == '\t'))
             return true;
     }
     return false;
