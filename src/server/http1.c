@@ -186,6 +186,7 @@ static void conn_release(h1_conn *c)
         cl_release(ctx->conns, key);
     }
     in_free(c);
+    h1_response_abandoned(c);
     h1_job_put(ctx, c->job);
     c->job = NULL;
     h1_set_state(c, H1_CLOSED);
@@ -241,6 +242,7 @@ static void linger(h1_conn *c)
 {
     h1_ctx *ctx = h1_ctx_of(c);
     in_free(c);
+    h1_response_abandoned(c);
     h1_job_put(ctx, c->job);
     c->job = NULL;
     c->flags &= (uint8_t)~CF_IN_HEAD;

@@ -109,6 +109,7 @@ struct h1_ex {
     bool keep_alive, head_only;
     bool head_sent, chunked;  /* h1_head ran; its body is chunked */
     bool resumed;             /* dispatched again after h1_defer */
+    uint16_t status;          /* h1_head's, for a response cut short */
     uint64_t body_bytes;      /* body octets written by h1_body */
     comp_stream *z;           /* the body's compressor (h1_head made it), or NULL */
     const http_request *req;  /* while dispatching; NULL for 400s and 503s */

@@ -106,6 +106,7 @@ bool h1_out(h1_conn *c, const void *p, size_t n);
 void h1_send_fixed(h1_ex *x, enum resp_id id);
 /* Count the response, run the hook; then keep-alive or close. */
 void h1_response_done(h1_ex *x, int status, uint64_t body_bytes);
+void h1_response_abandoned(h1_conn *c);   /* before its job is put */
 /* Move a streamed body on (from on_drain and when it starts). */
 void h1_stream_pump(h1_conn *c);
 /* Feed request body bytes; returns the octets used. */

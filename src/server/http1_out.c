@@ -155,6 +155,22 @@ static void response_done_slow(h1_ex *x, int status, uint64_t body_bytes)
         h1_set_state(c, H1_READING);
 }
 
+/* A response the connection ends before it is done (the peer left or
+ * reset, a timeout, the drain's deadline) is logged as far as it went, as
+ * nginx logs an aborted one: its head's status, or 499 (nginx's "client
+ * closed request") when none was sent, and the body octets handed to the
+ * transport. Without this, an interrupted download leaves no line. */
+void h1_response_abandoned(h1_conn *c)
+{
+    h1_ctx *ctx = h1_ctx_of(c);
+    h1_job *j = c->job;
+    if (!j || !ctx->on_response)
+        return;
+    const h1_ex *x = &j->x;
+    run_hook(&j->x, x->head_sent ? x->status : 499, x->body_bytes,
+             c->t0_ns ? c->t0_ns : ctx->batch_t0);
+}
+
 void h1_response_done(h1_ex *x, int status, uint64_t body_bytes)
 {
     h1_conn *c = x->c;
@@ -326,6 +342,7 @@ bool h1_head(h1_ex *x, int status, const char *ctype, int64_t clen, const char *
     tp_commit(&x->c->t, b.len);
     ctr_add(&x->ctx->st->bytes_tx, b.len);
     x->head_sent = true;
+    x->status = (uint16_t)status;
     return true;
 }
 

@@ -98,6 +98,39 @@ def test_pipelined_keep_alive_lines_in_order(start_server, tmp_path):
     assert [ln["request_id"] for ln in lines] == [f"r{i}" for i in range(n)]
 
 
+def test_responses_cut_short_are_logged_as_far_as_they_went(start_server, tmp_path):
+    """A download the client abandons, and a request whose body never came,
+    each leave one line: the head's status and the body octets handed to the
+    kernel (short of the whole), or 499 with no bytes when no response had
+    begun, as nginx logs them."""
+    log = str(tmp_path / "a.log")
+    srv = start_server("--threads", "1", "--access-log", log)
+    total = 64 << 20
+    with srv.connect() as s:
+        s.sendall(f"GET /bytes/{total} HTTP/1.1\r\nHost: t\r\nX-Request-Id: cut-1\r\n\r\n"
+                  .encode())
+        assert s.recv(4096).startswith(b"HTTP/1.1 200 ")
+    # /echo streams the body back as it comes: its head is out at once.
+    for rid, target in (("cut-2", "/echo"), ("cut-3", "/nope")):
+        with srv.connect() as s:
+            s.sendall(f"POST {target} HTTP/1.1\r\nHost: t\r\nX-Request-Id: {rid}\r\n"
+                      "Content-Length: 100\r\n\r\nonly ten..".encode())
+            time.sleep(0.2)      # the server has read what came
+    # Whether the server sees the closes first or ends them itself at stop,
+    # each leaves its line.
+    assert send(srv, b"GET / HTTP/1.1\r\nHost: t\r\nX-Request-Id: after\r\n\r\n").status == 200
+    assert srv.stop() == 0
+    by_id = {ln["request_id"]: ln for ln in read_lines(log)}
+    assert set(by_id) == {"cut-1", "cut-2", "cut-3", "after"}, by_id
+    cut = by_id["cut-1"]
+    assert cut["status"] == 200 and cut["target"] == f"/bytes/{total}"
+    assert 0 < cut["bytes"] < total, cut
+    echo = by_id["cut-2"]
+    assert echo["status"] == 200 and echo["bytes"] == 10, echo
+    gone = by_id["cut-3"]
+    assert gone["status"] == 499 and gone["bytes"] == 0 and gone["method"] == "POST", gone
+
+
 def test_request_id_kept_or_generated(start_server, tmp_path):
     log = str(tmp_path / "a.log")
     srv = start_server("--threads", "2", "--access-log", log)
