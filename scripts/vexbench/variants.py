@@ -52,6 +52,12 @@ VARIANTS = {
         "accesslog", "JSON access log to a file (buffered per worker)",
         server_args=("--access-log", "{dir}/{target}.access.log"),
         nginx_http=NGINX_JSON_LOG),
+    # The same lines written to /dev/null: the server's own cost of logging
+    # (formatting, buffering, the writes) without the file system's.
+    "accesslog-null": Variant(
+        "accesslog-null", "JSON access log to /dev/null (the server's part of the cost)",
+        server_args=("--access-log", "/dev/null"),
+        nginx_http=NGINX_JSON_LOG.replace("{dir}/nginx.access.log", "/dev/null")),
 }
 
 

@@ -66,3 +66,13 @@ def test_cost_rows_pair_each_variant_with_its_base():
     lines = variants.cost_lines(doc)
     assert "| plaintext@c100 | epoll +accesslog | 4.00 | 4.20 | 1.050× |" in lines
     assert variants.cost_lines({"summaries": []}) == []
+
+
+def test_null_log_variant_writes_the_same_lines_to_dev_null(tmp_path):
+    v = variants.get("accesslog-null")
+    assert variants.server_args(v, "epoll+accesslog-null", tmp_path) == \
+        ["--access-log", "/dev/null"]
+    assert variants.split("epoll+accesslog-null") == ("epoll", "accesslog-null")
+    extra = variants.nginx_http(v, tmp_path)
+    assert "access_log /dev/null vexjson buffer=64k flush=1s;" in extra
+    assert str(tmp_path) not in extra
