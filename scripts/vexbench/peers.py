@@ -153,6 +153,8 @@ def nginx(paths, *, cpu: int | None = 0, max_connections: int = 1024,
     binary = _which("nginx")
     if not binary:
         raise PeerUnavailable(f"nginx not found: apt-get install {PACKAGES['nginx']}")
+    if variant and not variants.get(variant).nginx_http:
+        raise PeerUnavailable(f"nginx has no {variant} variant (it is ours alone)")
     tmp = Path(tempfile.mkdtemp(prefix="vexbench-nginx-"))
     www = make_www(tmp, paths)
     echo = NGINX_ECHO_MODULE if os.path.exists(NGINX_ECHO_MODULE) else None

@@ -63,7 +63,7 @@ const cfg_key cfg_keys[] = {
      "LEVEL", "debug, info, warn or error (default info)"},
     {"log-buffer", K_LOGBUF, OFF(log.buffer_bytes), LOG_BUFFER_MIN, LOG_BUFFER_MAX,
      "4096-16777216 bytes", false, true,
-     "N", "log buffer bytes per thread, 4096-16777216\n(default 65536)"},
+     "N", "log buffer bytes per thread, 4096-16777216\n(default 1048576)"},
     {"log-flush-interval", K_SECS, OFF(log.flush_ms), 1, 3600000, "seconds, 0.001-3600",
      false, true, "S", "seconds before a partly filled log buffer is\n"
                        "written, 0.001-3600 (default 1)"},

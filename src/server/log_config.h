@@ -24,7 +24,7 @@ struct log_settings {
     struct log_dest access;      /* default off    */
     struct log_dest error;       /* default stderr */
     int level;                   /* VLOG_*, default info */
-    uint32_t buffer_bytes;       /* per worker, 4 KiB-16 MiB, default 64 KiB */
+    uint32_t buffer_bytes;       /* per worker, 4 KiB-16 MiB, default 1 MiB */
     uint64_t flush_ms;           /* hand over a partial buffer after this */
 };
 

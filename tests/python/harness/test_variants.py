@@ -76,3 +76,10 @@ def test_null_log_variant_writes_the_same_lines_to_dev_null(tmp_path):
     extra = variants.nginx_http(v, tmp_path)
     assert "access_log /dev/null vexjson buffer=64k flush=1s;" in extra
     assert str(tmp_path) not in extra
+
+
+def test_a_variant_nginx_has_not_is_skipped_with_its_reason():
+    assert variants.server_args(variants.get("accesslog-64k"), "epoll+accesslog-64k", "/d") == \
+        ["--access-log", "/d/epoll+accesslog-64k.access.log", "--log-buffer", "65536"]
+    with pytest.raises(peers.PeerUnavailable, match="nginx has no accesslog-64k variant"):
+        peers.make_peer("nginx", {"/"}, variant="accesslog-64k")
