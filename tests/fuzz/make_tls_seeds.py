@@ -7,6 +7,8 @@ random values, so a seed carries the client's first flight, sometimes with
 what a client could send next (an alert, garbage, a second hello).
 
 Regression seeds (regress-*) are kept. Run again: ./tests/fuzz/make_tls_seeds.py
+(each run's hellos differ in their random values and key shares: only commit
+the new files when the seeds themselves change).
 """
 import os
 import ssl
