@@ -467,6 +467,8 @@ gate:
 #   fuzz_http_parser  the request head parser (and the llhttp differential build)
 #   fuzz_chunked      the chunked body decoder: whole, in pieces, encode/decode
 #   fuzz_conn         a whole connection: http1 + handlers over a fake transport
+#   fuzz_config       the --config YAML file and its section parsers (no files)
+#   fuzz_tls          the TLS transport's server side fed a client's bytes in packets
 #   make fuzz          each target for FUZZ_SECONDS (default 30), one after another;
 #                      new inputs into build/fuzz/new-<target>, crashes build/fuzz/<target>-*
 #   make fuzz-replay   every target's corpus once, plus the llhttp build (seconds; make test)
@@ -479,11 +481,13 @@ FUZZ_CFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize
 FUZZ_WFLAGS := -Wall -Wextra -Werror
 LLHTTP_INC := /usr/share/include/llhttp
 LLHTTP_SRC := /usr/share/llhttp/api.c /usr/share/llhttp/http.c /usr/share/llhttp/llhttp.c
-FUZZ_TARGETS := fuzz_http_parser fuzz_chunked fuzz_conn
+FUZZ_TARGETS := fuzz_http_parser fuzz_chunked fuzz_conn fuzz_config fuzz_tls
 # Each target's seed corpus (the parser's predates the others' naming).
 FUZZ_CORPUS_fuzz_http_parser := tests/fuzz/corpus
 FUZZ_CORPUS_fuzz_chunked := tests/fuzz/corpus_chunked
 FUZZ_CORPUS_fuzz_conn := tests/fuzz/corpus_conn
+FUZZ_CORPUS_fuzz_config := tests/fuzz/corpus_config
+FUZZ_CORPUS_fuzz_tls := tests/fuzz/corpus_tls
 FUZZ_CORPUS_fuzz_http_parser_llhttp := tests/fuzz/corpus
 # The connection target: the http1 layer and the handlers, nothing of the
 # server above them and no library (fake_tp.c is the transport).
@@ -491,6 +495,17 @@ FUZZ_CONN_SRC := $(addprefix src/server/,http1.c http1_out.c http1_body.c routes
                  response.c metrics.c static_files.c platform.c transport.c request_id.c \
                  limit_policy.c ratelimit.c proxy_proto.c realip.c connlimit.c cidr.c \
                  access.c access_config.c auth_basic.c compress.c accept_encoding.c)
+# The configuration file target: the file and its section parsers, with the
+# calls that open files wrapped (fuzz_config.c serves its input and a fixed
+# certificate, key and password file; every other path fails to open).
+FUZZ_CONFIG_SRC := $(addprefix src/server/,config.c config_file.c config_keys.c tls_context.c \
+                   access_config.c auth_basic.c cidr.c ratelimit.c log_config.c compress.c \
+                   accept_encoding.c platform.c)
+FUZZ_CERT_WRAP := -Wl,--wrap=SSL_CTX_use_certificate_chain_file,--wrap=SSL_CTX_use_PrivateKey_file
+FUZZ_CONFIG_WRAP := $(FUZZ_CERT_WRAP) -Wl,--wrap=fopen,--wrap=rl_zone_new
+# The TLS target: transport_tls.c (included by fuzz_tls.c, white-box) and
+# tls_context.c over fake_loop.c, with fuzz_cert.c's in-memory certificate.
+FUZZ_TLS_SRC := $(addprefix src/server/,transport.c tls_context.c)
 # -timeout: an input that takes seconds is a hang to report, not to wait for.
 FUZZ_RUN_FLAGS = -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
                  -artifact_prefix=build/fuzz/$(1)- -dict=tests/fuzz/$(2).dict
@@ -511,6 +526,17 @@ build/fuzz/fuzz_conn: tests/fuzz/fuzz_conn.c tests/fuzz/fake_tp.c tests/fuzz/fak
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) $(FUZZ_WFLAGS) tests/fuzz/fuzz_conn.c tests/fuzz/fake_tp.c $(FUZZ_CONN_SRC) $(HTTP_SRC) -o $@ \
 	  -lcrypto -lcrypt -lz -lbrotlienc -lzstd
+build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c tests/fuzz/fuzz_cert.c $(FUZZ_CONFIG_SRC) \
+                        $(wildcard tests/fuzz/*.h src/server/*.h include/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) $(FUZZ_WFLAGS) tests/fuzz/fuzz_config.c tests/fuzz/fuzz_cert.c $(FUZZ_CONFIG_SRC) -o $@ \
+	  $(FUZZ_CONFIG_WRAP) -lyaml -lssl -lcrypto -lcrypt -lz -lbrotlienc -lzstd
+build/fuzz/fuzz_tls: tests/fuzz/fuzz_tls.c tests/fuzz/fake_loop.c tests/fuzz/fuzz_cert.c \
+                     src/server/transport_tls.c $(FUZZ_TLS_SRC) \
+                     $(wildcard tests/fuzz/*.h src/server/*.h include/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) $(FUZZ_WFLAGS) tests/fuzz/fuzz_tls.c tests/fuzz/fake_loop.c tests/fuzz/fuzz_cert.c \
+	  $(FUZZ_TLS_SRC) -o $@ $(FUZZ_CERT_WRAP) -lssl -lcrypto
 
 .PHONY: $(addprefix fuzz-,$(FUZZ_TARGETS:fuzz_%=%))
 $(addprefix fuzz-,$(FUZZ_TARGETS:fuzz_%=%)): fuzz-%: build/fuzz/fuzz_%

@@ -108,7 +108,7 @@ if [ -n "$first" ]; then
   step "rate limit / PROXY unit tests (ASan+UBSan)" ./build/"$first"-san/test_ratelimit
   step "access control unit tests (ASan+UBSan)" ./build/"$first"-san/test_access
 fi
-step "fuzz corpus replay (libFuzzer, ASan+UBSan: parser, llhttp differential, chunked decoder, connection)" \
+step "fuzz corpus replay (libFuzzer, ASan+UBSan: parser, llhttp differential, chunked decoder, connection, config file, TLS)" \
   make --no-print-directory -s fuzz-replay
 for b in "${runnable[@]}"; do
   step "conformance $b" ./build/"$b"/test_conformance

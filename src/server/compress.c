@@ -60,7 +60,8 @@ static bool pattern_ok(const char *p, size_t n)
             if (p[0] == '+' || slash++ || i == 0 || i + 1 == n)
                 return false;
         } else if (ch == '*') {
-            if (i + 1 != n || p[i - 1] != '/')
+            /* i == 0 first: a lone "*" has no octet before it to look at */
+            if (i == 0 || i + 1 != n || p[i - 1] != '/')
                 return false;
         } else if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
                      (ch >= '0' && ch <= '9') || strchr("!#$&-^_.+", ch))) {

@@ -28,9 +28,19 @@ typedef struct walk {
     file_seen *seen;
     char *err;
     size_t errlen;
+    /* The keys of the two ways to say where to listen, for the message
+     * when a file has both. */
+    const yaml_node_t *listen_kn, *host_port_kn;
+    size_t lines;             /* the file's, as error_line counts them */
 } walk;
 
-static unsigned line_of(const yaml_node_t *n) { return (unsigned)n->start_mark.line + 1; }
+/* A node's line; an empty node at the very end of the file is where
+ * libyaml ends the stream, one line past the last: it is on the last. */
+static unsigned line_of(const walk *w, const yaml_node_t *n)
+{
+    size_t line = n->start_mark.line + 1;
+    return (unsigned)(line > w->lines ? w->lines : line);
+}
 
 static int fail(walk *w, const yaml_node_t *n, const char *key, const char *fmt, ...)
 {
@@ -39,7 +49,7 @@ static int fail(walk *w, const yaml_node_t *n, const char *key, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    snprintf(w->err, w->errlen, "%s:%u: %s%s%s", w->path, line_of(n), key ? key : "",
+    snprintf(w->err, w->errlen, "%s:%u: %s%s%s", w->path, line_of(w, n), key ? key : "",
              key ? ": " : "", msg);
     return 2;
 }
@@ -66,7 +76,7 @@ static int dup_check(walk *w, const yaml_node_t *map, const yaml_node_t *kn, con
         const char *a = scalar(o), *b = scalar(kn);
         if (a && b && strcmp(a, b) == 0)
             return fail(w, kn, b, "given twice%s%s (first at line %u)", ctx ? " in " : "",
-                        ctx ? ctx : "", line_of(o));
+                        ctx ? ctx : "", line_of(w, o));
     }
     return 0;
 }
@@ -304,7 +314,7 @@ static int one_route(walk *w, const yaml_node_t *n, cfg_route *r)
 {
     if (n->type != YAML_MAPPING_NODE)
         return fail(w, n, "routes", "each route is a mapping (path, status, body, ...)");
-    r->line = line_of(n);
+    r->line = line_of(w, n);
     r->status = 0;
     yaml_node_t *kn, *vn;
     FOR_PAIRS(w, n, kn, vn) {
@@ -425,7 +435,7 @@ static int one_limit(walk *w, const yaml_node_t *n, cfg_limit *l)
 {
     if (n->type != YAML_MAPPING_NODE)
         return fail(w, n, "limits", "each limit is a mapping (" LIMIT_KEYS ")");
-    l->line = line_of(n);
+    l->line = line_of(w, n);
     l->status = 429;
     l->v4_bits = 32;
     l->v6_bits = 64;
@@ -448,6 +458,8 @@ static int one_limit(walk *w, const yaml_node_t *n, cfg_limit *l)
         if (strcmp(k, "name") == 0) {
             if (set_str(w, vn, key, &l->name, 64))
                 return 2;
+            if (!l->name[0])   /* the zone's label in /metrics, and how policies name it */
+                return fail(w, vn, key, "invalid value '' (letters, digits, _ and -)");
             for (const char *c = l->name; *c; c++)
                 if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
                       (*c >= '0' && *c <= '9') || *c == '_' || *c == '-'))
@@ -622,7 +634,7 @@ static int access_rule_parse(walk *w, const yaml_node_t *n, access_rule *r)
 {
     if (n->type != YAML_MAPPING_NODE)
         return fail(w, n, "access", "each entry is a mapping (path, rules, auth, users, methods)");
-    r->line = line_of(n);
+    r->line = line_of(w, n);
     yaml_node_t *kn, *vn;
     bool have_path = false;
     FOR_PAIRS(w, n, kn, vn) {
@@ -797,6 +809,7 @@ static int top(walk *w, const yaml_node_t *root)
         if (strcmp(k, "listen") == 0) {
             if (listeners(w, vn))
                 return 2;
+            w->listen_kn = kn;
             continue;
         }
         if (strcmp(k, "routes") == 0) {
@@ -827,10 +840,91 @@ static int top(walk *w, const yaml_node_t *root)
             return fail(w, vn, k, "expects a single value");
         if (cfg_key_set(key, w->cfg, v))
             return fail(w, vn, k, "invalid value '%s' (%s)", v, key->want);
-        if (strcmp(k, "host") == 0 || strcmp(k, "port") == 0)
+        if (strcmp(k, "host") == 0 || strcmp(k, "port") == 0) {
             w->seen->host_port = true;
+            if (!w->host_port_kn)
+                w->host_port_kn = kn;
+        }
+    }
+    if (w->listen_kn && w->host_port_kn) {
+        /* Named at the later of the two, pointing back at the other. */
+        bool listen_last = w->listen_kn->start_mark.index > w->host_port_kn->start_mark.index;
+        const yaml_node_t *last = listen_last ? w->listen_kn : w->host_port_kn;
+        const yaml_node_t *first = listen_last ? w->host_port_kn : w->listen_kn;
+        return fail(w, last, scalar(last), "use either listen or host/port, not both (%s at "
+                    "line %u)", scalar(first), line_of(w, first));
     }
     return 0;
+}
+
+/* The whole file in memory (a configuration is small): libyaml then parses
+ * a string, and an error's line can be checked against the text. */
+#define FILE_MAX (64u << 20)
+static char *slurp(FILE *f, size_t *n)
+{
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        len += fread(buf + len, 1, cap - len, f);
+        if (len < cap)
+            break;
+        char *nb = cap < FILE_MAX ? realloc(buf, cap * 2) : NULL;
+        if (!nb)
+            free(buf);
+        buf = nb;
+        cap *= 2;
+    }
+    if (buf && ferror(f)) {
+        free(buf);
+        buf = NULL;
+    }
+    *n = len;
+    return buf;
+}
+
+/* The length of the line break at b[0..n), 0 if none: YAML's breaks (CR LF,
+ * CR, LF, and in UTF-8 NEL, LS and PS), the ones libyaml counts lines by. */
+static size_t yaml_break(const unsigned char *b, size_t n)
+{
+    if (b[0] == '\r')
+        return n > 1 && b[1] == '\n' ? 2 : 1;
+    if (b[0] == '\n')
+        return 1;
+    if (n > 1 && b[0] == 0xc2 && b[1] == 0x85)
+        return 2;
+    if (n > 2 && b[0] == 0xe2 && b[1] == 0x80 && (b[2] == 0xa8 || b[2] == 0xa9))
+        return 3;
+    return 0;
+}
+
+/* Lines in b[0..upto) of n: breaks, plus the line after the last break if
+ * anything follows it. */
+static size_t count_lines(const char *buf, size_t upto, size_t n, bool *ends_in_break)
+{
+    const unsigned char *b = (const unsigned char *)buf;
+    size_t breaks = 0;
+    bool last = false;
+    for (size_t i = 0; i < upto;) {
+        size_t k = yaml_break(b + i, n - i);
+        breaks += k != 0;
+        i += k ? k : 1;
+        last = k && i == n;
+    }
+    *ends_in_break = last;
+    return breaks;
+}
+
+/* The line of a YAML error. libyaml counts one past the last line when the
+ * problem is the end of the input (it ends the stream with a line break),
+ * and gives only a byte offset for a reader error (bad UTF-8, a control
+ * character): both are turned into a line of the file. */
+static size_t error_line(const yaml_parser_t *p, const char *buf, size_t n, size_t lines)
+{
+    bool last;
+    if (p->error == YAML_READER_ERROR)
+        return count_lines(buf, p->problem_offset < n ? p->problem_offset : n, n, &last) + 1;
+    size_t line = p->problem_mark.line + 1;
+    return line > lines ? lines : line;
 }
 
 int config_file_read(const char *path, server_config *cfg, file_seen *seen, char *err,
@@ -842,27 +936,37 @@ int config_file_read(const char *path, server_config *cfg, file_seen *seen, char
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return 2;
     }
+    size_t n;
+    int read_errno = 0;
+    char *buf = slurp(f, &n);
+    if (!buf)
+        read_errno = ferror(f) ? errno : ENOMEM;
+    fclose(f);
+    if (!buf) {
+        snprintf(err, errlen, "%s: cannot read: %s", path,
+                 read_errno == ENOMEM ? "out of memory, or larger than 64 MiB" : strerror(read_errno));
+        return 2;
+    }
     yaml_parser_t parser;
     yaml_document_t doc;
     if (!yaml_parser_initialize(&parser)) {
-        fclose(f);
+        free(buf);
         snprintf(err, errlen, "%s: out of memory", path);
         return 2;
     }
-    yaml_parser_set_input_file(&parser, f);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)buf, n);
+    bool last;
+    size_t lines = count_lines(buf, n, n, &last);
+    lines += !last || lines == 0;
     int rc = 0;
     if (!yaml_parser_load(&parser, &doc)) {
-        snprintf(err, errlen, "%s:%zu: %s%s%s", path, parser.problem_mark.line + 1,
+        snprintf(err, errlen, "%s:%zu: %s%s%s", path, error_line(&parser, buf, n, lines),
                  parser.problem ? parser.problem : "YAML error",
                  parser.context ? " " : "", parser.context ? parser.context : "");
         rc = 2;
     } else {
-        walk w = { &doc, path, cfg, seen, err, errlen };
+        walk w = { &doc, path, cfg, seen, err, errlen, NULL, NULL, lines };
         rc = top(&w, yaml_document_get_root_node(&doc));
-        if (rc == 0 && w.seen->listen && w.seen->host_port) {
-            snprintf(err, errlen, "%s: use either listen or host/port, not both", path);
-            rc = 2;
-        }
         if (rc == 0 && cfg->access) {
             char why[512];
             if (!access_config_finish(cfg->access, why, sizeof why)) {
@@ -874,6 +978,6 @@ int config_file_read(const char *path, server_config *cfg, file_seen *seen, char
         yaml_document_delete(&doc);
     }
     yaml_parser_delete(&parser);
-    fclose(f);
+    free(buf);
     return rc;
 }

@@ -24,7 +24,7 @@ def run(binary, *args, timeout=10):
 
 
 def write(path, text):
-    with open(path, "w") as f:
+    with open(path, "wb" if isinstance(text, bytes) else "w") as f:
         f.write(text)
     return str(path)
 
@@ -77,7 +77,14 @@ BAD_FILES = [
     ("idle-timeout: [1, 2]\n", ":1: idle-timeout: expects a single value"),
     ("header-timeout: -1\n", ":1: header-timeout: invalid value '-1' (seconds, 0.001-86400)"),
     ("threads: 2\nthreads: 3\n", ":2: threads: given twice (first at line 1)"),
-    ("threads: [2\n", ":2: did not find expected ',' or ']'"),
+    # An error at the end of the input names the last line, not one past it
+    # (libyaml's mark is there); a reader error names its own line.
+    ("threads: [2\n", ":1: did not find expected ',' or ']'"),
+    ("threads: 2\nbacklog: [2", ":2: did not find expected ',' or ']'"),
+    ("---\n#", ":2: the file must be a mapping"),
+    (b"threads: 2\nroutes:\n  - path: /\xff\n", ":3: invalid leading UTF-8 octet"),
+    ("limits:\n  - name: ''\n    rate: 1r/s\n", ":2: limits.name: invalid value ''"),
+    ("limits:\n  - name: &a\n    rate: 1r/s\n", ":2: limits.name: invalid value ''"),
     ("- a\n- b\n", ":1: the file must be a mapping"),
     ("listen:\n  - 127.0.0.1:80800\n", ":2: listen: invalid listener '127.0.0.1:80800'"),
     ("listen:\n  - address: 300.1.1.1\n    port: 80\n",
@@ -87,7 +94,10 @@ BAD_FILES = [
      ":2: listen.ipv6-only: only for an IPv6 address"),
     ("listen:\n  - 127.0.0.1:8080\n  - 127.0.0.1:8080\n",
      ":3: listen: 127.0.0.1 port 8080 is listed twice"),
-    ("listen: [127.0.0.1:1]\nport: 5\n", "use either listen or host/port, not both"),
+    ("listen: [127.0.0.1:1]\nport: 5\n",
+     ":2: port: use either listen or host/port, not both (listen at line 1)"),
+    ("host: 127.0.0.1\nthreads: 1\nport: 5\nlisten: [127.0.0.1:1]\n",
+     ":4: listen: use either listen or host/port, not both (host at line 1)"),
     ("routes:\n  - path: /x\n    status: 301\n", ":2: routes.location: a 301 redirect needs a location"),
     ("routes:\n  - path: x\n", ":2: routes.path: invalid value 'x' (an absolute path)"),
     ("routes:\n  - path: /x\n    status: 204\n", ":2: routes.status: 204 is not supported"),
