@@ -132,7 +132,11 @@ class Profile:
         for part in str(value).split(","):
             coding, _, params = part.strip().partition(";")
             q = params.strip().lower()
-            if coding.strip() and not (q.startswith("q=") and float(q[2:] or 0) == 0):
+            try:
+                refused = q.startswith("q=") and float(q[2:] or 0) == 0
+            except ValueError:
+                refused = False          # a malformed q is ignored, as the server does
+            if coding.strip() and not refused:
                 out.append(coding.strip().lower())
         return tuple(out)
 

@@ -39,6 +39,7 @@ def test_compression_set_and_accept_encodings():
     assert ps["json-64k-br"].path == "/static/65536.json"
     p = Profile(name="x", headers=(("accept-encoding", "br;q=0, gzip;q=0.5, zstd"),))
     assert p.accept_encodings == ("gzip", "zstd")
+    assert Profile(name="y", headers=(("Accept-Encoding", "br;q=abc"),)).accept_encodings == ("br",)
 
 
 def test_profile_rules_of_the_new_tools():
