@@ -25,6 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 HELLO = "Hello, World!"
 JSON = '{"message":"Hello, World!"}'
 NGINX_ECHO_MODULE = "/usr/lib/nginx/modules/ngx_http_echo_module.so"
+# Debian's nginx-light has gzip only (`nginx -V`: no brotli or zstd module is built in
+# or packaged for it here): brotli and zstd cases run on our server alone.
+NGINX_ENCODINGS = ("gzip",)
 
 PACKAGES = {"nginx": "nginx-light (and libnginx-mod-http-echo for POST /echo)",
             "h2o": "h2o"}
@@ -48,9 +51,28 @@ def static_sizes(paths) -> list:
     return sorted({int(m.group(1)) for p in paths if (m := re.fullmatch(r"/static/(\d+)\.bin", p))})
 
 
+def static_json_sizes(paths) -> list:
+    """Sizes of /static/<N>.json paths: compressible JSON bodies (the compression cases)."""
+    return sorted({int(m.group(1)) for p in paths if (m := re.fullmatch(r"/static/(\d+)\.json", p))})
+
+
+def json_body(size: int) -> bytes:
+    """A JSON array of small records, exactly `size` bytes (size >= 2; whole records, then
+    spaces): repetitive like an API listing, so it compresses as real JSON does."""
+    text, i = "[", 0
+    while True:
+        rec = ('{"id":%d,"name":"item %d","tags":["a","b"],"ok":true}' % (i, i))
+        sep = "," if i else ""
+        if len(text) + len(sep) + len(rec) + 1 > size:
+            break
+        text += sep + rec
+        i += 1
+    return (text + " " * (size - 1 - len(text)) + "]").encode()
+
+
 def make_www(tmp: Path, paths) -> Path:
     """The document tree every target serves: www/bytes/N for nginx and h2o, and
-    www/static/N.bin for /static/ paths (our servers get --root www/static)."""
+    www/static/N.bin and N.json for /static/ paths (our servers get --root www/static)."""
     www = tmp / "www"
     (www / "bytes").mkdir(parents=True)
     (www / "static").mkdir()
@@ -58,6 +80,8 @@ def make_www(tmp: Path, paths) -> Path:
         (www / "bytes" / str(n)).write_bytes(b"x" * n)
     for n in static_sizes(paths):
         (www / "static" / f"{n}.bin").write_bytes(b"x" * n)
+    for n in static_json_sizes(paths):
+        (www / "static" / f"{n}.json").write_bytes(json_body(n))
     (www / "hello.txt").write_text(HELLO)
     (www / "message.json").write_text(JSON)
     (www / "ok.txt").write_text("ok")
@@ -76,9 +100,17 @@ def _nofile(want: int) -> int:
     return want if hard == resource.RLIM_INFINITY else min(want, hard)
 
 
+# Our server compresses by default (gzip-level 6, for JSON and text types above 1 KiB);
+# nginx gets the same so a client sending Accept-Encoding meets the same work on both.
+# No profile but the compression ones sends Accept-Encoding.
+NGINX_GZIP_LEVEL = 6
+NGINX_GZIP = (f"gzip on;\n    gzip_comp_level {NGINX_GZIP_LEVEL};\n    gzip_min_length 1024;\n"
+              "    gzip_types text/plain application/json;\n    gzip_vary on;")
+
+
 def nginx_config(port: int, tmp: Path, www: Path, max_connections: int,
                  echo_module: str | None, error_log: Path | None = None,
-                 http_extra: str = "") -> str:
+                 http_extra: str = "", server_extra: str = "") -> str:
     conns = 2 * max_connections + 1024     # reused-connection warnings otherwise
     echo = ("echo_read_request_body;\n            echo_request_body;" if echo_module else
             "# no echo module: the body is read and discarded\n            return 200;")
@@ -94,6 +126,7 @@ http {{
     sendfile on;             # as Debian's stock nginx.conf: files go out by sendfile(2)
     tcp_nopush on;
     server_tokens off;
+    {NGINX_GZIP}
     keepalive_requests 100000000;
     keepalive_timeout 65;
     client_body_buffer_size 128k;
@@ -104,12 +137,17 @@ http {{
     scgi_temp_path {tmp}/scgi;
     server {{
         listen {LOOPBACK}:{port} backlog=4096;
+        {server_extra}
         location = / {{ default_type text/plain; return 200 "{HELLO}"; }}
         location = /json {{ default_type application/json; return 200 '{JSON}'; }}
         location = /readyz {{ default_type text/plain; return 200 "ok"; }}
         location = /healthz {{ default_type text/plain; return 200 "ok"; }}
         location /bytes/ {{ root {www}; default_type application/octet-stream; }}
-        location /static/ {{ root {www}; default_type application/octet-stream; }}
+        location /static/ {{
+            root {www};
+            types {{ application/json json; }}
+            default_type application/octet-stream;
+        }}
         location = /echo {{
             default_type application/octet-stream;
             {echo}
@@ -149,11 +187,11 @@ def stub_status_counters(server: ServerProcess) -> dict | None:
 
 
 def nginx(paths, *, cpu: int | None = 0, max_connections: int = 1024,
-          log_dir=None, variant: str | None = None) -> ServerProcess:
+          log_dir=None, variant: str | None = None, variant_ctx: dict | None = None) -> ServerProcess:
     binary = _which("nginx")
     if not binary:
         raise PeerUnavailable(f"nginx not found: apt-get install {PACKAGES['nginx']}")
-    if variant and not variants.get(variant).nginx_http:
+    if variant and not (variants.get(variant).nginx_http or variants.get(variant).nginx_server):
         raise PeerUnavailable(f"nginx has no {variant} variant (it is ours alone)")
     tmp = Path(tempfile.mkdtemp(prefix="vexbench-nginx-"))
     www = make_www(tmp, paths)
@@ -162,13 +200,20 @@ def nginx(paths, *, cpu: int | None = 0, max_connections: int = 1024,
     conf = tmp / "nginx.conf"
     errlog = Path(log_dir or tmp) / "nginx.error.log"
     errlog.parent.mkdir(parents=True, exist_ok=True)
-    extra = variants.nginx_http(variants.get(variant), tmp) if variant else ""
-    conf.write_text(nginx_config(port, tmp, www, max_connections, echo, errlog, extra))
+    v = variants.get(variant) if variant else None
+    tls_port = free_port() if v and v.scheme == "https" else None
+    extra = variants.nginx_http(v, tmp, variant_ctx) if v else ""
+    server_extra = variants.nginx_server(v, tmp, variant_ctx, host=LOOPBACK,
+                                         tls_port=tls_port) if v else ""
+    conf.write_text(nginx_config(port, tmp, www, max_connections, echo, errlog, extra,
+                                 server_extra))
     argv = [binary, "-p", str(tmp), "-e", str(errlog), "-c", str(conf), "-g", "daemon off;"]
     srv = ServerProcess(argv, name=f"nginx+{variant}" if variant else "nginx", cpu=cpu, port=port, log_dir=log_dir,
                         counters=stub_status_counters, stop_signal=signal.SIGQUIT,
+                        scheme=v.scheme if v else "http", tls_port=tls_port,
                         on_stop=lambda: shutil.rmtree(tmp, ignore_errors=True))
     srv.config_text = conf.read_text()
+    srv.encodings = NGINX_ENCODINGS
     srv.notes = [] if echo else ["POST /echo does not echo: install libnginx-mod-http-echo"]
     return srv
 
@@ -209,7 +254,7 @@ hosts:
 
 
 def h2o(paths, *, cpu: int | None = 0, max_connections: int = 1024,
-        log_dir=None, variant: str | None = None) -> ServerProcess:
+        log_dir=None, variant: str | None = None, variant_ctx: dict | None = None) -> ServerProcess:
     if variant:
         raise PeerUnavailable(f"h2o has no {variant} variant here (only nginx has)")
     binary = _which("h2o")
@@ -224,6 +269,7 @@ def h2o(paths, *, cpu: int | None = 0, max_connections: int = 1024,
                         log_dir=log_dir, counters=None,
                         on_stop=lambda: shutil.rmtree(tmp, ignore_errors=True))
     srv.config_text = conf.read_text()
+    srv.encodings = ()                    # its config here compresses nothing
     srv.notes = ["no server-side request counter: CPU per request uses the load generator's count"]
     return srv
 
@@ -232,7 +278,7 @@ FACTORIES = {"nginx": nginx, "h2o": h2o}
 
 
 def make_peer(name: str, paths, *, build_dir=None, variant: str | None = None,
-              **kw) -> ServerProcess:
+              variant_ctx: dict | None = None, **kw) -> ServerProcess:
     """A peer by name; the minimal reference servers (ref_peers.py) come from build_dir."""
     if name in ref_peers.REFS:
         return ref_peers.make(name, build_dir=build_dir or ROOT / "build",
@@ -240,4 +286,4 @@ def make_peer(name: str, paths, *, build_dir=None, variant: str | None = None,
     if name not in FACTORIES:
         raise PeerUnavailable(f"unknown peer {name!r}; known: "
                               f"{', '.join([*FACTORIES, *ref_peers.REFS, ref_peers.ALIAS])}")
-    return FACTORIES[name](paths, variant=variant, **kw)
+    return FACTORIES[name](paths, variant=variant, variant_ctx=variant_ctx, **kw)

@@ -16,8 +16,10 @@ from .progress import human  # noqa: E402
 from .report import case_order, target_order  # noqa: E402
 from .results import summary_index  # noqa: E402
 
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#7f7f7f", "#8c564b", "#e377c2",
-           "#17becf"]
+# Backends and peers draw from palettes that share no colour (a variant run has twice the
+# targets: poll+tls must not look like nginx).
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#e377c2", "#17becf", "#aec7e8",
+           "#ffbb78"]
 PEER_PALETTE = ["#7f7f7f", "#8c564b", "#bcbd22"]
 PCTS = (("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9), ("p99.99", 99.99))
 plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10,
@@ -105,7 +107,9 @@ def _bars(ax, doc, case, metric, col, fmt):
     x = range(len(targets))
     ax.bar(x, meds, yerr=[lo, hi], capsize=4, color=[col[t] for t in targets],
            edgecolor="black", linewidth=0.5, error_kw={"elinewidth": 1})
-    ax.set_xticks(list(x), targets, rotation=0)
+    many = len(targets) > 5               # e.g. every target and its +variant twin
+    ax.set_xticks(list(x), targets, rotation=30 if many else 0, ha="right" if many else "center",
+                  fontsize=8 if many else None)
     top = max((m + h for m, h in zip(meds, hi)), default=1)
     ax.set_ylim(0, top * 1.22 if top > 0 else 1)
     for xi, m, h in zip(x, meds, hi):

@@ -18,7 +18,12 @@ PROFILE_DIR = ROOT / "bench" / "profiles"
 SETS_FILE = "sets.toml"
 
 # curve: closed-loop max rate (wrk), then open-loop levels (vex_loadgen), see curve.py
-TOOLS = ("wrk", "ab", "hyperfine", "idle", "curve", "openloop")
+# s_time: `openssl s_time`, one TLS connection after another (-new: full handshakes;
+# -reuse: resumed ones), for https targets only (see s_time.py)
+# h2load: a fixed request count from concurrent clients (h2load.py)
+TOOLS = ("wrk", "ab", "hyperfine", "idle", "curve", "openloop", "s_time", "h2load")
+HTTPS_ONLY = ("s_time",)
+PLAIN_ONLY = ("idle", "curve", "openloop")   # plain sockets / vex_loadgen: no TLS
 SCHEDULES = ("constant", "poisson")
 METHODS = ("GET", "POST", "PUT", "HEAD", "DELETE")
 
@@ -52,6 +57,7 @@ class Profile:
     levels: tuple = (10, 25, 50, 75, 90, 95, 100)  # curve: % of the measured max rate
     slo_ms: float = 1.0              # curve: the p99 objective for the SLO figure
     schedule: str = "constant"       # curve/openloop: constant | poisson
+    tls_resume: bool = False         # s_time: resume the session (-reuse), else -new
 
     @classmethod
     def from_dict(cls, name: str, data: dict) -> "Profile":
@@ -85,12 +91,20 @@ class Profile:
             raise err("connections must be positive")
         if self.pipeline < 1 or (self.pipeline > 1 and self.tool != "wrk"):
             raise err("pipeline > 1 needs tool wrk")
-        if self.tool == "hyperfine" and self.requests < 1:
-            raise err("hyperfine profiles need requests (fixed work per run)")
+        if self.tool in ("hyperfine", "h2load") and self.requests < 1:
+            raise err(f"{self.tool} profiles need requests (fixed work per run)")
+        if self.tool == "h2load" and (self.method.upper() != "GET" or self.body_data()):
+            raise err("h2load profiles send GET without a body")
         if self.body and self.body_bytes:
             raise err("give body or body_bytes, not both")
         if self.threads < 1 or self.runs < 1 or self.timeout <= 0:
             raise err("threads, runs and timeout must be positive")
+        if self.tls_resume and self.tool != "s_time":
+            raise err("tls_resume needs tool s_time")
+        if self.tool == "s_time" and (self.method.upper() != "GET" or self.headers
+                                      or self.body_data() or self.connections != (1,)):
+            raise err("s_time sends one GET without headers or body on one connection "
+                      "at a time: connections = [1]")
         if self.tool in ("curve", "openloop"):
             if not self.levels or any(not 0 < float(x) <= 200 for x in self.levels):
                 raise err("levels must be percentages in (0, 200]")
@@ -100,6 +114,31 @@ class Profile:
                 raise err(f"schedule must be one of {SCHEDULES}")
             if self.pipeline != 1:
                 raise err("curve/openloop profiles send one request at a time per connection")
+
+    @property
+    def schemes(self) -> tuple:
+        """The target schemes this profile can load (an https target's TLS port)."""
+        if self.tool in HTTPS_ONLY:
+            return ("https",)
+        if self.tool in PLAIN_ONLY:
+            return ("http",)
+        return ("http", "https")
+
+    @property
+    def accept_encodings(self) -> tuple:
+        """The content codings the profile's Accept-Encoding names (q > 0), or ()."""
+        value = next((v for k, v in self.headers if k.lower() == "accept-encoding"), "")
+        out = []
+        for part in str(value).split(","):
+            coding, _, params = part.strip().partition(";")
+            q = params.strip().lower()
+            try:
+                refused = q.startswith("q=") and float(q[2:] or 0) == 0
+            except ValueError:
+                refused = False          # a malformed q is ignored, as the server does
+            if coding.strip() and not refused:
+                out.append(coding.strip().lower())
+        return tuple(out)
 
     def body_data(self) -> bytes:
         return self.body.encode() if self.body else b"x" * self.body_bytes

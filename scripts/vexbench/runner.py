@@ -24,9 +24,11 @@ from .trial import run_trial
 
 ALL_BACKENDS = ("epoll", "io_uring", "kqueue", "poll")
 TOOL_PACKAGES = {"wrk": "wrk", "ab": "apache2-utils", "hyperfine": "hyperfine",
-                 "taskset": "util-linux"}
+                 "taskset": "util-linux", "openssl": "openssl",
+                 "h2load": "nghttp2-client"}
 TOOL_NEEDS = {"wrk": ("wrk",), "ab": ("ab",), "hyperfine": ("hyperfine", "ab"), "idle": (),
-              "curve": ("wrk",)}
+              "curve": ("wrk",), "s_time": ("openssl",),
+              "h2load": ("h2load",)}
 TRIAL_OVERHEAD_S = 0.4
 
 
@@ -84,6 +86,8 @@ def case_weight(case, n_targets: int, trials: int) -> float:
         per = 1.0 + case.connections / 5000
     elif p.tool == "hyperfine":
         per = p.runs * (0.3 + p.requests / 40000)
+    elif p.tool == "h2load":
+        per = 0.3 + p.requests / 3000       # a request count: ~3k new connections/s here
     else:
         per = case.duration + TRIAL_OVERHEAD_S
     warm = (case.warmup + TRIAL_OVERHEAD_S) if p.tool in ("wrk", "ab") and case.warmup > 0 else 0
@@ -169,6 +173,8 @@ def run(opts: RunOptions) -> tuple:
     servers: list = []
     max_clients = plan.max_connections() + 256
     www = peers.make_www(work, plan.paths())
+    vdir = work / "variants"
+    vctx = variants.prepare(plan.variants, vdir)   # e.g. the TLS variant's certificate
     for name, binary in found:
         srv = ServerProcess.vex(binary, cpu=opts.server_cpu, stats_interval=opts.stats_interval,
                                 extra_args=["--max-clients", str(max_clients),
@@ -177,14 +183,16 @@ def run(opts: RunOptions) -> tuple:
         servers.append(("backend", srv, {"binary": str(binary)}))
         for vname in plan.variants:          # the same server with one feature on
             v = variants.get(vname)
-            vdir = work / "variants"
             vdir.mkdir(exist_ok=True)
             tname = f"{name}+{vname}"
+            # a variant's config file names the listeners: --host/--port would replace them
             srv = ServerProcess.vex(binary, cpu=opts.server_cpu, stats_interval=opts.stats_interval,
                                     extra_args=["--max-clients", str(max_clients),
                                                 "--root", str(www / "static"), *opts.server_args,
-                                                *variants.server_args(v, tname, vdir)],
-                                    name=tname, log_dir=logs)
+                                                *variants.server_args(v, tname, vdir, vctx[vname])],
+                                    name=tname, log_dir=logs, listen_flags=not v.server_config,
+                                    scheme=v.scheme,
+                                    files=variants.server_files(v, tname, vdir, vctx[vname]))
             servers.append(("backend", srv, {"binary": str(binary), "variant": vname,
                                              "base": name}))
     peer_names = ref_peers.expand(opts.peers, None if opts.no_backends else opts.backends)
@@ -196,7 +204,8 @@ def run(opts: RunOptions) -> tuple:
             try:
                 srv = peers.make_peer(name, plan.paths(), cpu=opts.server_cpu,
                                       max_connections=plan.max_connections(), log_dir=logs,
-                                      build_dir=opts.build_dir, variant=vname)
+                                      build_dir=opts.build_dir, variant=vname,
+                                      variant_ctx=vctx.get(vname) if vname else None)
             except peers.PeerUnavailable as e:
                 target_recs.append({"name": tname, "kind": "peer", "status": "skipped",
                                     "reason": str(e)})

@@ -74,8 +74,14 @@ class ServerProcess:
                  host: str = LOOPBACK, port: int | None = None, ready_path: str = "/readyz",
                  log_dir: str | os.PathLike | None = None, counters=metrics_counters,
                  ready_timeout: float = 15.0, stop_signal: int = signal.SIGTERM,
-                 stop_timeout: float = 15.0, include_children: bool = True, on_stop=None):
-        """argv may hold `{host}` and `{port}` placeholders; port defaults to a free one."""
+                 stop_timeout: float = 15.0, include_children: bool = True, on_stop=None,
+                 scheme: str = "http", tls_port: int | None = None, files: dict | None = None):
+        """argv may hold `{host}` and `{port}` placeholders; port defaults to a free one.
+
+        scheme "https": the load goes to a second, TLS port (`tls_port`, a free one at
+        each start unless given, `{tls_port}` in argv and files) while readiness and
+        counters keep the plain `port`. `files` ({path: template}) are written at each
+        start with the same placeholders filled (a config file naming the ports)."""
         check_loopback(host)
         self.argv_template = [str(a) for a in argv]
         self.name = name or Path(self.argv_template[0]).name
@@ -97,13 +103,24 @@ class ServerProcess:
         self.lives: list = []             # stop results of earlier lives (restart())
         self.notes: list = []             # caveats to carry into the results
         self.serves = None                # profile -> bool: the cases it runs (None: all)
+        self.encodings = None             # content codings it compresses with (None: any)
         self.config_text: str | None = None
+        if scheme not in ("http", "https"):
+            raise ValueError(f"scheme must be http or https, not {scheme!r}")
+        self.scheme = scheme
+        self.tls_port_fixed = tls_port
+        self.tls_port = tls_port
+        self.files = dict(files or {})
 
     @classmethod
     def vex(cls, binary, *, cpu: int | None = 0, threads: int = 1, stats_interval: float = 5,
-            extra_args=(), name: str | None = None, **kw) -> "ServerProcess":
-        """The vex_net production_server with the harness's standard flags."""
-        argv = [str(binary), "--host", "{host}", "--port", "{port}", "--threads", str(threads),
+            extra_args=(), name: str | None = None, listen_flags: bool = True,
+            **kw) -> "ServerProcess":
+        """The vex_net production_server with the harness's standard flags.
+        listen_flags=False leaves out --host/--port, which would replace a config
+        file's `listen` list (a variant's file names the listeners itself)."""
+        listen = ["--host", "{host}", "--port", "{port}"] if listen_flags else []
+        argv = [str(binary), *listen, "--threads", str(threads),
                 "--stats-interval", f"{stats_interval:g}", *map(str, extra_args)]
         return cls(argv, name=name or Path(binary).parent.name, cpu=cpu, **kw)
 
@@ -136,9 +153,14 @@ class ServerProcess:
 
     def _spawn(self, port: int) -> None:
         self.port = port
+        if self.scheme == "https" and self.tls_port_fixed is None:
+            self.tls_port = free_port(self.host)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        argv = [a.replace("{host}", self.host).replace("{port}", str(port))
-                for a in self.argv_template]
+        argv = [self._fill(a) for a in self.argv_template]
+        for path, template in self.files.items():
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(self._fill(template))
+            self.config_text = Path(path).read_text()
         pin = ["taskset", "-c", str(self.cpu)] if self.cpu is not None else []
         self.command = pin + argv
         mode = "ab" if self.lives else "wb"    # a restart keeps the earlier logs
@@ -153,6 +175,10 @@ class ServerProcess:
             out.close()
             err.close()
         self.started_at = time.time()
+
+    def _fill(self, text: str) -> str:
+        text = text.replace("{host}", self.host).replace("{port}", str(self.port))
+        return text.replace("{tls_port}", str(self.tls_port)) if self.tls_port else text
 
     def _stderr_text(self) -> str:
         try:
@@ -186,6 +212,11 @@ class ServerProcess:
     def runs(self, profile) -> bool:
         """Whether this server takes part in `profile`'s cases (a canned-response
         reference server answers only some)."""
+        if self.scheme not in getattr(profile, "schemes", ("http", "https")):
+            return False                  # e.g. s_time on a plain target, vex_loadgen on TLS
+        asked = getattr(profile, "accept_encodings", ())
+        if asked and self.encodings is not None and not set(asked) & set(self.encodings):
+            return False                  # it would answer identity: not the case measured
         return self.serves is None or self.serves(profile)
 
     def alive(self) -> bool:
@@ -244,6 +275,9 @@ class ServerProcess:
         return self.proc.pid if self.proc else None
 
     def url(self, path: str = "/") -> str:
+        """Where the load goes: the TLS port over https for an https target."""
+        if self.scheme == "https":
+            return f"https://{self.host}:{self.tls_port}{path}"
         return f"http://{self.host}:{self.port}{path}"
 
     def get(self, path: str, timeout: float = 2.0) -> tuple:
@@ -268,5 +302,6 @@ class ServerProcess:
     def describe(self) -> dict:
         return {"name": self.name, "command": self.command, "pid": self.pid,
                 "host": self.host, "port": self.port, "cpu": self.cpu,
+                "scheme": self.scheme, "tls_port": self.tls_port,
                 "stdout_log": str(self.stdout_path), "stderr_log": str(self.stderr_path),
                 "notes": list(self.notes), "config": self.config_text}

@@ -23,7 +23,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from . import ab, hyperfine, idle, metrics, openloop, procstats, wrk
+from . import ab, h2load, hyperfine, idle, metrics, openloop, procstats, s_time, wrk
 from .profiles import Profile
 
 LOADGEN_CPU = 1
@@ -187,6 +187,26 @@ def run_trial(server, profile: Profile, *, connections: int | None = None,
                                    f"{(err or out).strip()[-300:]}")
             csv_text = Path(csv_path).read_text() if os.path.exists(csv_path) else None
             figs = ab.figures(out, csv_text)
+        elif profile.tool == "h2load":
+            cmd = h2load.command(url, profile, conns, cpu=loadgen_cpu)
+            rec["command"] = cmd
+            rc, out, err, to = _run(cmd, duration + profile.requests / 200 + 30)
+            Path(str(stem) + ".out").write_text(out + ("\n--- stderr ---\n" + err if err else ""))
+            if to or rc != 0:
+                raise RuntimeError(f"h2load {'timed out' if to else f'exit {rc}'}: "
+                                   f"{(err or out).strip()[-300:]}")
+            figs = h2load.figures(out)
+        elif profile.tool == "s_time":
+            cmd = s_time.command(url, profile, duration, cpu=loadgen_cpu)
+            rec["command"] = cmd
+            t_start = time.monotonic()
+            rc, out, err, to = _run(cmd, duration + 30)
+            elapsed = time.monotonic() - t_start
+            Path(str(stem) + ".out").write_text(out + ("\n--- stderr ---\n" + err if err else ""))
+            if to or rc != 0:
+                raise RuntimeError(f"s_time {'timed out' if to else f'exit {rc}'}: "
+                                   f"{(err or out).strip()[-300:]}")
+            figs = s_time.figures(out, elapsed)
         elif profile.tool == "hyperfine":
             json_path, csv_path = str(stem) + ".hyperfine.json", str(stem) + ".csv"
             cmd = hyperfine.fixed_work_command(url, profile, conns, json_path, csv_path,

@@ -119,6 +119,7 @@ void h1_ctx_free(h1_ctx *ctx)
     resp_table_free(&ctx->resp);
     free(ctx->scratch);
     ctx->scratch = NULL;
+    tp_env_free(&ctx->env);
 }
 
 h1_job *h1_job_get(h1_ctx *ctx, h1_ex *x)

@@ -4,6 +4,7 @@
  */
 #include "transport.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 bool tp_write_slow(tp *t, const void *p, size_t n)
@@ -22,4 +23,11 @@ bool tp_write_slow(tp *t, const void *p, size_t n)
 void tp_close(tp *t)
 {
     t->ops->close(t);
+}
+
+void tp_env_free(tp_env *e)
+{
+    free(e->tls_pt);
+    e->tls_pt = NULL;
+    e->tls_pt_cap = 0;
 }

@@ -66,6 +66,12 @@ struct tp_env {
     const tp_upcalls *up;
     wstats *st;              /* the thread's counters (TLS handshakes)     */
     void *open_arg;          /* what the next open takes (TLS: its SSL_CTX) */
+    /* TLS: the plaintext window, one per thread. A window is open on one
+     * connection at a time and its flush encrypts all of it, so sharing it
+     * costs nothing, and no connection allocates (and, above the mmap
+     * threshold, page-faults in) a 128 KiB window per 64 KiB response. */
+    char *tls_pt;
+    size_t tls_pt_cap;
 };
 
 struct tp {
@@ -74,6 +80,9 @@ struct tp {
     int fd;
     void *x;                 /* the transport's own state (TLS), or NULL    */
 };
+
+/* What the thread's transports keep between connections (the TLS window). */
+void tp_env_free(tp_env *e);
 
 /* For a transport's flush: close t's window and say how many bytes it
  * holds. false: t has no window open (nothing to flush). */

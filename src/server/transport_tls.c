@@ -5,8 +5,8 @@
  * memory BIO, and the records OpenSSL writes into the other memory BIO are
  * copied into the socket's own queue, so every backend (epoll, poll, kqueue,
  * io_uring) runs this unchanged. The window is a plaintext buffer of the
- * connection; flush encrypts all of it in one SSL_write (records of up to
- * 16 KiB) and queues the records for the loop's one send per turn, so a
+ * thread (tp_env.tls_pt); flush encrypts all of it in one SSL_write
+ * (records of up to 16 KiB) and queues the records for the loop's one send per turn, so a
  * pipelined burst of responses becomes few records and one send.
  * sendfile says ENOTSUP: the layer above reads the file and writes it in
  * pieces under backpressure.
@@ -21,12 +21,11 @@
 #include <openssl/ssl.h>
 
 #define TLS_READ_CHUNK 16384
+#define TLS_PT_KEEP (256u * 1024)
 
 typedef struct tls_conn {
     SSL *ssl;
     BIO *rbio, *wbio;        /* network side: in from the socket, out to it  */
-    char *pt;                /* the window's plaintext                       */
-    size_t pt_cap;
     unsigned busy;           /* inside our callback: close only marks        */
     bool handshaken, closed, paused, failed;
     vex_timer kick;          /* deliver what was decrypted before a pause    */
@@ -36,7 +35,6 @@ typedef struct tls_conn {
 static void tc_free(tls_conn *tc)
 {
     SSL_free(tc->ssl);       /* frees both BIOs */
-    free(tc->pt);
     free(tc);
 }
 
@@ -204,7 +202,6 @@ fail:
 
 static char *tls_reserve(tp *t, size_t min, size_t *avail)
 {
-    tls_conn *tc = t->x;
     tp_out *o = &t->env->out;
     if (o->owner == t && o->avail - o->used >= min) {
         *avail = o->avail - o->used;
@@ -213,20 +210,21 @@ static char *tls_reserve(tp *t, size_t min, size_t *avail)
     if (o->owner != t)
         out_end(o);
     size_t used = o->owner == t ? o->used : 0;
-    if (used + min > tc->pt_cap) {
-        size_t cap = tc->pt_cap ? tc->pt_cap : 4096;
+    tp_env *e = t->env;
+    if (used + min > e->tls_pt_cap) {
+        size_t cap = e->tls_pt_cap ? e->tls_pt_cap : 4096;
         while (cap < used + min)
             cap *= 2;
-        char *p = realloc(tc->pt, cap);
+        char *p = realloc(e->tls_pt, cap);
         if (!p)
             return NULL;
-        tc->pt = p;
-        tc->pt_cap = cap;
+        e->tls_pt = p;
+        e->tls_pt_cap = cap;
     }
     o->owner = t;
-    o->p = tc->pt;
+    o->p = e->tls_pt;
     o->used = used;
-    o->avail = tc->pt_cap;
+    o->avail = e->tls_pt_cap;
     *avail = o->avail - o->used;
     return o->p + o->used;
 }
@@ -243,18 +241,16 @@ static int tls_flush(tp *t)
     }
     if (n) {
         size_t done = 0;
-        if (SSL_write_ex(tc->ssl, tc->pt, n, &done) != 1 || done != n) {
+        if (SSL_write_ex(tc->ssl, t->env->tls_pt, n, &done) != 1 || done != n) {
             ERR_clear_error();
             errno = EPIPE;
             return -1;
         }
     }
-    /* A large window (a big body piece) is not kept by an idle connection. */
-    if (tc->pt_cap > 65536) {
-        free(tc->pt);
-        tc->pt = NULL;
-        tc->pt_cap = 0;
-    }
+    /* The thread keeps its window up to the size of a file piece and its
+     * head (64 KiB + a few); an unusually large one is given back. */
+    if (t->env->tls_pt_cap > TLS_PT_KEEP)
+        tp_env_free(t->env);
     return push_records(tc);
 }
 
