@@ -21,6 +21,7 @@
 
 struct comp_stream {
     enum comp_enc enc;
+    unsigned level;           /* made with it: a reload may change the setting */
     z_stream gz;
     BrotliEncoderState *br;
     ZSTD_CCtx *zs;
@@ -151,12 +152,18 @@ int comp_order_parse(const char *s, uint8_t order[ENC_N])
     return k;
 }
 
+static unsigned level_of(enum comp_enc e, const comp_settings *s)
+{
+    return e == ENC_GZIP ? s->gzip_level : e == ENC_BR ? s->brotli_level : s->zstd_level;
+}
+
 comp_stream *comp_new(enum comp_enc e, const comp_settings *s)
 {
     comp_stream *z = calloc(1, sizeof *z);
     if (!z)
         return NULL;
     z->enc = e;
+    z->level = level_of(e, s);
     switch (e) {
     case ENC_GZIP:
         /* 15 + 16: a gzip wrapper; memLevel 8 is zlib's default (~256 KiB) */
@@ -253,6 +260,38 @@ bool comp_write(comp_stream *z, const void *in, size_t n, bool fin, comp_emit em
     case ENC_BR:   return run_br(z, in, n, fin, emit, arg);
     case ENC_ZSTD: return run_zstd(z, in, n, fin, emit, arg);
     default:       return false;
+    }
+}
+
+comp_stream *comp_take(comp_pool *p, enum comp_enc e, const comp_settings *s)
+{
+    comp_stream *z = e < ENC_N ? p->idle[e] : NULL;
+    if (z) {
+        p->idle[e] = NULL;
+        bool reset = z->level == level_of(e, s) &&
+                     (e == ENC_GZIP ? deflateReset(&z->gz) == Z_OK
+                                    : !ZSTD_isError(ZSTD_CCtx_reset(z->zs, ZSTD_reset_session_only)));
+        if (reset)
+            return z;
+        comp_free(z);
+    }
+    return comp_new(e, s);
+}
+
+void comp_give(comp_pool *p, comp_stream *z)
+{
+    if (z && z->enc != ENC_BR && !p->idle[z->enc]) {
+        p->idle[z->enc] = z;
+        return;
+    }
+    comp_free(z);
+}
+
+void comp_pool_free(comp_pool *p)
+{
+    for (int e = 0; e < ENC_N; e++) {
+        comp_free(p->idle[e]);
+        p->idle[e] = NULL;
     }
 }
 

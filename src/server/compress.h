@@ -48,4 +48,20 @@ bool comp_write(comp_stream *z, const void *in, size_t n, bool fin, comp_emit em
 void comp_free(comp_stream *z);
 enum comp_enc comp_encoding(const comp_stream *z);
 
+/* One idle stream per coding, per thread (no lock): a response's codec is
+ * reset and reused rather than made and freed each time. zlib's ~256 KiB
+ * state freed on top of the heap is trimmed back to the kernel and faulted
+ * in again by the next response (22-24 page faults per gzip response once
+ * larger buffers sat below it). Memory kept: at most one gzip state and one
+ * zstd context per thread, from their first use on. brotli has no reset
+ * and is made each time. */
+typedef struct comp_pool {
+    comp_stream *idle[ENC_N];
+} comp_pool;
+/* Like comp_new, from the pool when it holds one made with the same level. */
+comp_stream *comp_take(comp_pool *p, enum comp_enc e, const comp_settings *s);
+/* Back to the pool (its slot empty) or freed; z may be NULL or cut short. */
+void comp_give(comp_pool *p, comp_stream *z);
+void comp_pool_free(comp_pool *p);
+
 #endif

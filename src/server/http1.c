@@ -117,6 +117,7 @@ void h1_ctx_free(h1_ctx *ctx)
         free(j);
     }
     resp_table_free(&ctx->resp);
+    comp_pool_free(&ctx->comp);
     free(ctx->scratch);
     ctx->scratch = NULL;
     tp_env_free(&ctx->env);

@@ -143,6 +143,7 @@ struct h1_ctx {
     h1_conn *pool;            /* virtual memory for the whole limit */
     uint32_t pool_cap, pool_hwm, free_head, n_conns;
     h1_job *job_free;
+    comp_pool comp;           /* idle codec states, reused response after response */
     struct h1_deferred *deferred;   /* connections held by h1_defer */
     char *scratch;            /* file reads, chunk decoding, /metrics */
     size_t scratch_cap;

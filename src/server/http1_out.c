@@ -216,7 +216,7 @@ void h1_send_fixed(h1_ex *x, enum resp_id id)
 
 void h1_comp_drop(h1_ex *x)
 {
-    comp_free(x->z);
+    comp_give(&x->ctx->comp, x->z);
     x->z = NULL;
 }
 
@@ -288,7 +288,7 @@ bool h1_head(h1_ex *x, int status, const char *ctype, int64_t clen, const char *
     bool vary = comp_decide(x, status, ctype, clen, extra, &enc);
     /* out of memory for a codec: the body goes as it is (still Vary) */
     if (enc != ENC_IDENTITY && !x->head_only &&
-        (x->z = comp_new(enc, &x->ctx->cfg->comp)) == NULL)
+        (x->z = comp_take(&x->ctx->comp, enc, &x->ctx->cfg->comp)) == NULL)
         enc = ENC_IDENTITY;
     if (enc != ENC_IDENTITY)
         clen = -1;               /* the same for HEAD, so its head is GET's */

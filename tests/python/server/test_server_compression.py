@@ -316,6 +316,39 @@ def test_reload_changes_compression_settings(start_server, tmp_path):
     assert wait_for(lambda: ae(srv, "/text/5000", "gzip").header("content-encoding") is None)
 
 
+def test_reused_codec_after_a_cut_short_stream_and_a_level_change(start_server, tmp_path):
+    """One thread keeps one idle gzip and zstd state and resets it for the next
+    response: a stream abandoned half way, then responses back to back, all
+    decompress to the original; a reload's new level is used, not the kept
+    state's (gzip's XFL octet: 4 at level 1, 2 at level 9)."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("gzip-level: 1\nzstd-level: 1\n")
+    srv = start_server("--config", str(cfg), "--threads", "1")
+    for enc in ("gzip", "zstd"):
+        with srv.connect() as s:
+            s.sendall(f"GET /text/5000000 HTTP/1.1\r\nHost: t\r\nAccept-Encoding: {enc}\r\n\r\n"
+                      .encode())
+            assert s.recv(4096).startswith(b"HTTP/1.1 200 ")
+    want = pattern(srv, 300000)
+    with srv.connect() as s:
+        rd = Reader(s)
+        for enc in ("gzip", "zstd", "gzip", "zstd", "gzip"):
+            s.sendall(f"GET /text/300000 HTTP/1.1\r\nHost: t\r\nAccept-Encoding: {enc}\r\n\r\n"
+                      .encode())
+            r = rd.response()
+            assert r.status == 200 and r.header("content-encoding") == enc
+            assert decode(enc, r.body) == want
+            if enc == "gzip":
+                assert r.body[8] == 4, r.body[:10]     # level 1
+    cfg.write_text("gzip-level: 9\nzstd-level: 19\n")
+    srv.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: srv.read_stderr().count("SIGHUP: reloaded") >= 1, timeout=10)
+    r = ae(srv, "/text/300000", "gzip")
+    assert r.body[8] == 2, r.body[:10]                 # level 9
+    assert decode("gzip", r.body) == want
+    assert decode("zstd", ae(srv, "/text/300000", "zstd").body) == want
+
+
 # ---- TLS ------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
