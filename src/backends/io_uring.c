@@ -62,7 +62,7 @@ enum { U_RECV = 1u, U_SEND = 2u, U_HELD = 4u /* detached, kept for its CQEs */,
 #define FILE_CHUNK 65536u
 /* Bytes sent with sendfile(2) per flush before yielding to other sockets
  * (as readiness.c's FILE_BURST): a fast reader must not starve the loop. */
-#define FILE_BURST (1u << 20)
+#define FILE_BURST 65536u
 
 /* A connection as io_uring.c sees it. */
 typedef struct uring_sock {
@@ -414,10 +414,16 @@ static void file_read(vex_loop *l, vex_sock *s)
     submit_send(l, s);
 }
 
-static void arm_pollout(vex_loop *l, vex_sock *s)
+/* Come back to the file when the socket has room (POLLOUT), or, with
+ * room still there after a burst, at the next turn: a NOP under the same tag
+ * (a POLLOUT would wait for the queue to drain to two thirds first). */
+static void arm_pollout(vex_loop *l, vex_sock *s, bool full)
 {
     struct io_uring_sqe *sqe = get_sqe(l);
-    io_uring_prep_poll_add(sqe, s->fd, POLLOUT);
+    if (full)
+        io_uring_prep_poll_add(sqe, s->fd, POLLOUT);
+    else
+        io_uring_prep_nop(sqe);
     io_uring_sqe_set_data64(sqe, tag(s, OP_POLL));
     us(s)->flags |= U_POLL;
 }
@@ -433,8 +439,8 @@ static bool file_sendfile(vex_loop *l, vex_sock *s)
     vex_file_job *f = s->file;
     size_t sent = 0;
     while (f->left > 0) {
-        if (sent >= FILE_BURST) {   /* yield: a writable socket's poll completes at once */
-            arm_pollout(l, s);
+        if (sent >= FILE_BURST) {   /* yield to the other sockets */
+            arm_pollout(l, s, false);
             break;
         }
         size_t room = FILE_BURST - sent;
@@ -456,13 +462,13 @@ static bool file_sendfile(vex_loop *l, vex_sock *s)
             f->left -= (uint64_t)n;
             sent += (size_t)n;
             if ((size_t)n < want) {   /* the socket is full: wait for room */
-                arm_pollout(l, s);
+                arm_pollout(l, s, true);
                 break;
             }
         } else if (n < 0 && errno == EINTR) {
             continue;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            arm_pollout(l, s);
+            arm_pollout(l, s, true);
             break;
         } else if (n < 0 && (errno == EINVAL || errno == ENOSYS) && sent == 0) {
             us(s)->flags |= U_FCOPY;   /* a file sendfile(2) cannot read */
