@@ -81,23 +81,30 @@ def evict(path):
         os.close(fd)
 
 
-def make_file(root, mib):
-    path = Path(root) / FILE_NAME
+def make_files(root, mib, count):
+    """count files sharing mib MiB; with one, FILE_NAME."""
+    size = (mib << 20) // count
     block = os.urandom(1 << 20)
-    with open(path, "wb") as f:
-        for _ in range(mib):
-            f.write(block)
-    evict(path)
-    return path
+    paths = []
+    for i in range(count):
+        path = Path(root) / (FILE_NAME if count == 1 else f"cold{i}.bin")
+        with open(path, "wb") as f:
+            left = size
+            while left > 0:
+                f.write(block[:min(left, len(block))])
+                left -= min(left, len(block))
+        evict(path)
+        paths.append(path)
+    return paths
 
 
 class ColdClient(threading.Thread):
-    """Evict, fetch the whole file, repeat until stopped. Counts whole fetches
-    and bytes; a fetch with a wrong length counts as an error."""
+    """Evict, fetch a whole file, next file, until stopped. Counts whole
+    fetches and bytes; a fetch with a wrong length counts as an error."""
 
-    def __init__(self, port, path, size, cold, rate_mbs):
+    def __init__(self, port, paths, size, cold, rate_mbs):
         super().__init__(daemon=True)
-        self.port, self.path, self.size = port, path, size
+        self.port, self.paths, self.size = port, paths, size
         self.cold, self.rate = cold, rate_mbs * 1e6
         self.stop = threading.Event()
         self.fetches = self.errors = 0
@@ -106,7 +113,10 @@ class ColdClient(threading.Thread):
         self.max_resident = 0.0
 
     def run(self):
+        n = 0
         while not self.stop.is_set():
+            self.path = self.paths[n % len(self.paths)]
+            n += 1
             if self.cold:
                 evict(self.path)
                 frac = resident_fraction(self.path)
@@ -116,7 +126,7 @@ class ColdClient(threading.Thread):
             got = 0
             try:
                 c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-                c.request("GET", "/static/" + FILE_NAME)
+                c.request("GET", "/static/" + self.path.name)
                 r = c.getresponse()
                 while not self.stop.is_set():
                     chunk = r.read(1 << 20)
@@ -149,15 +159,15 @@ def run_wrk(port, args):
     return wrkmod.figures(out.stdout)
 
 
-def one_run(backend, mode, args, path, size):
+def one_run(backend, mode, args, paths, size):
     binary = Path(args.build_dir) / backend / "production_server"
     srv = ServerProcess.vex(binary, cpu=args.server_cpu, threads=1,
-                            extra_args=["--root", str(path.parent)], name=backend)
+                            extra_args=["--root", str(paths[0].parent)], name=backend)
     srv.start()
     try:
         cold = None
         if mode != "quiet":
-            cold = ColdClient(srv.port, path, size, mode == "cold", args.rate)
+            cold = ColdClient(srv.port, paths, size, mode == "cold", args.rate)
             cold.start()
             time.sleep(0.2)     # the first fetch under way before wrk starts
         fig = run_wrk(srv.port, args)
@@ -182,6 +192,9 @@ def main(argv=None):
     p.add_argument("--build-dir", default=str(REPO / "build"),
                    help="where <backend>/production_server live (default build/)")
     p.add_argument("--size", type=int, default=128, help="cold file size in MiB (default %(default)s)")
+    p.add_argument("--files", type=int, default=1,
+                   help="split --size into this many files, fetched in turn: each fetch then "
+                        "starts with a read no readahead has done yet (default %(default)s)")
     p.add_argument("--dir", default="/var/tmp",
                    help="where the file is made, on a disk filesystem (not tmpfs: DONTNEED "
                         "evicts nothing there; default %(default)s)")
@@ -211,8 +224,8 @@ def main(argv=None):
     results = {(b, m): [] for b in backends for m in modes}
     skipped = {}
     try:
-        path = make_file(root, args.size)
-        size = path.stat().st_size
+        paths = make_files(root, args.size, max(1, args.files))
+        size = paths[0].stat().st_size
         for trial in range(args.trials):
             cases = [(b, m) for b in backends for m in modes if b not in skipped]
             rng.shuffle(cases)
@@ -220,7 +233,7 @@ def main(argv=None):
                 if b in skipped:
                     continue
                 try:
-                    results[(b, m)].append(one_run(b, m, args, path, size))
+                    results[(b, m)].append(one_run(b, m, args, paths, size))
                 except BackendUnavailable as e:
                     skipped[b] = str(e)
                 except (ServerError, ValueError, subprocess.TimeoutExpired) as e:
@@ -230,7 +243,7 @@ def main(argv=None):
         shutil.rmtree(root, ignore_errors=True)
     load1 = os.getloadavg()
     print(f"\nGET / with wrk -c {args.connections} for {args.duration} s: alone (quiet), while a client "
-          f"fetches a {args.size} MiB file at <= {args.rate:g} MB/s from the page cache (hot), and "
+          f"fetches {args.size} MiB in {args.files} file(s) at <= {args.rate:g} MB/s from the page cache (hot), and "
           f"the same evicted before each fetch (cold); medians of {args.trials} trials; load "
           f"average {load0[0]:.2f} -> {load1[0]:.2f}\n")
     head = ("backend", "p99 quiet", "p99 hot", "p99 cold", "p99 cold/hot", "p99.9 hot", "p99.9 cold",
@@ -264,6 +277,12 @@ def main(argv=None):
     print("  ".join("-" * w for w in widths))
     for r in rows:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths)))
+    print("\np99 of each trial (ms), in run order within each mode:")
+    for b in backends:
+        if b not in skipped:
+            print(f"  {b:9s} " + "  ".join(
+                f"{m}: " + ", ".join(f"{f['latency_ms']['p99']:.2f}" for f, _ in results[(b, m)])
+                for m in modes))
     return 0 if rows else 1
 
 
