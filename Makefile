@@ -128,7 +128,7 @@ READINESS_SRC := src/backends/readiness.c src/backends/sendfile.c
 BACKEND_SRC_epoll    := $(READINESS_SRC) src/backends/epoll.c
 BACKEND_SRC_kqueue   := $(READINESS_SRC) src/backends/kqueue.c
 BACKEND_SRC_poll     := $(READINESS_SRC) src/backends/poll.c
-BACKEND_SRC_io_uring := src/backends/io_uring.c
+BACKEND_SRC_io_uring := src/backends/io_uring.c src/backends/pagecache.c
 BACKEND_LIBS_io_uring := -luring
 
 # Installed names (make install): one library per backend, libvex_net-<backend>,
@@ -174,6 +174,9 @@ PROGRAMS := $(B)/vex_probe $(B)/test_conformance $(B)/echo_bench $(B)/vex_loadge
 ifneq ($(SERVER_SRC),)
   PROGRAMS += $(B)/production_server $(B)/test_platform $(B)/test_log $(B)/test_cidr \
               $(B)/test_ratelimit $(B)/test_access
+endif
+ifeq ($(BACKEND),io_uring)
+  PROGRAMS += $(B)/test_pagecache
 endif
 ifneq ($(HTTP_SRC),)
   PROGRAMS += $(B)/test_http_parser $(B)/test_http1
@@ -242,6 +245,10 @@ $(B)/test_ratelimit: tests/unit/test_ratelimit.c src/server/ratelimit.c src/serv
 ACCESS_UNIT_SRC := src/server/access_config.c src/server/auth_basic.c src/server/cidr.c
 $(B)/test_access: tests/unit/test_access.c $(ACCESS_UNIT_SRC) $(ACCESS_UNIT_SRC:.c=.h)
 	$(CC) $(CFLAGS_ALL) $(filter %.c,$^) -o $@ $(LDFLAGS_ALL) -lcmocka -lcrypto -lcrypt -lpthread
+
+# io_uring's page-cache residency check (cachestat(2)) against real files.
+$(B)/test_pagecache: tests/unit/test_pagecache.c src/backends/pagecache.c src/backends/pagecache.h
+	$(CC) $(CFLAGS_ALL) $(filter %.c,$^) -o $@ $(LDFLAGS_ALL) -lcmocka
 
 $(B)/test_http_parser: tests/unit/test_http_parser.c $(HTTP_OBJ)
 	$(CC) $(CFLAGS_ALL) $(filter %.c %.o,$^) -o $@ $(LDFLAGS_ALL) -lcmocka

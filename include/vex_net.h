@@ -211,8 +211,10 @@ int vex_write_commit(vex_loop *loop, int fd, size_t n);
  * queued on fd: the way to serve files. epoll, kqueue and poll use
  * sendfile(2) (page cache to socket, no copy through user space; a read of a
  * file not in the page cache does block the loop, as in nginx without aio
- * threads). io_uring reads the file in 64 KiB pieces with ring reads and sends
- * each, so a cold file never blocks the loop.
+ * threads). io_uring sends what the page cache holds with sendfile(2) too
+ * (asked with cachestat(2), Linux 6.5+), and reads any other piece, and the
+ * rest of that file, with ring reads of 64 KiB and sends each, so a cold file
+ * never blocks the loop.
  * On success (0) the loop owns file_fd: it closes it when the file has been
  * sent, when the socket fails, or when fd is closed or removed. On -1 the
  * caller still owns it. While the file is being sent, vex_write and

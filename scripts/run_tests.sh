@@ -113,6 +113,9 @@ step "fuzz corpus replay (libFuzzer, ASan+UBSan: parser, llhttp differential, ch
 for b in "${runnable[@]}"; do
   step "conformance $b" ./build/"$b"/test_conformance
   step "conformance $b (ASan+UBSan)" ./build/"$b"-san/test_conformance
+  if [ "$b" = io_uring ]; then   # its file path asks the page cache (cachestat)
+    step "page cache residency unit tests (ASan+UBSan)" ./build/io_uring-san/test_pagecache
+  fi
 done
 # kqueue.c on Linux through our kevent(2) emulation (bookkeeping, not BSD).
 if [ "$(uname -s)" = Linux ]; then

@@ -535,6 +535,11 @@ static void mark_dirty(vex_loop *l, vex_sock *s)
     }
 }
 
+void vex__core_flush_later(vex_loop *l, vex_sock *s)
+{
+    mark_dirty(l, s);
+}
+
 /* Why nothing more may be queued on s now (0: it may): the peer is gone
  * (s->err), the write side is shut (EPIPE), or it must wait for on_drain
  * (EAGAIN, which asks for one) behind a file job or a queue at

@@ -148,6 +148,10 @@ void vex__core_accepted(vex_loop *l, vex_listener *ls, int fd_or_neg_errno,
  * failed). The core then checks whether s->out and s->inflight are empty. */
 void vex__core_wrote(vex_loop *l, vex_sock *s, ssize_t n);
 void vex__core_sock_release(vex_loop *l, vex_sock *s);
+/* Call vex__backend_sock_flush(s) from the next flush of the loop, once
+ * every completion of this wait has been dispatched (io_uring: the file's
+ * sendfile(2) path, see U_SOCKERR there). */
+void vex__core_flush_later(vex_loop *l, vex_sock *s);
 /* The wake fd fired (the backend has drained it): run on_wake. */
 void vex__core_woken(vex_loop *l);
 static inline void vex__core_syscall(vex_loop *l) { l->syscalls++; }

@@ -117,10 +117,19 @@ static size_t script_total(const step *steps, int n)
     return t;
 }
 
-static void run_script(const step *steps, int n_steps, int reader_delay_ms)
+/* evict_from: the file's bytes from there on are dropped from the page
+ * cache before the script runs (SIZE_MAX: none), so io_uring reads them
+ * with the ring's READ instead of sendfile(2) (on a filesystem that keeps
+ * them anyway, tmpfs, the test still checks every byte). */
+static void run_script_evicted(const step *steps, int n_steps, int reader_delay_ms,
+                               size_t evict_from)
 {
     size_t total = script_total(steps, n_steps);
     script sc = { .steps = steps, .n_steps = n_steps, .file_fd = temp_file(total, true) };
+    if (evict_from != SIZE_MAX) {
+        assert_int_equal(fdatasync(sc.file_fd), 0);
+        assert_int_equal(posix_fadvise(sc.file_fd, (off_t)evict_from, 0, POSIX_FADV_DONTNEED), 0);
+    }
     h_pair p;
     h_pair_open(&p, NULL);
     vex_set_recvbuf(p.c, 64 * 1024);
@@ -163,17 +172,41 @@ static void run_script(const step *steps, int n_steps, int reader_delay_ms)
     h_rec_free(&p.rec);
 }
 
+static void run_script(const step *steps, int n_steps, int reader_delay_ms)
+{
+    run_script_evicted(steps, n_steps, reader_delay_ms, SIZE_MAX);
+}
+
 /* A header, a file crossing the 64 KiB read pieces and the 1 MiB bursts, a
  * trailer, then files of 1, 65536 and 65537 bytes back to back: every byte
  * in order, the writes after each file held back with EAGAIN. */
+static const step ordered_steps[] = {
+    { false, 117 }, { true, (5u << 20) + 7 }, { false, 50 }, { true, 1 },
+    { true, 65536 }, { true, 65537 }, { false, 10 },
+};
+
 static void test_sendfile_after_queued_bytes_keeps_order(void **state)
 {
     (void)state;
-    static const step steps[] = {
-        { false, 117 }, { true, (5u << 20) + 7 }, { false, 50 }, { true, 1 },
-        { true, 65536 }, { true, 65537 }, { false, 10 },
-    };
-    run_script(steps, (int)(sizeof steps / sizeof steps[0]), 200);
+    run_script(ordered_steps, (int)(sizeof ordered_steps / sizeof ordered_steps[0]), 200);
+}
+
+/* The same from a file just evicted from the page cache (io_uring: every
+ * piece through the ring's READ), to the same slow reader. */
+static void test_sendfile_of_an_evicted_file_keeps_order(void **state)
+{
+    (void)state;
+    run_script_evicted(ordered_steps, (int)(sizeof ordered_steps / sizeof ordered_steps[0]),
+                       200, 0);
+}
+
+/* A file cached for its first 2 MiB and evicted after (io_uring: sendfile(2)
+ * first, then the READ path from the first missing page on), fast reader. */
+static void test_sendfile_of_a_file_cold_from_its_middle(void **state)
+{
+    (void)state;
+    static const step steps[] = { { false, 99 }, { true, (4u << 20) + 3 }, { false, 5 } };
+    run_script_evicted(steps, (int)(sizeof steps / sizeof steps[0]), 0, 2u << 20);
 }
 
 /* The same with a reader that is there from the start (no backpressure). */
@@ -450,6 +483,8 @@ int h_group_sendfile(void)
 {
     const struct CMUnitTest tests[] = {
         H_TEST(test_sendfile_after_queued_bytes_keeps_order),
+        H_TEST(test_sendfile_of_an_evicted_file_keeps_order),
+        H_TEST(test_sendfile_of_a_file_cold_from_its_middle),
         H_TEST(test_sendfile_small_pieces_to_a_fast_reader),
         H_TEST(test_write_pending_counts_the_file),
         H_TEST(test_many_files_at_once_on_a_small_ring),

@@ -97,8 +97,13 @@ def test_slow_senders_are_cut_and_normal_clients_unharmed(start_server, kind):
 def test_slow_readers_of_64mib_responses_bounded_memory(start_server):
     """READERS clients GET a 64 MiB /bytes/ response and read 1 KiB a second;
     the server's RSS growth per client is measured once their send queues
-    are full. The issue's target is 16 KiB per client on every backend."""
+    are full: at most 16 KiB per client on every backend. The load that runs
+    beside them first runs once before the baseline, so that what a loop
+    makes resident once under load and keeps (io_uring's provided-buffer
+    ring, README "Memory that stays") is not charged to the readers."""
     srv = start_server("--threads", "1", "--idle-timeout", "30")
+    warm = Wrk(srv.port).result()
+    assert warm["requests"] > 0, warm["raw"]
     before = baseline(srv)
     req = b"GET /bytes/67108864 HTTP/1.1\r\nHost: t\r\n\r\n"
     socks = []
@@ -133,8 +138,8 @@ def test_slow_readers_of_64mib_responses_bounded_memory(start_server):
     assert got > 0
     assert load["non2xx"] == 0 and load["socket_errors"] == 0, load["raw"]
     assert ok and fds == before["fds"], rec
-    # The bound met today on every backend (io_uring holds its 64 KiB piece in
-    # flight per client; README "Memory that stays"); the 16 KiB target is epoll's.
-    limit = 16 if srv.backend in ("epoll", "poll") else 96
+    # io_uring sends the memfd's resident pages with sendfile(2) and waits for
+    # room with a poll, holding no buffer (before: the 64 KiB piece it had read,
+    # 69-88 KiB per client).
     if not SAN:
-        assert per_client <= limit * 1024, rec
+        assert per_client <= 16 * 1024, rec

@@ -321,15 +321,75 @@ def test_static_large_file_to_a_slow_reader_is_not_cut_off(start_server, tmp_pat
     assert bytes(got) == pattern(size)
 
 
-def test_static_file_that_shrinks_mid_response_ends_the_connection(start_server, tmp_path):
+def evict(path, start=0):
+    """Drops the file's pages from start on from the page cache (written out
+    first: DONTNEED keeps dirty pages). pytest's tmp_path is on ext4 here;
+    on tmpfs this evicts nothing and the tests below serve a hot file."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fdatasync(fd)
+        os.posix_fadvise(fd, start, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def read_slowly(s, want, step=0.001, deadline=30):
+    got = bytearray()
+    end = time.monotonic() + deadline
+    while len(got) < want and time.monotonic() < end:
+        chunk = s.recv(16 << 10)
+        if not chunk:
+            break
+        got += chunk
+        time.sleep(step)
+    return bytes(got)
+
+
+@pytest.mark.parametrize("cache", ["hot", "cold", "cold-after-3MiB"])
+def test_static_file_byte_exact_from_page_cache_or_disk(start_server, tmp_path, cache):
+    """A file in the page cache, one just evicted from it, and one evicted
+    from its middle on (io_uring: sendfile(2) for what is resident, the
+    ring's READ from the first missing page on) arrive byte-exact to a
+    client that reads slowly through a small receive buffer (partial sends,
+    waits for room), then again to a fast one. Random bytes: a piece sent
+    twice or skipped cannot look right."""
+    size = (6 << 20) + 12345
+    data = os.urandom(size)
+    f = tmp_path / "f.bin"
+    f.write_bytes(data)
+    if cache != "hot":
+        evict(f, 0 if cache == "cold" else 3 << 20)
+    srv = start_server("--threads", "1", "--root", str(tmp_path))
+    with srv.connect(timeout=10) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 << 10)
+        s.sendall(b"GET /static/f.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+        rd = Reader(s)
+        h = rd.response(head_only=True)
+        assert h.status == 200 and h.header("content-length") == str(size)
+        got = bytes(rd.buf) + read_slowly(s, size - len(rd.buf))
+    assert len(got) == size
+    assert got == data
+    if cache != "hot":
+        evict(f)
+    r = srv.get("/static/f.bin")
+    assert r.status == 200 and r.body == data
+    assert srv.metrics()["vex_errors_total"] == 0
+
+
+@pytest.mark.parametrize("cache", ["hot", "cold"])
+def test_static_file_that_shrinks_mid_response_ends_the_connection(start_server, tmp_path,
+                                                                    cache):
     """A file truncated while it is being sent cannot fill the promised
     Content-Length: the connection ends (the client sees a short body, not a
     hang) and the server goes on serving. Bytes past the new end that were
     already queued by sendfile(2) reference page-cache pages the truncation
     may zero, as with any zero-copy server: so only the kept prefix is checked
-    (deploy files by rename, never in place)."""
+    (deploy files by rename, never in place). Cold: the file was evicted
+    first (io_uring reads it with the ring's READ, whose short read ends it)."""
     f = tmp_path / "f.bin"
     f.write_bytes(pattern(16 << 20))
+    if cache == "cold":
+        evict(f)
     srv = start_server("--threads", "1", "--root", str(tmp_path))
     s = srv.connect(timeout=10)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 << 10)
