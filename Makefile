@@ -157,11 +157,14 @@ SYSTEMDUNITDIR ?= $(if $(filter Linux,$(UNAME)),$(PREFIX)/lib/systemd/system)
 HTTP_SRC   := $(wildcard src/http/*.c)
 SERVER_SRC := $(wildcard src/server/*.c)
 
-ifdef BACKEND
-# ---------------------------------------------------------------- one backend
-ifeq ($(filter $(BACKEND),$(ALL_BACKENDS)),)
-  $(error unknown BACKEND '$(BACKEND)'; choose one of: $(ALL_BACKENDS))
+# BACKEND=a,b (make bench, make gate): a list, for the tools; one name: that build.
+comma := ,
+BACKENDS_ASKED := $(subst $(comma), ,$(BACKEND))
+ifneq ($(filter-out $(ALL_BACKENDS),$(BACKENDS_ASKED)),)
+  $(error unknown BACKEND '$(filter-out $(ALL_BACKENDS),$(BACKENDS_ASKED))'; choose from: $(ALL_BACKENDS))
 endif
+ifeq ($(words $(BACKENDS_ASKED)),1)
+# ---------------------------------------------------------------- one backend
 B := build/$(BACKEND)$(SUFFIX)
 LIB := $(B)/libvex_net.a
 LIB_SRC := $(CORE_SRC) $(BACKEND_SRC_$(BACKEND)) $(KQSHIM_SRC)
@@ -345,7 +348,7 @@ test-tsan:
 	  $(PYTEST_PAR) tests/python/server
 
 bench: deps
-	@set -e; for b in $(if $(BACKEND),$(BACKEND),$(AVAILABLE)); do $(MAKE) --no-print-directory BACKEND=$$b; done
+	@set -e; for b in $(if $(BACKEND),$(BACKENDS_ASKED),$(AVAILABLE)); do $(MAKE) --no-print-directory BACKEND=$$b; done
 	@$(MAKE) --no-print-directory ref
 	$(PY) scripts/bench.py $(if $(BACKEND),--backend $(BACKEND)) $(if $(PROFILE),--profile $(PROFILE)) \
 	  $(if $(DURATION),--duration $(DURATION)) $(if $(TRIALS),--trials $(TRIALS)) \
