@@ -172,7 +172,7 @@ static void test_settings_parsers(void **state)
     assert_int_equal(ls.access.kind, LOGD_OFF);
     assert_int_equal(ls.error.kind, LOGD_STDERR);
     assert_int_equal(ls.level, VLOG_INFO);
-    assert_int_equal(ls.buffer_bytes, 65536);
+    assert_int_equal(ls.buffer_bytes, 1u << 20);
     assert_int_equal(ls.flush_ms, 1000);
 
     struct log_dest d;
