@@ -13,10 +13,10 @@
  */
 #include "pagecache.h"
 #include <errno.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #if defined(__linux__)
+#include <sys/syscall.h>
 
 #ifndef SYS_cachestat
 #if defined(__alpha__)
