@@ -14,18 +14,22 @@ direct_io, which would bypass the cache altogether.
 
 Runs in the foreground until unmounted (fusermount3 -u MOUNTPOINT), then prints
 how many reads it served on stderr. Needs /dev/fuse and fusepy (Debian:
-python3-fusepy fuse3). As a module: mount() starts the daemon and waits for the
+python3-fusepy fuse3). As a module: mount() starts the daemon (with
+--die-with-parent, so that a killed benchmark leaves no mount) and waits for the
 mount, unmount() removes it (also a stale one whose daemon died).
 """
 import argparse
+import ctypes
 import errno
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
 import time
 
+PR_SET_PDEATHSIG = 1
 MOUNT_OPTIONS = "ro,kernel_cache"   # not direct_io: the page cache must stay in play
 
 
@@ -100,7 +104,8 @@ def mount(backing, mountpoint, delay_ms, cpu=None, timeout=10):
     if is_mounted(mountpoint) and not unmount(mountpoint):
         raise OSError(errno.EBUSY, f"slowfs: cannot remove the stale mount at {mountpoint}")
     os.makedirs(mountpoint, exist_ok=True)
-    cmd = [sys.executable, os.path.abspath(__file__), "--delay-ms", str(delay_ms)]
+    cmd = [sys.executable, os.path.abspath(__file__), "--delay-ms", str(delay_ms),
+           "--die-with-parent"]
     if cpu is not None:
         cmd += ["--cpu", str(cpu)]
     proc = subprocess.Popen(cmd + [str(backing), str(mountpoint)], stdout=subprocess.DEVNULL,
@@ -182,7 +187,15 @@ def main(argv=None):
                    help="sleep before every read the daemon serves (default %(default)s)")
     p.add_argument("--cpu", type=int, default=None,
                    help="pin the daemon (and its threads) to this CPU")
+    p.add_argument("--die-with-parent", action="store_true",
+                   help="unmount and exit when the parent dies, even by SIGKILL (mount() sets it)")
     args = p.parse_args(argv)
+    if args.die_with_parent:
+        parent = os.getppid()
+        # SIGTERM: libfuse's handler leaves its loop and unmounts
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:      # the parent died before prctl
+            return 1
     try:
         import fusepy
     except (ImportError, OSError) as e:   # OSError: fusepy loads libfuse at import

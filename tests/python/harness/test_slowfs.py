@@ -144,3 +144,28 @@ def test_coldfile_bench_slow_fs_runs_and_cleans_up(tmp_path):
     assert list(tmp_path.iterdir()) == []              # mount gone, temporary dir removed
     with open("/proc/self/mounts") as f:
         assert str(tmp_path) not in f.read()
+
+
+@needs_fuse
+def test_daemon_unmounts_when_its_parent_is_killed(tmp_path):
+    """A benchmark killed by SIGKILL runs no finally: the daemon's parent-death
+    signal must still remove the mount."""
+    backing, mnt = tmp_path / "disk", tmp_path / "mnt"
+    backing.mkdir()
+    (backing / "a").write_bytes(b"abc")
+    code = (f"import sys, time; sys.path.insert(0, {str(ROOT / 'scripts')!r}); import slowfs; "
+            f"slowfs.mount({str(backing)!r}, {str(mnt)!r}, 1); print('up', flush=True); time.sleep(60)")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout.readline().strip() == "up"
+        assert slowfs.is_mounted(mnt)
+    finally:
+        parent.kill()
+        parent.wait(timeout=10)
+    deadline = time.monotonic() + 15     # a bound for a loaded machine, not a measurement
+    while slowfs.is_mounted(mnt) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = slowfs.is_mounted(mnt)
+    if left:
+        slowfs.unmount(mnt)
+    assert not left
