@@ -19,6 +19,15 @@ asynchronous (io_uring: the ring's READ for pieces not in the page cache), p99
 should barely move. The page cache's answer after each eviction is checked with
 cachestat(2) (Linux 6.5+) and the largest fraction still resident is printed.
 
+--slow-fs-ms N serves the files from a slow disk made here: scripts/slowfs.py,
+a FUSE passthrough whose every read sleeps N ms, mounted under this run's
+temporary directory (the server's --root) and unmounted at the end whatever
+happens. FUSE keeps its page cache (kernel_cache, no direct_io): hot fetches
+never reach the daemon, and an evicted file costs N ms per read of up to
+128 KiB, so a server that reads on its loop's thread stalls for N ms and more.
+The daemon runs on --fs-cpu (default: --loadgen-cpu), away from the server's CPU,
+so that what the server's loop waits for is the delay, not a CPU it shares.
+
 A figure-printing benchmark, not a test: the machine is shared, so compare the
 backends within one run only. Bounded: each wrk run by --duration, each server
 by a SIGTERM then SIGKILL, the whole run by backends x trials x 2 runs.
@@ -28,11 +37,14 @@ Exit status: 0 if at least one backend was measured, 1 if none, 2 if wrk or a
 binary is missing.
 """
 import argparse
+import atexit
 import ctypes
+import errno
 import http.client
 import os
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -45,9 +57,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 from vexbench import wrk as wrkmod  # noqa: E402
 from vexbench.server import BackendUnavailable, ServerError, ServerProcess  # noqa: E402
+import slowfs  # noqa: E402
 
 FILE_NAME = "cold.bin"
 SYS_CACHESTAT = 451
+TMP_PREFIX = "vex_coldfile_"
+SLOWFS_DIR = "slowfs"       # the mount point inside the run's temporary directory
+DEFAULT_RATE = 200          # MB/s: the page cache and this VM's disk keep up
+DEFAULT_SLOW_RATE = 20      # MB/s: below what slowfs gives at 5 ms (about 45 MB/s here)
 
 
 def resident_fraction(path):
@@ -81,8 +98,9 @@ def evict(path):
         os.close(fd)
 
 
-def make_files(root, mib, count):
-    """count files sharing mib MiB; with one, FILE_NAME."""
+def make_files(root, mib, count, drop=True):
+    """count files sharing mib MiB; with one, FILE_NAME. drop: evict each
+    (a slowfs backing file stays cached, so that its delay is slowfs's alone)."""
     size = (mib << 20) // count
     block = os.urandom(1 << 20)
     paths = []
@@ -93,7 +111,8 @@ def make_files(root, mib, count):
             while left > 0:
                 f.write(block[:min(left, len(block))])
                 left -= min(left, len(block))
-        evict(path)
+        if drop:
+            evict(path)
         paths.append(path)
     return paths
 
@@ -179,11 +198,42 @@ def one_run(backend, mode, args, paths, size):
     return fig, cold
 
 
+def stale_slowfs_mounts(points, base_dir):
+    """The mount points among points that an earlier run of this script left
+    under base_dir (base_dir/vex_coldfile_*/slowfs)."""
+    base = os.path.abspath(base_dir)
+    return [m for m in points if os.path.dirname(os.path.dirname(m)) == base and
+            os.path.basename(os.path.dirname(m)).startswith(TMP_PREFIX) and
+            os.path.basename(m) == SLOWFS_DIR]
+
+
+def remove_dead_slowfs_mounts(base_dir):
+    """Unmount what a killed run left: only mounts whose daemon is gone (stat
+    fails with ENOTCONN), so that a run going on beside this one is not touched."""
+    with open("/proc/self/mounts") as f:
+        points = slowfs.mount_points(f.read())
+    for m in stale_slowfs_mounts(points, base_dir):
+        try:
+            os.stat(m)
+        except OSError as e:
+            if e.errno == errno.ENOTCONN:
+                print(f"coldfile_bench: removing the dead mount {m}", file=sys.stderr)
+                slowfs.unmount(m)
+                shutil.rmtree(os.path.dirname(m), ignore_errors=True)
+
+
+def file_rate(args):
+    """--rate, or its default for the disk in use."""
+    if args.rate is not None:
+        return args.rate
+    return DEFAULT_SLOW_RATE if args.slow_fs_ms is not None else DEFAULT_RATE
+
+
 def med(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
-def main(argv=None):
+def parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="example: scripts/coldfile_bench.py --backend epoll,io_uring "
@@ -201,12 +251,22 @@ def main(argv=None):
     p.add_argument("--duration", type=int, default=5, help="seconds per wrk run (default %(default)s)")
     p.add_argument("--trials", type=int, default=3, help="trials per backend and mode (default %(default)s)")
     p.add_argument("--connections", type=int, default=50, help="wrk connections (default %(default)s)")
-    p.add_argument("--rate", type=float, default=200,
-                   help="file client's read rate cap in MB/s (default %(default)s)")
+    p.add_argument("--rate", type=float, default=None,
+                   help=f"file client's read rate cap in MB/s (default {DEFAULT_RATE}; "
+                        f"{DEFAULT_SLOW_RATE} with --slow-fs-ms, so that cold fetches keep the pace)")
+    p.add_argument("--slow-fs-ms", type=float, nargs="?", const=5.0, default=None, metavar="N",
+                   help="serve the files from scripts/slowfs.py, a FUSE passthrough whose every "
+                        "read sleeps N ms (N default 5; needs /dev/fuse and python3-fusepy)")
+    p.add_argument("--fs-cpu", type=int, default=None,
+                   help="CPU of the slowfs daemon (default: --loadgen-cpu)")
     p.add_argument("--server-cpu", type=int, default=0)
     p.add_argument("--loadgen-cpu", type=int, default=1, help="wrk and this script's cold client")
     p.add_argument("--seed", type=int, default=None, help="seed of the shuffled order")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
     if not shutil.which("wrk") or not shutil.which("taskset"):
         print("coldfile_bench: needs wrk and taskset (Debian: wrk, util-linux)", file=sys.stderr)
         return 2
@@ -216,15 +276,40 @@ def main(argv=None):
             print(f"coldfile_bench: {args.build_dir}/{b}/production_server missing (make BACKEND={b})",
                   file=sys.stderr)
             return 2
+    args.rate = file_rate(args)
     os.sched_setaffinity(0, {args.loadgen_cpu})
     rng = random.Random(args.seed)
     load0 = os.getloadavg()
-    root = tempfile.mkdtemp(prefix="vex_coldfile_", dir=args.dir)
+    if args.slow_fs_ms is not None:
+        remove_dead_slowfs_mounts(args.dir)
+    root = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=args.dir)
     modes = ("quiet", "hot", "cold")
     results = {(b, m): [] for b in backends for m in modes}
     skipped = {}
+    mount = None
+    fs_report = ""
+
+    def unmount_now():
+        nonlocal mount, fs_report
+        if mount is not None:
+            fs_report = mount.close().strip()
+            mount = None
+    atexit.register(unmount_now)        # also when an exception escapes
+    old_term = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # SIGTERM runs the finally
     try:
-        paths = make_files(root, args.size, max(1, args.files))
+        if args.slow_fs_ms is not None:
+            backing = Path(root) / "disk"
+            backing.mkdir()
+            names = [p.name for p in make_files(backing, args.size, max(1, args.files), drop=False)]
+            try:
+                mount = slowfs.mount(backing, Path(root) / SLOWFS_DIR, args.slow_fs_ms,
+                                     cpu=args.loadgen_cpu if args.fs_cpu is None else args.fs_cpu)
+            except OSError as e:
+                print(f"coldfile_bench: {e}", file=sys.stderr)
+                return 2
+            paths = [Path(mount.mountpoint) / n for n in names]
+        else:
+            paths = make_files(root, args.size, max(1, args.files))
         size = paths[0].stat().st_size
         for trial in range(args.trials):
             cases = [(b, m) for b in backends for m in modes if b not in skipped]
@@ -240,12 +325,18 @@ def main(argv=None):
                     print(f"  {b} {m} trial {trial + 1}: failed: {e}", file=sys.stderr)
                 print(f"  trial {trial + 1}/{args.trials} {b:9s} {m:5s} done", file=sys.stderr)
     finally:
+        unmount_now()           # before the rmtree, which would otherwise walk the mount
+        signal.signal(signal.SIGTERM, old_term)
         shutil.rmtree(root, ignore_errors=True)
     load1 = os.getloadavg()
+    disk = (f"a FUSE disk sleeping {args.slow_fs_ms:g} ms per read (scripts/slowfs.py)"
+            if args.slow_fs_ms is not None else "the disk")
     print(f"\nGET / with wrk -c {args.connections} for {args.duration} s: alone (quiet), while a client "
           f"fetches {args.size} MiB in {args.files} file(s) at <= {args.rate:g} MB/s from the page cache (hot), and "
-          f"the same evicted before each fetch (cold); medians of {args.trials} trials; load "
+          f"the same evicted before each fetch, read from {disk} (cold); medians of {args.trials} trials; load "
           f"average {load0[0]:.2f} -> {load1[0]:.2f}\n")
+    if fs_report:
+        print(fs_report + "\n")
     head = ("backend", "p99 quiet", "p99 hot", "p99 cold", "p99 cold/hot", "p99.9 hot", "p99.9 cold",
             "req/s hot", "req/s cold", "fetches hot/cold", "MB/s hot/cold", "resident after evict")
     rows = []

@@ -19,6 +19,7 @@ DEBIAN_PKGS=(
   nghttp2-client iproute2
   python3 python3-matplotlib python3-numpy python3-scipy python3-pytest
   python3-pytest-xdist  # the server suite in parallel processes (TEST_JOBS)
+  python3-fusepy fuse3  # coldfile_bench.py --slow-fs-ms: scripts/slowfs.py, a FUSE "slow disk"
 )
 BREW_PKGS="cmocka libyaml openssl@3 brotli zstd wrk hyperfine python-matplotlib nginx"
 FREEBSD_PKGS="gmake cmocka libyaml brotli zstd lsof wrk hyperfine py311-matplotlib py311-scipy py311-pytest py311-pytest-xdist nginx"
