@@ -46,6 +46,17 @@ def _run(cmd: list, timeout: float) -> tuple:
         out, err = p.communicate()
         return p.returncode, out, err, True
 
+def _run_tool(name: str, cmd: list, timeout: float, stem) -> str:
+    """Run a load generator bounded in time, keep its output beside the trial's
+    other files (<stem>.out), and raise naming it when it fails or times out."""
+    rc, out, err, to = _run(cmd, timeout)
+    Path(str(stem) + ".out").write_text(out + ("\n--- stderr ---\n" + err if err else ""))
+    if to or rc != 0:
+        raise RuntimeError(f"{name} {'timed out' if to else f'exit {rc}'}: "
+                           f"{(err or out).strip()[-300:]}")
+    return out
+
+
 
 def _slug(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.@-]+", "_", s)
@@ -151,11 +162,7 @@ def run_trial(server, profile: Profile, *, connections: int | None = None,
             Path(script).write_text(wrk.lua_script(profile))
             cmd = wrk.command(url, profile, conns, duration, script, cpu=loadgen_cpu)
             rec["command"] = cmd
-            rc, out, err, to = _run(cmd, duration + profile.timeout + 30 + conns / 500)
-            Path(str(stem) + ".out").write_text(out + ("\n--- stderr ---\n" + err if err else ""))
-            if to or rc != 0:
-                raise RuntimeError(f"wrk {'timed out' if to else f'exit {rc}'}: "
-                                   f"{(err or out).strip()[-300:]}")
+            out = _run_tool("wrk", cmd, duration + profile.timeout + 30 + conns / 500, stem)
             figs = wrk.figures(out)
         elif profile.tool == "openloop":
             # open loop at `rate` req/s (curve.py), latency from intended send times
@@ -170,53 +177,33 @@ def run_trial(server, profile: Profile, *, connections: int | None = None,
                                    body_bytes=len(profile.body_data()), label=label)
             rec["command"] = cmd
             rec["rate_rps"] = rate
-            rc, out, err, to = _run(cmd, duration + profile.timeout + 30 + conns / 500)
-            Path(str(stem) + ".out").write_text(out + ("\n--- stderr ---\n" + err if err else ""))
-            if to or rc != 0:
-                raise RuntimeError(f"vex_loadgen {'timed out' if to else f'exit {rc}'}: "
-                                   f"{(err or out).strip()[-300:]}")
+            out = _run_tool("vex_loadgen", cmd, duration + profile.timeout + 30 + conns / 500, stem)
             figs = openloop.figures(openloop.load(out_path))
         elif profile.tool == "ab":
             csv_path = str(stem) + ".csv"
             cmd = ab.command(url, profile, conns, duration, csv_path, body_path, cpu=loadgen_cpu)
             rec["command"] = cmd
-            rc, out, err, to = _run(cmd, duration + profile.timeout + 30)
-            Path(str(stem) + ".out").write_text(out + ("\n--- stderr ---\n" + err if err else ""))
-            if to or rc != 0:
-                raise RuntimeError(f"ab {'timed out' if to else f'exit {rc}'}: "
-                                   f"{(err or out).strip()[-300:]}")
+            out = _run_tool("ab", cmd, duration + profile.timeout + 30, stem)
             csv_text = Path(csv_path).read_text() if os.path.exists(csv_path) else None
             figs = ab.figures(out, csv_text)
         elif profile.tool == "h2load":
             cmd = h2load.command(url, profile, conns, cpu=loadgen_cpu)
             rec["command"] = cmd
-            rc, out, err, to = _run(cmd, duration + profile.requests / 200 + 30)
-            Path(str(stem) + ".out").write_text(out + ("\n--- stderr ---\n" + err if err else ""))
-            if to or rc != 0:
-                raise RuntimeError(f"h2load {'timed out' if to else f'exit {rc}'}: "
-                                   f"{(err or out).strip()[-300:]}")
+            out = _run_tool("h2load", cmd, duration + profile.requests / 200 + 30, stem)
             figs = h2load.figures(out)
         elif profile.tool == "s_time":
             cmd = s_time.command(url, profile, duration, cpu=loadgen_cpu)
             rec["command"] = cmd
             t_start = time.monotonic()
-            rc, out, err, to = _run(cmd, duration + 30)
+            out = _run_tool("s_time", cmd, duration + 30, stem)
             elapsed = time.monotonic() - t_start
-            Path(str(stem) + ".out").write_text(out + ("\n--- stderr ---\n" + err if err else ""))
-            if to or rc != 0:
-                raise RuntimeError(f"s_time {'timed out' if to else f'exit {rc}'}: "
-                                   f"{(err or out).strip()[-300:]}")
             figs = s_time.figures(out, elapsed)
         elif profile.tool == "hyperfine":
             json_path, csv_path = str(stem) + ".hyperfine.json", str(stem) + ".csv"
             cmd = hyperfine.fixed_work_command(url, profile, conns, json_path, csv_path,
                                                body_path, cpu=loadgen_cpu, name=server.name)
             rec["command"] = cmd
-            rc, out, err, to = _run(cmd, profile.runs * (profile.requests / 500 + 70))
-            Path(str(stem) + ".out").write_text(out + ("\n--- stderr ---\n" + err if err else ""))
-            if to or rc != 0:
-                raise RuntimeError(f"hyperfine {'timed out' if to else f'exit {rc}'}: "
-                                   f"{(err or out).strip()[-300:]}")
+            out = _run_tool("hyperfine", cmd, profile.runs * (profile.requests / 500 + 70), stem)
             figs = hyperfine.figures(Path(json_path).read_text(), profile.requests, out)
         elif profile.tool == "idle":
             rec["command"] = ["(python) open_idle", server.host, str(server.port), str(conns),

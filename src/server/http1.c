@@ -188,9 +188,7 @@ static void conn_release(h1_conn *c)
         cl_release(ctx->conns, key);
     }
     in_free(c);
-    h1_response_abandoned(c);
-    h1_job_put(ctx, c->job);
-    c->job = NULL;
+    h1_job_abandon(c);
     h1_set_state(c, H1_CLOSED);
     c->t.fd = -1;
     c->next_free = ctx->free_head;
@@ -244,9 +242,7 @@ static void linger(h1_conn *c)
 {
     h1_ctx *ctx = h1_ctx_of(c);
     in_free(c);
-    h1_response_abandoned(c);
-    h1_job_put(ctx, c->job);
-    c->job = NULL;
+    h1_job_abandon(c);
     c->flags &= (uint8_t)~CF_IN_HEAD;
     if (c->flags & CF_PAUSED) {
         tp_pause(&c->t, false);   /* we must see the peer's EOF */

@@ -32,10 +32,12 @@ static void body_failed(h1_conn *c, int status)
 {
     h1_ctx *ctx = h1_ctx_of(c);
     bool head_out = c->job->x.head_sent;
-    if (head_out)
-        h1_response_abandoned(c);
-    h1_job_put(ctx, c->job);
-    c->job = NULL;
+    if (head_out) {              /* logged as far as it went; no error reply follows */
+        h1_job_abandon(c);
+    } else {
+        h1_job_put(ctx, c->job);
+        c->job = NULL;
+    }
     if (head_out) {              /* a 200 is on its way: only an abort is honest */
         h1_close(c, H1_CLOSE_ABORT);
         return;

@@ -30,8 +30,6 @@ enum h1_flag {
 struct h1_job {
     h1_job *next_free;
     h1_ex x;                  /* the exchange it continues */
-    int status;               /* of the response, for stats and the hook */
-    uint64_t sent;            /* response body octets sent */
     uint64_t seen_pending;    /* queued octets at the last timeout scan */
     char *target;             /* copy of the request target, for the hook */
     http_slice ua, referer;   /* copies, in target's allocation (p NULL: none) */
@@ -106,7 +104,7 @@ bool h1_out(h1_conn *c, const void *p, size_t n);
 void h1_send_fixed(h1_ex *x, enum resp_id id);
 /* Count the response, run the hook; then keep-alive or close. */
 void h1_response_done(h1_ex *x, int status, uint64_t body_bytes);
-void h1_response_abandoned(h1_conn *c);   /* before its job is put */
+void h1_job_abandon(h1_conn *c);   /* log the unfinished response, put the job */
 /* Move a streamed body on (from on_drain and when it starts). */
 void h1_stream_pump(h1_conn *c);
 /* Feed request body bytes; returns the octets used. */

@@ -160,15 +160,15 @@ static void response_done_slow(h1_ex *x, int status, uint64_t body_bytes)
  * nginx logs an aborted one: its head's status, or 499 (nginx's "client
  * closed request") when none was sent, and the body octets handed to the
  * transport. Without this, an interrupted download leaves no line. */
-void h1_response_abandoned(h1_conn *c)
+void h1_job_abandon(h1_conn *c)
 {
     h1_ctx *ctx = h1_ctx_of(c);
     h1_job *j = c->job;
-    if (!j || !ctx->on_response)
-        return;
-    const h1_ex *x = &j->x;
-    run_hook(&j->x, x->head_sent ? x->status : 499, x->body_bytes,
-             c->t0_ns ? c->t0_ns : ctx->batch_t0);
+    if (j && ctx->on_response)
+        run_hook(&j->x, j->x.head_sent ? j->x.status : 499, j->x.body_bytes,
+                 c->t0_ns ? c->t0_ns : ctx->batch_t0);
+    h1_job_put(ctx, j);
+    c->job = NULL;
 }
 
 void h1_response_done(h1_ex *x, int status, uint64_t body_bytes)

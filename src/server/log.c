@@ -77,7 +77,7 @@ static struct {
 /* Read without g.mu, from workers and the signal handler. */
 static _Atomic int g_level = VLOG_INFO;
 static _Atomic bool g_access_on;
-static _Atomic uint32_t g_buf_bytes = 1u << 20;
+static _Atomic uint32_t g_buf_bytes = LOG_BUFFER_DEFAULT;
 static _Atomic uint64_t g_flush_ms = 1000;
 static _Atomic bool g_reopen;
 static _Atomic uint64_t g_written, g_dropped;

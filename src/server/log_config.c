@@ -17,7 +17,7 @@ void log_settings_default(struct log_settings *ls)
     ls->access.kind = LOGD_OFF;
     ls->error.kind = LOGD_STDERR;
     ls->level = VLOG_INFO;
-    ls->buffer_bytes = 1u << 20;
+    ls->buffer_bytes = LOG_BUFFER_DEFAULT;
     ls->flush_ms = 1000;
 }
 

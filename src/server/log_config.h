@@ -29,6 +29,7 @@ struct log_settings {
 };
 
 #define LOG_BUFFER_MIN (4u << 10)
+#define LOG_BUFFER_DEFAULT (1u << 20)   /* bench and README "Logs": why 1 MiB */
 #define LOG_BUFFER_MAX (16u << 20)
 
 void log_settings_default(struct log_settings *ls);
