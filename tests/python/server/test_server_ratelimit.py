@@ -630,3 +630,40 @@ access:
     assert send_raw(port, b"PROXY TCP4 198.51.100.9 10.0.0.1 5555 80\r\n" + get).status == 200
     assert send_raw(port, v2_header("2001:db8::5", "2001:db8::1", 4444, 80) + get).status == 403
     assert send_raw(port, v2_header("2001:db9::5", "2001:db8::1", 4444, 80) + get).status == 200
+
+
+def test_listener_list_on_a_proxy_listener_judges_the_proxy(binary, start_server, tmp_path):
+    """A listener's own list is checked at accept, on the connecting socket's
+    address (as haproxy's `tcp-request connection` rules on an accept-proxy
+    bind): on a PROXY listener it says which proxies may connect, and a
+    PROXY header cannot talk a denied peer past it. What comes after the
+    header (route rules, limits, the log) sees the header's source."""
+    get = b"GET /json HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    log = tmp_path / "access.log"
+
+    def serve(acl, name):   # the log only for the second server
+        port, plain = free_port(), free_port()
+        conf = write_conf(tmp_path, f"""
+listen:
+  - {{address: 127.0.0.1, port: {plain}}}
+  - {{address: 127.0.0.1, port: {port}, proxy-protocol: true, access: [{acl}]}}
+access-log: {log if name == "allowed.yaml" else "off"}
+log-flush-interval: 0.01
+access:
+  - path: /json
+    rules: [deny 203.0.113.0/24, allow all]
+""", name)
+        return start_server("--config", conf, listen=False), port
+
+    srv, port = serve("deny 127.0.0.1, allow all", "denied.yaml")
+    assert send_raw(port, b"PROXY TCP4 198.51.100.9 10.0.0.1 5555 80\r\n" + get) is None
+    m = srv.metrics()
+    assert m["vex_access_connections_refused_total"] == 1
+    assert m["vex_proxy_protocol_errors_total"] == 0
+    assert srv.stop() == 0
+
+    srv, port = serve("allow 127.0.0.0/8, deny all", "allowed.yaml")
+    assert send_raw(port, b"PROXY TCP4 198.51.100.9 10.0.0.1 5555 80\r\n" + get).status == 200
+    assert send_raw(port, b"PROXY TCP4 203.0.113.7 10.0.0.1 5555 80\r\n" + get).status == 403
+    assert log_clients(log, 2) == ["198.51.100.9", "203.0.113.7"]
+    assert srv.metrics()["vex_access_connections_refused_total"] == 0
