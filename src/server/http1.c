@@ -639,6 +639,10 @@ bool h1_defer(h1_ex *x, uint64_t ms)
     d->next = ctx->deferred;
     ctx->deferred = d;
     c->flags |= CF_DEFER;
+    /* its duration (access log, latency) counts from now, as nginx's
+     * $request_time counts limit_req's delay: the client waited it */
+    if (!c->t0_ns)
+        c->t0_ns = ctx->batch_t0;
     /* the scan must not take a held request for an idle connection */
     c->deadline_ms = mono_ms() + ms + ctx->cfg->idle_timeout_ms;
     return true;

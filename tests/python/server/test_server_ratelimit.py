@@ -10,6 +10,7 @@ request of a new key finds excess 0. So rate=10r/s burst=5 lets 1 + 5 = 6
 back-to-back requests pass; with delay=D, the first 1 + D pass at once and
 the next burst - D are delayed by (excess - D*1000) / rate each.
 """
+import json
 import os
 import re
 import socket
@@ -128,6 +129,68 @@ def test_delay_without_nodelay_holds_only_its_connection(binary, start_server, t
     held.settimeout(20)
     assert Reader(held).response().status == 200
     held.close()
+
+
+def timed_parallel(srv, path, n, timeout=20):
+    """n connections, each one request, all written before any is read;
+    returns (status, seconds from the last write to its response) sorted by
+    arrival."""
+    import select
+    import time as _time
+    socks = [srv.connect(timeout=timeout) for _ in range(n)]
+    try:
+        for s in socks:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        t0 = _time.monotonic()
+        out, left = [], list(socks)
+        while left:
+            ready, _, _ = select.select(left, [], [], timeout)
+            assert ready, "no response within the timeout"
+            for s in ready:
+                out.append((Reader(s).response().status, _time.monotonic() - t0))
+                left.remove(s)
+        return sorted(out, key=lambda r: r[1])
+    finally:
+        for s in socks:
+            s.close()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("extra, delays", [
+    # no nodelay: every request past the first waits excess/rate
+    ("", [0.5, 1.0, 1.5, 2.0, 2.5]),
+    # delay: 2: the first 1 + 2 at once, then (excess - 2000)/rate
+    ("delay: 2", [0, 0, 0.5, 1.0, 1.5]),
+])
+def test_delays_are_the_ones_nginx_predicts(binary, start_server, tmp_path, threads,
+                                            extra, delays):
+    """rate=2r/s burst=5, eight clients at once: one passes at once, the
+    next five wait the delays nginx's arithmetic gives (500 ms per request of
+    excess at 2r/s), the last two are rejected at once. Bounds of the
+    protocol, not of speed: no response comes earlier than predicted (less
+    the few ms the 2r/s drain gives back between the eight writes), seen by
+    the client; and the server's own duration_us (its access log) is within
+    0.5 s after the prediction — the client's clock cannot bound lateness,
+    since a client descheduled on a busy machine reads late answers together."""
+    log = tmp_path / "access.log"
+    conf = write_conf(tmp_path, LIMIT.format(rate="2r/s", burst=5, extra=extra) +
+                      f"access-log: {log}\nlog-flush-interval: 0.01\n")
+    srv = start_server("--config", conf, "--threads", str(threads))
+    rs = timed_parallel(srv, "/json", 8)
+    assert sorted(st for st, _ in rs) == [200] * 6 + [429] * 2, rs
+    passed = sorted(t for st, t in rs if st == 200)
+    for got, want in zip(passed[1:], delays):
+        assert got >= want - 0.05, (rs, delays)    # never early
+    assert wait_for(lambda: log.exists() and len(log.read_text().splitlines()) == 8)
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    served = sorted(x["duration_us"] / 1e6 for x in lines if x["status"] == 200)
+    rejected = [x["duration_us"] / 1e6 for x in lines if x["status"] == 429]
+    assert len(rejected) == 2 and max(rejected) < 0.5, lines   # rejections are not held
+    assert served[0] < 0.5, lines                              # the key's first request
+    for got, want in zip(served[1:], delays):
+        assert want - 0.05 <= got <= want + 0.5, (served, delays)
+    m = srv.metrics()
+    assert zone(m, "api", "delayed") == sum(1 for d in delays if d > 0)
 
 
 def test_dry_run_counts_only(binary, start_server, tmp_path):
@@ -665,5 +728,6 @@ access:
     srv, port = serve("allow 127.0.0.0/8, deny all", "allowed.yaml")
     assert send_raw(port, b"PROXY TCP4 198.51.100.9 10.0.0.1 5555 80\r\n" + get).status == 200
     assert send_raw(port, b"PROXY TCP4 203.0.113.7 10.0.0.1 5555 80\r\n" + get).status == 403
-    assert log_clients(log, 2) == ["198.51.100.9", "203.0.113.7"]
+    # sorted: each worker thread writes its own buffer
+    assert sorted(log_clients(log, 2)) == ["198.51.100.9", "203.0.113.7"]
     assert srv.metrics()["vex_access_connections_refused_total"] == 0
