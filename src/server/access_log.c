@@ -1,6 +1,8 @@
 /*
  * access_log.c — see access_log.h. No printf on this path: the fields are
- * appended by hand, the date part of the time is formatted once a second.
+ * appended by hand straight into the worker's log buffer, the line's time
+ * and "client" key come from a prefix made once a millisecond, and the
+ * numbers are written two digits at a time.
  */
 #include "access_log.h"
 #include "log_json.h"
@@ -15,6 +17,7 @@ access_log *access_log_new(log_slot *slot)
     if (a) {
         a->slot = slot;
         a->sec = -1;
+        a->ms_key = -1;
     }
     return a;
 }
@@ -26,13 +29,55 @@ void access_log_free(access_log *a) { free(a); }
  * client's strings are clipped to limits that sum to cap - FIXED_ROOM, and
  * everything else (numbers, our own address and id text, the keys) fits
  * in FIXED_ROOM, so the line cannot overrun whatever the request holds.
+ * Within FIXED_ROOM a few pieces are copied at a fixed size larger than
+ * what they use (the address), which the room covers too.
  */
 #define FIXED_ROOM 768
+#define METHOD_ROOM 96
+#define PREFIX_LEN 44            /* {"time":"YYYY-MM-DDTHH:MM:SS.mmmZ","client": */
 _Static_assert(LOG_BUFFER_MIN >= 2 * FIXED_ROOM, "a line's fixed fields must fit any log buffer");
 #define LIT(w, lit) (memcpy((w), (lit), sizeof(lit) - 1), (w) + sizeof(lit) - 1)
 
+static const char digits2[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+/* Decimal, no leading zeros, two digits at a time; the digits counted
+ * by comparisons, in 32 bits when the value fits (every field but a huge
+ * body or duration). */
+static unsigned digits32(uint32_t v)
+{
+    if (v < 100)
+        return v < 10 ? 1 : 2;
+    if (v < 10000)
+        return v < 1000 ? 3 : 4;
+    if (v < 1000000)
+        return v < 100000 ? 5 : 6;
+    if (v < 100000000)
+        return v < 10000000 ? 7 : 8;
+    return v < 1000000000 ? 9 : 10;
+}
+
+static char *put_u32(char *w, uint32_t v)
+{
+    char *e = w + digits32(v), *p = e;
+    while (v >= 100) {
+        p -= 2;
+        memcpy(p, digits2 + 2 * (v % 100), 2);
+        v /= 100;
+    }
+    if (v >= 10)
+        memcpy(p - 2, digits2 + 2 * v, 2);
+    else
+        p[-1] = (char)('0' + v);
+    return e;
+}
+
 static char *put_u64(char *w, uint64_t v)
 {
+    if (v <= UINT32_MAX)
+        return put_u32(w, (uint32_t)v);
     char tmp[20];
     int i = sizeof tmp;
     do {
@@ -58,7 +103,6 @@ static char *put_str(char *w, const char *s, size_t n, size_t limit)
  * escaping. */
 static char *put_peer(access_log *a, char *w, const h1_peer *p)
 {
-    w = LIT(w, "\"client\":");
     if (!p || !p->family)
         return LIT(w, "null,\"port\":null");
     if (p->family != a->peer_family || memcmp(p->addr, a->peer_addr, 16) != 0) {
@@ -69,6 +113,7 @@ static char *put_peer(access_log *a, char *w, const h1_peer *p)
         else
             inet_ntop(AF_INET6, p->addr, addr, sizeof addr);
         size_t n = strlen(addr);
+        memset(a->peer_text, 0, sizeof a->peer_text);
         a->peer_text[0] = '"';
         memcpy(a->peer_text + 1, addr, n);
         a->peer_text[n + 1] = '"';
@@ -76,38 +121,56 @@ static char *put_peer(access_log *a, char *w, const h1_peer *p)
         memcpy(a->peer_addr, p->addr, 16);
         a->peer_family = p->family;
     }
-    memcpy(w, a->peer_text, a->peer_len);
+    memcpy(w, a->peer_text, sizeof a->peer_text);   /* whole: a fixed-size copy */
     w += a->peer_len;
     w = LIT(w, ",\"port\":");
-    return put_u64(w, p->port);
+    return put_u32(w, p->port);
+}
+
+static void make_prefix(access_log *a, const struct timespec *now)
+{
+    if ((long long)now->tv_sec != a->sec) {
+        a->sec = (long long)now->tv_sec;
+        memcpy(a->prefix, "{\"time\":\"", 9);
+        log_fmt_secs(a->prefix + 9, a->sec);
+        memcpy(a->prefix + 28, ".000Z\",\"client\":", 16);
+    }
+    unsigned ms = (unsigned)(now->tv_nsec / 1000000);
+    a->prefix[29] = (char)('0' + ms / 100);
+    memcpy(a->prefix + 30, digits2 + 2 * (ms % 100), 2);
+    a->ms_key = (long long)now->tv_sec * 1000 + ms;
+}
+
+static size_t clip(size_t n, size_t limit)
+{
+    return n <= limit / 6 ? 6 * n : limit;   /* an escape is at most 6 bytes */
+}
+
+size_t access_log_bound(const h1_log *l, size_t cap)
+{
+    size_t free_room = cap > FIXED_ROOM ? cap - FIXED_ROOM : 0;
+    size_t b = FIXED_ROOM + clip(l->target.len, free_room / 2) +
+               clip(l->user_agent.len, free_room / 4) + clip(l->referer.len, free_room / 4);
+    return b < cap ? b : cap;
 }
 
 size_t access_log_format(access_log *a, char *out, size_t cap, const h1_log *l,
                          const struct timespec *now)
 {
-    if ((long long)now->tv_sec != a->sec) {
-        a->sec = (long long)now->tv_sec;
-        log_fmt_secs(a->secs, a->sec);
-    }
+    if ((long long)now->tv_sec * 1000 + now->tv_nsec / 1000000 != a->ms_key)
+        make_prefix(a, now);
     /* The client's strings share what FIXED_ROOM leaves. */
     size_t free_room = cap > FIXED_ROOM ? cap - FIXED_ROOM : 0;
     char *w = out;
-    w = LIT(w, "{\"time\":\"");
-    memcpy(w, a->secs, 19);
-    w += 19;
-    unsigned ms = (unsigned)(now->tv_nsec / 1000000);
-    w[0] = '.';
-    w[1] = (char)('0' + ms / 100);
-    w[2] = (char)('0' + ms / 10 % 10);
-    w[3] = (char)('0' + ms % 10);
-    w = LIT(w + 4, "Z\",");
+    memcpy(w, a->prefix, PREFIX_LEN);
+    w += PREFIX_LEN;
     w = put_peer(a, w, l->peer);
     w = LIT(w, ",\"method\":");
-    w = put_str(w, l->method_str.p, l->method_str.len, 96);
+    w = put_str(w, l->method_str.p, l->method_str.len, METHOD_ROOM);
     w = LIT(w, ",\"target\":");
     w = put_str(w, l->target.p, l->target.len, free_room / 2);
     w = LIT(w, ",\"status\":");
-    w = put_u64(w, (uint64_t)(l->status < 0 ? 0 : l->status));
+    w = put_u32(w, (uint32_t)(l->status < 0 ? 0 : l->status));
     w = LIT(w, ",\"bytes\":");
     w = put_u64(w, l->body_bytes);
     w = LIT(w, ",\"duration_us\":");
@@ -120,7 +183,10 @@ size_t access_log_format(access_log *a, char *out, size_t cap, const h1_log *l,
     if (l->rid_len) {                /* rid_valid's alphabet: nothing to escape */
         size_t n = l->rid_len < RID_MAX ? l->rid_len : RID_MAX;
         *w++ = '"';
-        memcpy(w, l->rid, n);
+        if (n == RID_GEN_LEN)
+            memcpy(w, l->rid, RID_GEN_LEN);   /* ours: a fixed-size copy */
+        else
+            memcpy(w, l->rid, n);
         w += n;
         *w++ = '"';
     } else {
@@ -130,16 +196,31 @@ size_t access_log_format(access_log *a, char *out, size_t cap, const h1_log *l,
     return (size_t)(w - out);
 }
 
+/* The wall clock at the monotonic instant mono (see access_log.h). */
+static void wall_time(access_log *a, uint64_t mono, struct timespec *out)
+{
+    if (!a->wall_mono_ns || mono - a->wall_mono_ns >= 1000000000u) {
+        struct timespec rt;
+        clock_gettime(CLOCK_REALTIME, &rt);
+        a->wall_off_ns = (int64_t)((uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec - mono);
+        a->wall_mono_ns = mono;
+    }
+    uint64_t t = mono + (uint64_t)a->wall_off_ns;
+    out->tv_sec = (time_t)(t / 1000000000u);
+    out->tv_nsec = (long)(t % 1000000000u);
+}
+
 void access_log_hook(void *ctx, const h1_log *l)
 {
     access_log *a = ctx;
     if (!log_access_enabled())
         return;
     struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
+    wall_time(a, l->done_ns, &now);
     size_t cap = log_buffer_bytes();   /* a line must fit in a buffer */
-    if (cap > sizeof a->line)
-        cap = sizeof a->line;
-    size_t n = access_log_format(a, a->line, cap, l, &now);
-    log_access_line(a->slot, a->line, n);
+    if (cap > ACCESS_LINE_MAX)
+        cap = ACCESS_LINE_MAX;
+    char *w = log_reserve(a->slot, access_log_bound(l, cap));
+    if (w)                             /* else dropped and counted */
+        log_commit(a->slot, access_log_format(a, w, cap, l, &now));
 }

@@ -74,6 +74,7 @@ typedef struct h1_log {
     int status;
     uint64_t body_bytes;      /* response body octets sent */
     uint64_t duration_ns;     /* first byte of the request to response queued */
+    uint64_t done_ns;         /* now_ns() when the response was queued */
     uint64_t request_id;
     http_slice user_agent, referer;   /* p NULL: the request had none */
     const char *rid;          /* X-Request-Id as echoed (not NUL-terminated) */

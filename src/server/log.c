@@ -432,24 +432,46 @@ static bool handoff(log_slot *s, bool force)
     return true;
 }
 
-void log_access_line(log_slot *s, const char *line, size_t n)
+char *log_reserve(log_slot *s, size_t max)
 {
-    if (!s->cur && !(s->cur = buf_new())) {
-        drop(1);
-        return;
+    lbuf *b = s->cur;
+    if (b && b->cap - b->len >= max)
+        return b->data + b->len;           /* the common case */
+    if (b && !b->lines && b->cap != log_buffer_bytes()) {
+        free(b);                           /* an empty one of a size a reload changed */
+        s->cur = b = NULL;
     }
-    if (s->cur->len + n > s->cur->cap) {
-        if (n > s->cur->cap || !s->cur->lines || !handoff(s, false) || !s->cur) {
+    if (!b && !(s->cur = b = buf_new())) {
+        drop(1);
+        return NULL;
+    }
+    if (b->cap - b->len < max) {
+        /* (a reload may make the new buffer smaller than the old) */
+        if (max > b->cap || !b->lines || !handoff(s, false) || !(b = s->cur) ||
+            max > b->cap) {
             drop(1);
-            return;
+            return NULL;
         }
     }
+    return b->data + b->len;
+}
+
+void log_commit(log_slot *s, size_t n)
+{
     lbuf *b = s->cur;
     if (!b->lines)
         s->cur_since_ms = mono_ms();
-    memcpy(b->data + b->len, line, n);
     b->len += n;
     b->lines++;
+}
+
+void log_access_line(log_slot *s, const char *line, size_t n)
+{
+    char *w = log_reserve(s, n);
+    if (w) {
+        memcpy(w, line, n);
+        log_commit(s, n);
+    }
 }
 
 void log_slot_tick(log_slot *s)

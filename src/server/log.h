@@ -45,8 +45,16 @@ bool log_level_enabled(int level);
 /* ---- workers ---- */
 log_slot *log_slot_of(unsigned i);       /* NULL if no such slot */
 bool log_access_enabled(void);
-/* Append one line (with its '\n'); dropped and counted if it cannot be
- * taken now. */
+/* Room for one line of at most max bytes in s's buffer, for the caller to
+ * format it in place (no copy); then log_commit with the length used. A
+ * buffer without that room is handed to the writer first (so it goes a
+ * little before it is full: by what the line could need, not what it
+ * does). NULL: the line is dropped and counted (the writer already holds
+ * LOG_INFLIGHT of s's buffers, no memory, or max exceeds a buffer). */
+char *log_reserve(log_slot *s, size_t max);
+/* The line of n <= max bytes written where log_reserve pointed. */
+void log_commit(log_slot *s, size_t n);
+/* Append one line (with its '\n') through log_reserve and log_commit. */
 void log_access_line(log_slot *s, const char *line, size_t n);
 /* From the worker's tick: hand over a buffer older than the interval. */
 void log_slot_tick(log_slot *s);

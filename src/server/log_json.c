@@ -46,10 +46,68 @@ static inline bool plain(unsigned char c)
     return c < 128 && (plain_set[c >> 6] >> (c & 63)) & 1;
 }
 
+/* Nonzero when one of the 8 bytes in v is not plain: below 0x20, '"',
+ * '\\', 0x7f or above (the bit tricks of "Bit Twiddling Hacks": hasless,
+ * haszero of v ^ c, hasmore; each is exact about whether some byte hits,
+ * which is all that is asked). */
+#define ONES  0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+static inline uint64_t special8(uint64_t v)
+{
+    uint64_t q = v ^ (ONES * '"'), b = v ^ (ONES * '\\');
+    return (((v - ONES * 0x20) & ~v) | ((q - ONES) & ~q) | ((b - ONES) & ~b) |
+            (v + ONES) | v) & HIGHS;
+}
+
+/* plain() as a table, for the short strings of the fast path ('1': plain). */
+static const char plain_tab[257] =
+    "0000000000000000000000000000000011011111111111111111111111111111"
+    "1111111111111111111111111111011111111111111111111111111111111110"
+    "0000000000000000000000000000000000000000000000000000000000000000"
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+static size_t escape_from(char *out, size_t cap, const char *in, size_t n, size_t *used, size_t i);
+
+/* The common case is a field that fits and needs no escaping (a method, a
+ * path, a User-Agent): checked 8 bytes at a time (the last word overlapping
+ * the one before) or, under 8 bytes, by table, and copied as it is checked.
+ * Anything else goes on in escape_from where the check stopped. */
 size_t json_escape(char *out, size_t cap, const char *in, size_t n, size_t *used)
 {
     const unsigned char *s = (const unsigned char *)in;
-    size_t o = 0, i = 0;
+    size_t i = 0;
+    if (n > cap)
+        return escape_from(out, cap, in, n, used, 0);
+    if (n >= 8) {
+        uint64_t v;
+        for (; i + 8 <= n; i += 8) {
+            memcpy(&v, s + i, 8);
+            if (special8(v))
+                return escape_from(out, cap, in, n, used, i);
+            memcpy(out + i, &v, 8);
+        }
+        memcpy(&v, s + n - 8, 8);
+        if (special8(v))
+            return escape_from(out, cap, in, n, used, i);
+        memcpy(out + n - 8, &v, 8);
+    } else {
+        for (; i < n; i++) {
+            if (plain_tab[s[i]] != '1')
+                return escape_from(out, cap, in, n, used, i);
+            out[i] = (char)s[i];
+        }
+    }
+    if (used)
+        *used = n;
+    return n;
+}
+
+/* The first i bytes of in are plain and already in out. */
+__attribute__((noinline))
+static size_t escape_from(char *out, size_t cap, const char *in, size_t n, size_t *used, size_t i)
+{
+    const unsigned char *s = (const unsigned char *)in;
+    size_t o = i;
     while (i < n) {
         unsigned char c = s[i];
         char tmp[6];

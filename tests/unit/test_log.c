@@ -7,8 +7,15 @@
  * the flush interval, reopen after a rename, a live switch of destination
  * and level, a failed switch changing nothing, and everything written at
  * the stop; the access line (access_log.c) at its worst case, every field
- * as long as it may be and every byte escaped six-fold, within its buffer.
+ * as long as it may be and every byte escaped six-fold, within its buffer
+ * and within the room the hook reserves for it (access_log_bound); the
+ * reserve/commit buffer: a line goes in place, one too long for a buffer
+ * and those coming while the writer holds LOG_INFLIGHT buffers are
+ * dropped and counted, exactly; the escaper's word-at-a-time fast path
+ * against a byte-by-byte reference.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -403,16 +411,185 @@ static void test_access_line_worst_case_fits(void **state)
     assert_non_null(a);
     size_t caps[] = { LOG_BUFFER_MIN, ACCESS_LINE_MAX };
     for (size_t i = 0; i < 2; i++) {
-        char *line = malloc(caps[i]);            /* exactly cap: ASan sees an overrun */
+        size_t bound = access_log_bound(&l, caps[i]);
+        assert_true(bound <= caps[i]);
+        char *line = malloc(bound);              /* exactly the room: ASan sees an overrun */
         assert_non_null(line);
         size_t n = access_log_format(a, line, caps[i], &l, &now);
-        assert_true(n <= caps[i]);
+        assert_true(n <= bound);
         assert_true(n > caps[i] / 2);            /* the strings did take the room */
         assert_memory_equal(line + n - 2, "}\n", 2);
         assert_memory_equal(line, "{\"time\":\"2023-11-14T22:13:20.999Z\",", 35);
         free(line);
     }
+    /* a common line (short fields, our id, no peer) within its bound too */
+    h1_log common = { .method_str = { "GET", 3 }, .target = { "/json", 5 }, .status = 200,
+                      .body_bytes = 27, .duration_ns = 12345,
+                      .user_agent = { "curl/7.88.1", 11 }, .rid = "0123456789abcdef",
+                      .rid_len = 16 };
+    for (int with_peer = 0; with_peer < 2; with_peer++) {
+        h1_peer v4 = { .family = 2, .port = 42796,
+                       .addr = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1} };
+        common.peer = with_peer ? &v4 : NULL;
+        size_t bound = access_log_bound(&common, ACCESS_LINE_MAX);
+        char *line = malloc(bound);
+        assert_non_null(line);
+        size_t n = access_log_format(a, line, ACCESS_LINE_MAX, &common, &now);
+        assert_true(n <= bound);
+        const char *want = with_peer
+            ? "{\"time\":\"2023-11-14T22:13:20.999Z\",\"client\":\"127.0.0.1\",\"port\":42796,"
+              "\"method\":\"GET\",\"target\":\"/json\",\"status\":200,\"bytes\":27,"
+              "\"duration_us\":12,\"user_agent\":\"curl/7.88.1\",\"referer\":null,"
+              "\"request_id\":\"0123456789abcdef\"}\n"
+            : "{\"time\":\"2023-11-14T22:13:20.999Z\",\"client\":null,\"port\":null,"
+              "\"method\":\"GET\",\"target\":\"/json\",\"status\":200,\"bytes\":27,"
+              "\"duration_us\":12,\"user_agent\":\"curl/7.88.1\",\"referer\":null,"
+              "\"request_id\":\"0123456789abcdef\"}\n";
+        assert_int_equal(n, strlen(want));
+        assert_memory_equal(line, want, n);
+        free(line);
+    }
     access_log_free(a);
+}
+
+/* A byte-by-byte reference of the escaping for ASCII and lone high bytes
+ * (each invalid as UTF-8), to hold the 8-bytes-at-a-time path to. */
+static size_t ref_escape(char *o, const unsigned char *s, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (c == '"' || c == '\\') {
+            o[k++] = '\\';
+            o[k++] = (char)c;
+        } else if (c == '\n') {
+            o[k++] = '\\';
+            o[k++] = 'n';
+        } else if (c == '\r') {
+            o[k++] = '\\';
+            o[k++] = 'r';
+        } else if (c == '\t') {
+            o[k++] = '\\';
+            o[k++] = 't';
+        } else if (c < 0x20 || c >= 0x7f) {
+            k += (size_t)sprintf(o + k, "\\u00%02x", c);
+        } else {
+            o[k++] = (char)c;
+        }
+    }
+    return k;
+}
+
+static void test_fast_path_matches_reference(void **state)
+{
+    (void)state;
+    static const unsigned char specials[] = { '"', '\\', '\n', '\r', '\t', 0x00, 0x01, 0x1f,
+                                              0x7f, 0x80, 0xff, 0xc0 };
+    unsigned char in[40];
+    char want[40 * 6 + 1], got[40 * 6 + 1];
+    for (size_t n = 0; n <= sizeof in; n++) {
+        for (size_t i = 0; i < n; i++) {
+            in[i] = (unsigned char)(0x20 + (i * 7) % 95);    /* printable ASCII */
+            if (in[i] == '"' || in[i] == '\\')
+                in[i] = 'x';
+        }
+        /* all plain, then one special byte at every position */
+        for (size_t pos = 0; pos <= n; pos++) {
+            for (size_t sp = 0; sp < (pos < n ? sizeof specials : 1); sp++) {
+                unsigned char save = pos < n ? in[pos] : 0;
+                if (pos < n)
+                    in[pos] = specials[sp];
+                size_t used = 0;
+                size_t k = json_escape(got, sizeof got, (const char *)in, n, &used);
+                size_t w = ref_escape(want, in, n);
+                assert_int_equal(used, n);
+                assert_int_equal(k, w);
+                assert_memory_equal(got, want, w);
+                if (pos < n)
+                    in[pos] = save;
+            }
+        }
+    }
+}
+
+/* The reserve/commit buffer with a writer that cannot write: a FIFO whose
+ * reader reads nothing until told, filled up beforehand. 4 KiB buffers,
+ * lines of 1 KiB: buffer A takes lines 1-4, line 5 hands A over (the
+ * writer holds it, stuck), B takes 5-8, C 9-12, D 13-16; with A, B and C
+ * in flight (LOG_INFLIGHT) lines 17-20 find D full and are dropped. */
+static void test_reserve_commit_drops_exactly(void **state)
+{
+    (void)state;
+    assert_int_equal(LOG_INFLIGHT, 3);
+    strcpy(dir, "/tmp/vex_test_log.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    const char *fifo = path_of("fifo");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    int rd = open(fifo, O_RDONLY | O_NONBLOCK);
+    assert_true(rd >= 0);
+    int wr = open(fifo, O_WRONLY | O_NONBLOCK);
+    assert_true(wr >= 0);
+    static char fill[4096];
+    memset(fill, 'f', sizeof fill);
+    size_t prefill = 0;
+    for (size_t chunk = sizeof fill; chunk; chunk = chunk > 1 ? chunk / 2 : 0) {
+        ssize_t r;
+        while ((r = write(wr, fill, chunk)) > 0)
+            prefill += (size_t)r;
+        assert_int_equal(errno, EAGAIN);
+    }
+    close(wr);
+
+    struct log_settings ls;
+    log_settings_default(&ls);
+    assert_int_equal(log_parse_dest(fifo, &ls.access), 0);
+    ls.buffer_bytes = 4096;
+    char err[256];
+    assert_int_equal(log_start(&ls, 1, err, sizeof err), 0);
+    log_slot *s = log_slot_of(0);
+    uint64_t dropped0 = log_lines_dropped(), written0 = log_lines_written();
+
+    /* longer than a buffer: dropped, counted, nothing else changes */
+    assert_null(log_reserve(s, 4097));
+    assert_int_equal(log_lines_dropped(), dropped0 + 1);
+
+    for (int i = 1; i <= 20; i++) {
+        char *w = log_reserve(s, 1024);
+        if (i <= 16) {
+            assert_non_null(w);
+            memset(w, 'a' + (i - 1) % 26, 1023);
+            w[1023] = '\n';
+            log_commit(s, 1024);
+        } else {
+            assert_null(w);
+        }
+        assert_int_equal(log_lines_dropped(), dropped0 + 1 + (i > 16 ? (uint64_t)(i - 16) : 0));
+    }
+    assert_int_equal(log_lines_written(), written0);
+    /* a smaller line still fits nowhere: D is full */
+    assert_null(log_reserve(s, 1));
+    assert_int_equal(log_lines_dropped(), dropped0 + 6);
+
+    /* let the writer through: A, B and C are written, D at the stop */
+    static char sink[1 << 17];
+    size_t got = 0;
+    for (int t = 0; t < 300 && log_lines_written() < written0 + 12; t++) {
+        ssize_t r = read(rd, sink, sizeof sink);
+        if (r > 0)
+            got += (size_t)r;
+        sleep_ms(10);
+    }
+    assert_int_equal(log_lines_written(), written0 + 12);
+    log_stop();
+    ssize_t r;
+    while ((r = read(rd, sink, sizeof sink)) > 0)
+        got += (size_t)r;
+    close(rd);
+    assert_int_equal(got, prefill + 16 * 1024);
+    assert_int_equal(log_lines_written(), written0 + 16);
+    assert_int_equal(log_lines_dropped(), dropped0 + 6);
+    unlink(fifo);
+    rmdir(dir);
 }
 
 int main(void)
@@ -430,6 +607,8 @@ int main(void)
         cmocka_unit_test(test_start_fails_cleanly),
         cmocka_unit_test(test_access_line_worst_case_fits),
         cmocka_unit_test(test_request_id_step_matches_generate),
+        cmocka_unit_test(test_fast_path_matches_reference),
+        cmocka_unit_test(test_reserve_commit_drops_exactly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
