@@ -541,12 +541,19 @@ build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c tests/fuzz/fuzz_cert.c $(FUZZ_C
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) $(FUZZ_WFLAGS) tests/fuzz/fuzz_config.c tests/fuzz/fuzz_cert.c $(FUZZ_CONFIG_SRC) -o $@ \
 	  $(FUZZ_CONFIG_WRAP) -lyaml -lssl -lcrypto -lcrypt -lz -lbrotlienc -lzstd
-build/fuzz/fuzz_tls: tests/fuzz/fuzz_tls.c tests/fuzz/fake_loop.c tests/fuzz/fuzz_cert.c \
+build/fuzz/fuzz_tls: tests/fuzz/fuzz_tls.c tests/fuzz/fake_loop.c tests/fuzz/fuzz_cert.c tests/fuzz/fuzz_rand.c \
                      src/server/transport_tls.c $(FUZZ_TLS_SRC) \
                      $(wildcard tests/fuzz/*.h src/server/*.h include/*.h)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) $(FUZZ_WFLAGS) tests/fuzz/fuzz_tls.c tests/fuzz/fake_loop.c tests/fuzz/fuzz_cert.c \
+	clang $(FUZZ_CFLAGS) $(FUZZ_WFLAGS) tests/fuzz/fuzz_tls.c tests/fuzz/fake_loop.c tests/fuzz/fuzz_cert.c tests/fuzz/fuzz_rand.c \
 	  $(FUZZ_TLS_SRC) -o $@ $(FUZZ_CERT_WRAP) -lssl -lcrypto
+
+# fuzz_tls's seeds past the handshake (post_hs*): recorded by the target itself
+# (tests/fuzz/fuzz_tls_record.h), each replayed at once and checked to reach
+# application data. Run again when the server's TLS settings change.
+.PHONY: fuzz-tls-seeds
+fuzz-tls-seeds: build/fuzz/fuzz_tls
+	VEX_FUZZ_TLS_RECORD=$(FUZZ_CORPUS_fuzz_tls) ./build/fuzz/fuzz_tls
 
 .PHONY: $(addprefix fuzz-,$(FUZZ_TARGETS:fuzz_%=%))
 $(addprefix fuzz-,$(FUZZ_TARGETS:fuzz_%=%)): fuzz-%: build/fuzz/fuzz_%
@@ -560,6 +567,9 @@ fuzz-replay: $(addprefix build/fuzz/,$(FUZZ_TARGETS)) build/fuzz/fuzz_http_parse
 	  ./build/fuzz/$(t) -artifact_prefix=build/fuzz/$(t)- $(FUZZ_CORPUS_$(t))/* 2>build/fuzz/replay-$(t).log \
 	    || { cat build/fuzz/replay-$(t).log; exit 1; }; \
 	  echo "build/fuzz/$(t): $$(ls $(FUZZ_CORPUS_$(t)) | wc -l) corpus inputs replayed, no failure";)
+	@VEX_FUZZ_TLS_EXPECT_APPDATA=1 ./build/fuzz/fuzz_tls $(FUZZ_CORPUS_fuzz_tls)/post_hs* \
+	  2>build/fuzz/replay-fuzz_tls-post_hs.log || { cat build/fuzz/replay-fuzz_tls-post_hs.log; exit 1; }
+	@echo "build/fuzz/fuzz_tls: $$(ls $(FUZZ_CORPUS_fuzz_tls)/post_hs* | wc -l) recorded connections replayed past the handshake"
 fuzz-llhttp: build/fuzz/fuzz_http_parser_llhttp
 	@mkdir -p build/fuzz/new-llhttp
 	./build/fuzz/fuzz_http_parser_llhttp $(call FUZZ_RUN_FLAGS,fuzz_http_parser_llhttp,fuzz_http_parser) build/fuzz/new-llhttp tests/fuzz/corpus

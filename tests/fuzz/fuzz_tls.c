@@ -31,6 +31,16 @@
  *     while reading goes on, and the plaintext window is given back when
  *     it grew past 64 KiB;
  *   - a handshake is counted once, as done or as failed, never both.
+ *
+ * Past the handshake: OpenSSL's random source is fixed (fuzz_rand.c) and
+ * the certificate's dates too (fuzz_cert.c), so the server's flights are
+ * the same on every run and a client's recorded bytes after its hello
+ * (Finished, requests, a KeyUpdate, a renegotiation attempt, close_notify)
+ * decrypt as they did when recorded. The seeds with such transcripts are
+ * written by this binary itself, through this driver and the real
+ * transport: VEX_FUZZ_TLS_RECORD=DIR ./build/fuzz/fuzz_tls (make
+ * fuzz-tls-seeds); each is replayed at once and must reach application
+ * data.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -41,6 +51,7 @@
 #include "fake_loop.h"
 #include "fuzz_cert.h"
 #include "fuzz_check.h"
+#include "fuzz_rand.h"
 #include "server/tls_context.h"
 /* White-box: the connection's BIOs and window, for the memory bounds. */
 #include "server/transport_tls.c"
@@ -57,6 +68,10 @@ enum {
 enum { END_EOF, END_SHUTDOWN, END_CLOSE, END_RESET };
 
 static SSL_CTX *ctx;
+/* VEX_FUZZ_TLS_EXPECT_APPDATA=1 (make fuzz-replay, for the post_hs* seeds):
+ * every input must complete the handshake and deliver plaintext, so a lost
+ * determinism (the recorded flights no longer matching) fails CI. */
+static bool expect_appdata;
 
 static struct drv {
     tp t;
@@ -152,11 +167,34 @@ static void after(void)
     }
 }
 
+/* A fresh connection through the real transport's open. */
+static void drv_start(unsigned flags)
+{
+    fake_loop_reset();
+    tp_env_free(&d.env);      /* the thread's plaintext window of the last input */
+    memset(&d, 0, sizeof d);
+    d.flags = flags;
+    d.env = (tp_env){ .up = &ups, .st = &d.st, .open_arg = ctx };
+    d.t = (tp){ .ops = &tp_tls_ops, .env = &d.env, .fd = FD };
+    CHECK(d.t.ops->open(&d.t) == 0);
+    CHECK(fake_loop_the.registered && fake_loop_the.cbs->on_data);
+}
+
+/* One packet of the client's bytes, as the loop delivers a read. */
+static void drv_packet(const uint8_t *p, size_t n)
+{
+    fake_loop_the.cbs->on_data(NULL, FD, (const char *)p, (ssize_t)n, fake_loop_the.ud);
+    after();
+}
+
+#include "fuzz_tls_record.h"
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
+    fuzz_rand_fix();          /* before anything draws a random value */
     fuzz_cert_init();
     char err[512];
     ctx = tls_ctx_new(FUZZ_CERT_NAME, FUZZ_KEY_NAME, err, sizeof err);
@@ -165,6 +203,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     CHECK(tls_ctx_add_sni(ctx, "api.example.com", sni, err, sizeof err) == 0);
     SSL_CTX_up_ref(sni);
     CHECK(tls_ctx_add_sni(ctx, "*.cdn.example.com", sni, err, sizeof err) == 0);
+    expect_appdata = getenv("VEX_FUZZ_TLS_EXPECT_APPDATA") != NULL;
+    const char *dir = getenv("VEX_FUZZ_TLS_RECORD");
+    if (dir)
+        exit(record_seeds(dir));
     return 0;
 }
 
@@ -173,29 +215,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 2)
         return -1;
-    fake_loop_reset();
-    memset(&d, 0, sizeof d);
-    d.flags = data[0];
     size_t ncuts = data[1] % 32;
     if (size < 2 + ncuts)
         return -1;
     const uint8_t *cuts = data + 2, *in = data + 2 + ncuts;
     size_t len = size - 2 - ncuts;
 
-    d.env = (tp_env){ .up = &ups, .st = &d.st, .open_arg = ctx };
-    d.t = (tp){ .ops = &tp_tls_ops, .env = &d.env, .fd = FD };
-    CHECK(d.t.ops->open(&d.t) == 0);
-    CHECK(fake_loop_the.registered && fake_loop_the.cbs->on_data);
+    drv_start(data[0]);
 
     size_t off = 0;
     for (size_t k = 0; off < len && !d.closed; k++) {
         size_t piece = k < ncuts ? (size_t)cuts[k] + 1 : PIECE;
         if (piece > len - off)
             piece = len - off;
-        fake_loop_the.cbs->on_data(NULL, FD, (const char *)in + off, (ssize_t)piece,
-                                   fake_loop_the.ud);
+        drv_packet(in + off, piece);
         off += piece;
-        after();
     }
     if (!d.closed) {
         switch ((d.flags >> F_END_SHIFT) & 3) {
@@ -223,6 +257,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     CHECK(!fake_loop_the.registered && fake_loop_the.out_len == sent);
     check_records();
+    if (expect_appdata && !(d.st.tls_hs_ok == 1 && d.plaintext > 0)) {
+        fprintf(stderr, "fuzz_tls: no application data (handshake %s): the recorded "
+                "flights no longer match the server's (make fuzz-tls-seeds)\n",
+                d.st.tls_hs_ok ? "done" : "not done");
+        CHECK(0);
+    }
     ERR_clear_error();
     return 0;
 }

@@ -3,10 +3,14 @@
 made by Python's ssl module (OpenSSL) over memory BIOs, for TLS 1.2 and 1.3,
 with and without SNI and ALPN, each behind fuzz_tls's control octets (see
 fuzz_tls.c: flags, cut count, cuts). The server's reply depends on its own
-random values, so a seed carries the client's first flight, sometimes with
-what a client could send next (an alert, garbage, a second hello).
+random values, so a seed made here carries the client's first flight,
+sometimes with what a client could send next (an alert, garbage, a second
+hello).
 
-Regression seeds (regress-*) are kept. Run again: ./tests/fuzz/make_tls_seeds.py
+Regression seeds (regress-*) are kept, and so are the post_hs* seeds: whole
+recorded connections past the handshake (Finished, requests, KeyUpdate, a
+renegotiation attempt, close_notify), written by the fuzz binary itself with
+its fixed random source (`make fuzz-tls-seeds`, fuzz_tls_record.h). Run again: ./tests/fuzz/make_tls_seeds.py
 (each run's hellos differ in their random values and key shares: only commit
 the new files when the seeds themselves change).
 """
@@ -45,7 +49,7 @@ def seed(flags, body, cuts=()):
 def main():
     os.makedirs(CORPUS, exist_ok=True)
     for f in os.listdir(CORPUS):
-        if not f.startswith("regress-"):
+        if not f.startswith(("regress-", "post_hs")):
             os.unlink(os.path.join(CORPUS, f))
     v12, v13 = ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3
     h13 = client_hello(v13, "api.example.com", ["http/1.1"])
