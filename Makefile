@@ -514,8 +514,9 @@ FUZZ_CONFIG_SRC := $(addprefix src/server/,config.c config_file.c config_keys.c 
 FUZZ_CERT_WRAP := -Wl,--wrap=SSL_CTX_use_certificate_chain_file,--wrap=SSL_CTX_use_PrivateKey_file
 FUZZ_CONFIG_WRAP := $(FUZZ_CERT_WRAP) -Wl,--wrap=fopen,--wrap=rl_zone_new
 # The TLS target: transport_tls.c (included by fuzz_tls.c, white-box) and
-# tls_context.c over fake_loop.c, with fuzz_cert.c's in-memory certificate.
-FUZZ_TLS_SRC := $(addprefix src/server/,transport.c tls_context.c)
+# tls_context.c over fake_loop.c, with fuzz_cert.c's in-memory certificate;
+# the http1 layer and handlers above it in its http1 mode (fuzz_tls_http1.h).
+FUZZ_TLS_SRC := $(sort $(FUZZ_CONN_SRC) src/server/tls_context.c) $(HTTP_SRC)
 # -timeout: an input that takes seconds is a hang to report, not to wait for.
 FUZZ_RUN_FLAGS = -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
                  -artifact_prefix=build/fuzz/$(1)- -dict=tests/fuzz/$(2).dict
@@ -546,7 +547,7 @@ build/fuzz/fuzz_tls: tests/fuzz/fuzz_tls.c tests/fuzz/fake_loop.c tests/fuzz/fuz
                      $(wildcard tests/fuzz/*.h src/server/*.h include/*.h)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) $(FUZZ_WFLAGS) tests/fuzz/fuzz_tls.c tests/fuzz/fake_loop.c tests/fuzz/fuzz_cert.c tests/fuzz/fuzz_rand.c \
-	  $(FUZZ_TLS_SRC) -o $@ $(FUZZ_CERT_WRAP) -lssl -lcrypto
+	  $(FUZZ_TLS_SRC) -o $@ $(FUZZ_CERT_WRAP) -lssl -lcrypto -lz -lbrotlienc -lzstd -lcrypt
 
 # fuzz_tls's seeds past the handshake (post_hs*): recorded by the target itself
 # (tests/fuzz/fuzz_tls_record.h), each replayed at once and checked to reach

@@ -64,6 +64,7 @@ enum {
     F_ANSWER = 1 << 0,
     F_PAUSE = 1 << 1,
     F_END_SHIFT = 2,
+    F_HTTP1 = 1 << 4,         /* the real http1 layer above (fuzz_tls_http1.h) */
 };
 enum { END_EOF, END_SHUTDOWN, END_CLOSE, END_RESET };
 
@@ -187,6 +188,7 @@ static void drv_packet(const uint8_t *p, size_t n)
     after();
 }
 
+#include "fuzz_tls_http1.h"
 #include "fuzz_tls_record.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -221,6 +223,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *cuts = data + 2, *in = data + 2 + ncuts;
     size_t len = size - 2 - ncuts;
 
+    if (data[0] & F_HTTP1) {
+        run_http1(data[0], cuts, ncuts, in, len);
+        if (expect_appdata && !(atomic_load(&H.st->tls_hs_ok) == 1
+                                && atomic_load(&H.st->requests) > 0)) {
+            fprintf(stderr, "fuzz_tls: no request reached http1: the recorded flights no "
+                    "longer match the server's (make fuzz-tls-seeds)\n");
+            CHECK(0);
+        }
+        return 0;
+    }
     drv_start(data[0]);
 
     size_t off = 0;

@@ -123,8 +123,24 @@ static int rec_end(const char *dir, const char *name, unsigned flags, const uint
     LLVMFuzzerTestOneInput(seed, n);
     fprintf(stderr, "%s: %zu bytes; replayed: handshake %s, %llu plaintext bytes delivered\n",
             path, n, d.st.tls_hs_ok ? "done" : "NOT done", (unsigned long long)d.plaintext);
+    int bad = d.st.tls_hs_ok == 1 && d.plaintext > 0 ? 0 : 1;
+    /* the same client bytes with the real http1 layer above */
+    seed[0] |= F_HTTP1;
+    snprintf(path, sizeof path, "%s/%s_http1", dir, name);
+    f = fopen(path, "wb");
+    if (!f || fwrite(seed, 1, n, f) != n || fclose(f) != 0) {
+        fprintf(stderr, "fuzz_tls: cannot write %s\n", path);
+        return 1;
+    }
+    LLVMFuzzerTestOneInput(seed, n);
+    unsigned long long reqs = atomic_load(&H.st->requests);
+    fprintf(stderr, "%s: replayed: handshake %s, %llu requests through http1, %zu bytes of "
+            "records sent\n", path, atomic_load(&H.st->tls_hs_ok) ? "done" : "NOT done", reqs,
+            fake_loop_the.out_len);
+    if (!(atomic_load(&H.st->tls_hs_ok) == 1 && reqs > 0))
+        bad = 1;
     ERR_clear_error();
-    return d.st.tls_hs_ok == 1 && d.plaintext > 0 ? 0 : 1;
+    return bad;
 }
 
 static const char GET[] = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
