@@ -270,7 +270,7 @@ def plot(samples, path, title):
         a.set_ylim(lo, hi * 1.45 if hi > 0 else 1)
         a.legend(loc="upper left", ncol=5, fontsize="small", framealpha=0.9)
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.985))   # the title above the first panel
     fig.savefig(path, dpi=80)
     plt.close(fig)
 
