@@ -288,6 +288,8 @@ def run(args):
     binary = args.binary or os.path.join(ROOT, "build", args.backend, "production_server")
     if not os.access(binary, os.X_OK):
         sys.exit(f"soak.py: no {binary}: run make BACKEND={args.backend} first")
+    if not shutil.which("wrk"):
+        sys.exit("soak.py: needs wrk (apt-get install wrk, or make deps)")
     if args.tls_connections and not shutil.which("openssl"):
         sys.exit("soak.py: the tls class needs the openssl CLI (or --tls-connections 0)")
     classes = classes_for(args)
