@@ -48,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fake_loop.h"
 #include "fuzz_cert.h"
@@ -66,10 +67,12 @@ enum {
     F_PAUSE = 1 << 1,
     F_END_SHIFT = 2,
     F_HTTP1 = 1 << 4,         /* the real http1 layer above (fuzz_tls_http1.h) */
+    F_CLIENT = 1 << 5,        /* the input is plaintext a client sends (fuzz_tls_record.h) */
+    F_TLS12 = 1 << 6,         /* ... over TLS 1.2 (else 1.3) */
 };
 enum { END_EOF, END_SHUTDOWN, END_CLOSE, END_RESET };
 
-static SSL_CTX *ctx;
+static SSL_CTX *ctx, *sni_ctx;
 /* VEX_FUZZ_TLS_EXPECT_APPDATA=1 (make fuzz-replay, for the post_hs* seeds):
  * every input must complete the handshake and deliver plaintext, so a lost
  * determinism (the recorded flights no longer matching) fails CI. */
@@ -189,61 +192,9 @@ static void drv_packet(const uint8_t *p, size_t n)
     after();
 }
 
-#include "fuzz_tls_http1.h"
-#include "fuzz_tls_record.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerInitialize(int *argc, char ***argv)
+/* The end the flags ask for, then the close; nothing may be sent after it. */
+static void drv_end(void)
 {
-    (void)argc;
-    (void)argv;
-    fuzz_rand_fix();          /* before anything draws a random value */
-    fuzz_cert_init();
-    char err[512];
-    ctx = tls_ctx_new(FUZZ_CERT_NAME, FUZZ_KEY_NAME, err, sizeof err);
-    SSL_CTX *sni = tls_ctx_new(FUZZ_CERT_NAME, FUZZ_KEY_NAME, err, sizeof err);
-    CHECK(ctx && sni);
-    CHECK(tls_ctx_add_sni(ctx, "api.example.com", sni, err, sizeof err) == 0);
-    SSL_CTX_up_ref(sni);
-    CHECK(tls_ctx_add_sni(ctx, "*.cdn.example.com", sni, err, sizeof err) == 0);
-    expect_appdata = getenv("VEX_FUZZ_TLS_EXPECT_APPDATA") != NULL;
-    const char *dir = getenv("VEX_FUZZ_TLS_RECORD");
-    if (dir)
-        exit(record_seeds(dir));
-    return 0;
-}
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-    if (size < 2)
-        return -1;
-    size_t ncuts = data[1] % 32;
-    if (size < 2 + ncuts)
-        return -1;
-    const uint8_t *cuts = data + 2, *in = data + 2 + ncuts;
-    size_t len = size - 2 - ncuts;
-
-    if (data[0] & F_HTTP1) {
-        run_http1(data[0], cuts, ncuts, in, len);
-        if (expect_appdata && !(atomic_load(&H.st->tls_hs_ok) == 1
-                                && atomic_load(&H.st->requests) > 0)) {
-            fprintf(stderr, "fuzz_tls: no request reached http1: the recorded flights no "
-                    "longer match the server's (make fuzz-tls-seeds)\n");
-            CHECK(0);
-        }
-        return 0;
-    }
-    drv_start(data[0]);
-
-    size_t off = 0;
-    for (size_t k = 0; off < len && !d.closed; k++) {
-        size_t piece = k < ncuts ? (size_t)cuts[k] + 1 : PIECE;
-        if (piece > len - off)
-            piece = len - off;
-        drv_packet(in + off, piece);
-        off += piece;
-    }
     if (!d.closed) {
         switch ((d.flags >> F_END_SHIFT) & 3) {
         case END_EOF:
@@ -269,6 +220,81 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         tp_close(&d.t);
     }
     CHECK(!fake_loop_the.registered && fake_loop_the.out_len == sent);
+}
+
+#include "fuzz_tls_http1.h"
+#include "fuzz_tls_record.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    fuzz_rand_fix();          /* before anything draws a random value */
+    fuzz_cert_init();
+    char err[512];
+    ctx = tls_ctx_new(FUZZ_CERT_NAME, FUZZ_KEY_NAME, err, sizeof err);
+    SSL_CTX *sni = sni_ctx = tls_ctx_new(FUZZ_CERT_NAME, FUZZ_KEY_NAME, err, sizeof err);
+    CHECK(ctx && sni);
+    CHECK(tls_ctx_add_sni(ctx, "api.example.com", sni, err, sizeof err) == 0);
+    SSL_CTX_up_ref(sni);
+    CHECK(tls_ctx_add_sni(ctx, "*.cdn.example.com", sni, err, sizeof err) == 0);
+    expect_appdata = getenv("VEX_FUZZ_TLS_EXPECT_APPDATA") != NULL;
+    const char *dir = getenv("VEX_FUZZ_TLS_RECORD");
+    if (dir)
+        exit(record_seeds(dir));
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 2)
+        return -1;
+    /* Every input from an empty session cache: with the fixed random source
+     * every TLS 1.2 session has the same ID, so one cached by an earlier input
+     * made the next full handshake fail ("ssl session id callback failed",
+     * an internal_error alert), and an input's outcome depended on the ones
+     * before it. */
+    SSL_CTX_flush_sessions(ctx, (long)time(NULL) + 86400L * 365 * 100);
+    SSL_CTX_flush_sessions(sni_ctx, (long)time(NULL) + 86400L * 365 * 100);
+    size_t ncuts = data[1] % 32;
+    if (size < 2 + ncuts)
+        return -1;
+    const uint8_t *cuts = data + 2, *in = data + 2 + ncuts;
+    size_t len = size - 2 - ncuts;
+
+    if (data[0] & F_CLIENT) {
+        run_client(data[0], cuts, ncuts, in, len);
+        if (data[0] & F_HTTP1)
+            h1_end(data[0]);
+        else
+            drv_end();
+        check_records();
+        ERR_clear_error();
+        return 0;
+    }
+    if (data[0] & F_HTTP1) {
+        run_http1(data[0], cuts, ncuts, in, len);
+        if (expect_appdata && !(atomic_load(&H.st->tls_hs_ok) == 1
+                                && atomic_load(&H.st->requests) > 0)) {
+            fprintf(stderr, "fuzz_tls: no request reached http1: the recorded flights no "
+                    "longer match the server's (make fuzz-tls-seeds)\n");
+            CHECK(0);
+        }
+        return 0;
+    }
+    drv_start(data[0]);
+
+    size_t off = 0;
+    for (size_t k = 0; off < len && !d.closed; k++) {
+        size_t piece = k < ncuts ? (size_t)cuts[k] + 1 : PIECE;
+        if (piece > len - off)
+            piece = len - off;
+        drv_packet(in + off, piece);
+        off += piece;
+    }
+    drv_end();
     check_records();
     if (expect_appdata && !(d.st.tls_hs_ok == 1 && d.plaintext > 0)) {
         fprintf(stderr, "fuzz_tls: no application data (handshake %s): the recorded "

@@ -93,23 +93,9 @@ static void h1_after(void)
     check_records();
 }
 
-static void run_http1(unsigned flags, const uint8_t *cuts, size_t ncuts, const uint8_t *in,
-                      size_t len)
+/* The end the flags ask for, then the close and the context freed. */
+static void h1_end(unsigned flags)
 {
-    fake_loop_reset();
-    h1_setup();
-    size_t off = 0;
-    for (size_t k = 0; off < len && fake_loop_the.registered; k++) {
-        if (fake_loop_the.paused)
-            break;             /* waits for output nobody reads (over budget) */
-        size_t piece = k < ncuts ? (size_t)cuts[k] + 1 : PIECE;
-        if (piece > len - off)
-            piece = len - off;
-        fake_loop_the.cbs->on_data(NULL, FD, (const char *)in + off, (ssize_t)piece,
-                                   fake_loop_the.ud);
-        off += piece;
-        h1_after();
-    }
     if (fake_loop_the.registered && !fake_loop_the.paused) {
         switch ((flags >> F_END_SHIFT) & 3) {
         case END_EOF:
@@ -135,5 +121,25 @@ static void run_http1(unsigned flags, const uint8_t *cuts, size_t ncuts, const u
         CHECK(fake_loop_the.out_len == sent);   /* nothing after the close */
     check_records();
     h1_ctx_free(&H.ctx);
+}
+
+static void run_http1(unsigned flags, const uint8_t *cuts, size_t ncuts, const uint8_t *in,
+                      size_t len)
+{
+    fake_loop_reset();
+    h1_setup();
+    size_t off = 0;
+    for (size_t k = 0; off < len && fake_loop_the.registered; k++) {
+        if (fake_loop_the.paused)
+            break;             /* waits for output nobody reads (over budget) */
+        size_t piece = k < ncuts ? (size_t)cuts[k] + 1 : PIECE;
+        if (piece > len - off)
+            piece = len - off;
+        fake_loop_the.cbs->on_data(NULL, FD, (const char *)in + off, (ssize_t)piece,
+                                   fake_loop_the.ud);
+        off += piece;
+        h1_after();
+    }
+    h1_end(flags);
     ERR_clear_error();
 }

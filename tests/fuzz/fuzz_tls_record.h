@@ -20,6 +20,8 @@ enum { S_ANSWER = 1, S_PAUSE = 2, S_EOF = 0, S_SHUTDOWN = 4, S_CLOSE = 8, S_RESE
 struct rec {
     uint8_t buf[1 << 17];
     size_t len;
+    bool keep;                /* record what the client sends (else only send it) */
+    bool http1;               /* the server side is run_http1's, not the driver's */
     size_t seen;              /* server bytes already given to the client */
     SSL *c;
     BIO *crb, *cwb;           /* the client's read and write BIOs */
@@ -36,11 +38,18 @@ static void rec_pump(void)
         uint8_t tmp[1 << 16];
         int n;
         while ((n = BIO_read(R.cwb, tmp, sizeof tmp)) > 0) {
-            CHECK(R.len + (size_t)n <= sizeof R.buf);
-            memcpy(R.buf + R.len, tmp, (size_t)n);
-            R.len += (size_t)n;
-            if (!d.closed)
+            if (R.keep) {
+                CHECK(R.len + (size_t)n <= sizeof R.buf);
+                memcpy(R.buf + R.len, tmp, (size_t)n);
+                R.len += (size_t)n;
+            }
+            if (R.http1 && fake_loop_the.registered && !fake_loop_the.paused) {
+                fake_loop_the.cbs->on_data(NULL, FD, (const char *)tmp, (ssize_t)n,
+                                           fake_loop_the.ud);
+                h1_after();
+            } else if (!R.http1 && !d.closed) {
                 drv_packet(tmp, (size_t)n);
+            }
             moved = true;
         }
         if (fake_loop_the.out_len > R.seen) {
@@ -60,7 +69,7 @@ static void rec_pump(void)
     }
 }
 
-static void rec_begin(unsigned flags, int version, const char *sni)
+static void rec_client(int version, const char *sni)
 {
     SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
     CHECK(cctx);
@@ -82,6 +91,13 @@ static void rec_begin(unsigned flags, int version, const char *sni)
     SSL_set_bio(R.c, R.crb, R.cwb);
     SSL_set_connect_state(R.c);
     R.len = R.seen = 0;
+}
+
+static void rec_begin(unsigned flags, int version, const char *sni)
+{
+    rec_client(version, sni);
+    R.keep = true;
+    R.http1 = false;
     drv_start(flags);
     SSL_do_handshake(R.c);
     rec_pump();
@@ -141,6 +157,47 @@ static int rec_end(const char *dir, const char *name, unsigned flags, const uint
         bad = 1;
     ERR_clear_error();
     return bad;
+}
+
+/* Client mode (flags bit 5): this file's client does a whole handshake with
+ * the server (TLS 1.2 if bit 6, else 1.3; http1 above if bit 4), then the
+ * fuzzer's bytes are the plaintext it sends, one record per packet, and the
+ * end is a close_notify (bits 2-3 EOF), or per bits 2-3 as elsewhere. The
+ * fuzzer mutates requests, not ciphertext a mutation would break: http1
+ * over TLS as a client sees it. */
+static void run_client(unsigned flags, const uint8_t *cuts, size_t ncuts, const uint8_t *in,
+                       size_t len)
+{
+    rec_client((flags & F_TLS12) ? TLS1_2_VERSION : TLS1_3_VERSION, "localhost");
+    R.keep = false;
+    R.http1 = flags & F_HTTP1;
+    fake_loop_reset();
+    if (R.http1)
+        h1_setup();
+    else
+        drv_start(flags & ~(unsigned)(F_CLIENT | F_TLS12));
+    SSL_do_handshake(R.c);
+    rec_pump();
+    CHECK(SSL_is_init_finished(R.c));
+    size_t off = 0;
+    for (size_t k = 0; off < len; k++) {
+        bool open = R.http1 ? fake_loop_the.registered : !d.closed;
+        if (!open || SSL_get_shutdown(R.c))
+            break;
+        size_t piece = k < ncuts ? (size_t)cuts[k] + 1 : PIECE;
+        if (piece > len - off)
+            piece = len - off;
+        if (SSL_write(R.c, in + off, (int)piece) <= 0)
+            break;
+        off += piece;
+        rec_pump();
+    }
+    if ((flags >> F_END_SHIFT & 3) == END_EOF) {
+        SSL_shutdown(R.c);
+        rec_pump();
+    }
+    SSL_free(R.c);
+    R.c = NULL;
 }
 
 static const char GET[] = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
