@@ -14,7 +14,9 @@
  *              packet (the kick timer delivers what was held); bits 2-3 how
  *              the connection ends: EOF, graceful shutdown then close, close
  *              at once, a reset (-ECONNRESET); bit 4 the real http1 layer
- *              above instead of this driver's (fuzz_tls_http1.h);
+ *              above instead of this driver's (fuzz_tls_http1.h); bit 5 client
+ *              mode, bit 6 its TLS 1.2 (run_client, fuzz_tls_record.h): the
+ *              bytes below are a client's plaintext, sent after a handshake;
  *   octet 1    n, the number of cuts (mod 32), then n octets: packet k is
  *              octet k + 1 bytes long; the rest goes in 4096-byte packets.
  *   the rest   the client's bytes.
