@@ -36,6 +36,29 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+/* ThreadSanitizer follows descriptors through its close(2) interceptor: a
+ * close forgets what threads did with the number. A close done by the ring
+ * (IORING_OP_CLOSE, below) is invisible to it, and so are the ring's accepts
+ * and the server's raw openat2, so the next thread to get the same number
+ * looked as if it shared the old descriptor with the thread that last used
+ * it: a false race "on file descriptor N" (fstat in one worker against
+ * close in another). The sanitizers' syscall hook tells TSan of the close as
+ * the interceptor would. Only in -fsanitize=thread builds; nothing else
+ * changes. */
+#if defined(__SANITIZE_THREAD__)
+#define VEX_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define VEX_TSAN 1
+#endif
+#endif
+#ifdef VEX_TSAN
+void __sanitizer_syscall_pre_impl_close(long fd);   /* sanitizer/linux_syscall_hooks.h */
+#define tsan_ring_closes(fd) __sanitizer_syscall_pre_impl_close((long)(fd))
+#else
+#define tsan_ring_closes(fd) ((void)0)
+#endif
+
 enum { OP_IGNORE = 0, OP_RECV = 1, OP_SEND = 2, OP_ACCEPT = 3, OP_WAKE = 4, OP_CLOSE = 5,
        OP_FREAD = 6, OP_POLL = 7 /* POLLOUT for the sendfile(2) path */ };
 #define OP_MASK 7u
@@ -375,6 +398,7 @@ static void file_end(vex_loop *l, vex_sock *s)
     if (!s->file || (us(s)->flags & U_FREAD))
         return;
     struct io_uring_sqe *sqe = get_sqe(l);
+    tsan_ring_closes(s->file->fd);
     io_uring_prep_close(sqe, s->file->fd);
     io_uring_sqe_set_data64(sqe, tag(l, OP_CLOSE));
     ((uring_state *)l->be)->closing++;
@@ -546,6 +570,7 @@ bool vex__backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
     }
     if (close_fd) {
         struct io_uring_sqe *sqe = get_sqe(l);
+        tsan_ring_closes(s->fd);
         io_uring_prep_close(sqe, s->fd);
         io_uring_sqe_set_data64(sqe, tag(l, OP_CLOSE));
         st->closing++;

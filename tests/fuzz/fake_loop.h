@@ -19,6 +19,8 @@ typedef struct fake_loop {
     bool paused, want_drain, shut;
     vex_timer *timer;         /* the one armed timer (TLS: the kick), or NULL */
     unsigned misuse;          /* refused calls: writes after shutdown, bad commits */
+    bool count_pending;       /* vex_write_pending: bytes since `drained` (else 0) */
+    size_t drained;           /* out_len when "the kernel" last took the queue */
 } fake_loop;
 
 extern fake_loop fake_loop_the;

@@ -2,6 +2,7 @@
 #include "fuzz_cert.h"
 
 #include <string.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
@@ -19,8 +20,10 @@ void fuzz_cert_init(void)
     cert = X509_new();
     CHECK(pkey && cert);
     ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
-    X509_gmtime_adj(X509_getm_notBefore(cert), 0);
-    X509_gmtime_adj(X509_getm_notAfter(cert), 86400L * 365);
+    /* Fixed dates, not "now": the certificate is in the handshake's transcript,
+     * which must be the same on every run for fuzz_tls's recorded flights. */
+    ASN1_TIME_set(X509_getm_notBefore(cert), (time_t)1767225600);   /* 2026-01-01 */
+    ASN1_TIME_set(X509_getm_notAfter(cert), (time_t)4102444800);    /* 2100-01-01 */
     X509_set_pubkey(cert, pkey);
     X509_NAME *name = X509_get_subject_name(cert);
     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1, -1, 0);

@@ -3,10 +3,14 @@
 made by Python's ssl module (OpenSSL) over memory BIOs, for TLS 1.2 and 1.3,
 with and without SNI and ALPN, each behind fuzz_tls's control octets (see
 fuzz_tls.c: flags, cut count, cuts). The server's reply depends on its own
-random values, so a seed carries the client's first flight, sometimes with
-what a client could send next (an alert, garbage, a second hello).
+random values, so a seed made here carries the client's first flight,
+sometimes with what a client could send next (an alert, garbage, a second
+hello).
 
-Regression seeds (regress-*) are kept. Run again: ./tests/fuzz/make_tls_seeds.py
+Regression seeds (regress-*) are kept, and so are the post_hs* seeds: whole
+recorded connections past the handshake (Finished, requests, KeyUpdate, a
+renegotiation attempt, close_notify), written by the fuzz binary itself with
+its fixed random source (`make fuzz-tls-seeds`, fuzz_tls_record.h). Run again: ./tests/fuzz/make_tls_seeds.py
 (each run's hellos differ in their random values and key shares: only commit
 the new files when the seeds themselves change).
 """
@@ -18,6 +22,7 @@ CORPUS = os.path.join(HERE, "corpus_tls")
 
 ANSWER, PAUSE = 1, 2
 EOF, SHUTDOWN, CLOSE, RESET = 0, 4, 8, 12
+HTTP1, CLIENT, TLS12 = 16, 32, 64   # the http1 layer above; the input is a client's plaintext
 
 
 def client_hello(version, sni=None, alpn=None):
@@ -45,7 +50,7 @@ def seed(flags, body, cuts=()):
 def main():
     os.makedirs(CORPUS, exist_ok=True)
     for f in os.listdir(CORPUS):
-        if not f.startswith("regress-"):
+        if not f.startswith(("regress-", "post_hs")):
             os.unlink(os.path.join(CORPUS, f))
     v12, v13 = ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3
     h13 = client_hello(v13, "api.example.com", ["http/1.1"])
@@ -72,6 +77,30 @@ def main():
                                       0x00, 0x10]) + b"\x00" * 37),
         "empty_eof": seed(0, b""),
     }
+    # Client mode: fuzz_tls's own client does the handshake and sends these bytes
+    # as plaintext records (one per packet), then close_notify (EOF) or the end named.
+    get = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    echo = b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello"
+    chunked = (b"POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"5;x=1\r\nhello\r\n0\r\nT: v\r\n\r\n")
+    seeds.update({
+        "client13_http1_get": seed(CLIENT | HTTP1, get),
+        "client12_http1_get_json_close": seed(CLIENT | HTTP1 | TLS12, get + b"GET /json HTTP/1.1\r\n"
+                                              b"Host: localhost\r\nConnection: close\r\n\r\n"),
+        "client13_http1_pipeline_cut": seed(CLIENT | HTTP1, get + echo + chunked + get,
+                                            [10, 0, 40, 3, 100]),
+        "client13_http1_bytes_big": seed(CLIENT | HTTP1 | SHUTDOWN,
+                                         b"GET /bytes/3000000 HTTP/1.1\r\nHost: l\r\n\r\n" + get),
+        "client13_http1_text_gzip": seed(CLIENT | HTTP1 | RESET, b"GET /text/200000 HTTP/1.1\r\n"
+                                         b"Host: l\r\nAccept-Encoding: gzip\r\n\r\n"),
+        "client13_http1_head_metrics": seed(CLIENT | HTTP1 | CLOSE, b"HEAD /json HTTP/1.1\r\n"
+                                            b"Host: l\r\n\r\nGET /metrics HTTP/1.1\r\nHost: l\r\n\r\n"),
+        "client13_http1_bad_then_get": seed(CLIENT | HTTP1, b"GET / HTTP/9.9\r\n\r\n" + get),
+        "client13_http1_expect_100": seed(CLIENT | HTTP1, b"POST /echo HTTP/1.1\r\nHost: l\r\n"
+                                          b"Expect: 100-continue\r\nContent-Length: 3\r\n\r\nabc"),
+        "client13_fake_layer_paused": seed(CLIENT | ANSWER | PAUSE, get * 3, [0, 5, 200]),
+        "client12_fake_layer_shutdown": seed(CLIENT | TLS12 | ANSWER | SHUTDOWN, get),
+    })
     for name, data in seeds.items():
         with open(os.path.join(CORPUS, name), "wb") as f:
             f.write(data)
