@@ -215,6 +215,7 @@ void vex_loop_free(vex_loop *l)
         vex__buf_free(&l->spare_bufs[--l->n_spare]);
     close_wake_fds(l);
     free(l->heap);
+    free(l->ready);
     free(l->read_buf);
     free(l->socks);
     free(l);
@@ -299,14 +300,15 @@ static void deliver_held(vex_loop *l, vex_sock *s)
 
 static void run_ready(vex_loop *l)
 {
-    while (l->ready_head) {
-        vex_sock *s = l->ready_head;
-        l->ready_head = s->next_ready;
-        s->next_ready = NULL;
-        s->flags &= ~VS_HELD_READY;
+    /* An owner's callback may resume another socket, appending to the
+     * array: it is read to its current end each time round. */
+    for (unsigned i = 0; i < l->n_ready; i++) {
+        vex_sock *s = l->ready[i];
+        s->flags &= (uint16_t)~VS_HELD_READY;
         if (!(s->flags & (VS_DETACHED | VS_PAUSED)))
             deliver_held(l, s);
     }
+    l->n_ready = 0;
 }
 
 int vex_loop_run_once(vex_loop *l, int timeout_ms)
@@ -323,7 +325,7 @@ int vex_loop_run_once(vex_loop *l, int timeout_ms)
     int t = vex__timers_next_timeout(l);
     if (timeout_ms >= 0 && (t < 0 || timeout_ms < t))
         t = timeout_ms;
-    if (l->ready_head)
+    if (l->n_ready)
         t = 0;
     if (vex__backend_wait(l, t) < 0)   /* it refreshed now_ms after waiting (vex__core_waited) */
         return -1;
@@ -360,7 +362,7 @@ void vex__core_deliver(vex_loop *l, vex_sock *s, const char *data, ssize_t n)
             else if (vex__buf_append(s->held, data, (size_t)n) < 0)
                 s->held_end = -ENOMEM;
         } else {
-            s->held_end = n == 0 ? 1 : (int)n;
+            s->held_end = (int16_t)(n == 0 ? 1 : n);   /* -errno fits */
         }
         return;
     }
@@ -515,12 +517,21 @@ int vex_read_resume(vex_loop *l, int fd)
         return -1;
     if (!(s->flags & VS_PAUSED))
         return 0;
-    s->flags &= ~VS_PAUSED;
     if ((held_pending(s) > 0 || s->held_end) && !(s->flags & VS_HELD_READY)) {
+        if (l->n_ready == l->ready_cap) {
+            unsigned cap = l->ready_cap ? l->ready_cap * 2 : 16;
+            vex_sock **r = cap > l->ready_cap ? realloc(l->ready, cap * sizeof *r) : NULL;
+            if (!r) {
+                errno = ENOMEM;   /* still paused: the owner may try again */
+                return -1;
+            }
+            l->ready = r;
+            l->ready_cap = cap;
+        }
         s->flags |= VS_HELD_READY;
-        s->next_ready = l->ready_head;
-        l->ready_head = s;
+        l->ready[l->n_ready++] = s;
     }
+    s->flags &= (uint16_t)~VS_PAUSED;
     if (s->flags & VS_EOF || s->held_end)
         return 0;
     return vex__backend_sock_read(l, s, true);
@@ -612,7 +623,7 @@ int vex_write_commit(vex_loop *l, int fd, size_t n)
         return -1;
     }
     if (n) {
-        s->out.len += n;
+        s->out.len += (uint32_t)n;
         mark_dirty(l, s);
     }
     return 0;

@@ -19,12 +19,16 @@
 
 #include "vex_net.h"
 #include <stdbool.h>
+#include <stdint.h>
 
-/* A growable byte queue; bytes [off, len) are pending. */
+/* A growable byte queue; bytes [off, len) are pending. 32-bit offsets: one
+ * is embedded in every socket (two on io_uring), and idle RSS per
+ * connection is a target; a queue refuses to grow past 2 GiB (ENOMEM). */
 typedef struct vex_buf {
     char *data;
-    size_t off, len, cap;
+    uint32_t off, len, cap;
 } vex_buf;
+#define VEX__BUF_MAX (1u << 31)
 
 enum {
     VS_PAUSED      = 1u << 0,  /* user paused reading */
@@ -54,25 +58,37 @@ typedef struct vex_file_job {
  * backend's part is a cast, no pointer to follow, and a readiness
  * connection no longer carries io_uring's 32-byte buffer. */
 typedef struct vex_sock {
-    /* Ordered to leave no padding: one per connection, and idle RSS per
-     * connection is a target. */
+    /* Ordered to leave no padding, and every field as narrow as it can be:
+     * one per connection, and idle RSS per connection is a target (README,
+     * "Memory per idle connection"). 80 bytes on LP64. */
     int fd;
-    uint32_t flags;
-    int err;                   /* sticky write error (EPIPE, ECONNRESET) */
-    int held_end;              /* after held: 0 none, 1 EOF, -errno error */
+    uint16_t flags;            /* VS_* */
+    uint16_t bflags;           /* the backend's own bits (readiness.c: the
+                                  watched mask; io_uring.c: U_*) */
     const vex_sock_cbs *cbs;   /* the caller's: must outlive the socket */
-    void *udata;
+    /* A released socket runs no callback and is reached from no table, so
+     * the dead list's link takes udata's place. */
+    union {
+        void *udata;
+        struct vex_sock *next_dead;
+    };
     vex_buf out;               /* queued output */
+    struct vex_sock *next_flush;
+    uint32_t inflight;         /* bytes handed to the kernel, not yet confirmed
+                                  (at most one vex_buf or a 64 KiB piece) */
+    int16_t err;               /* sticky write error (EPIPE, ECONNRESET) */
+    int16_t held_end;          /* after held: 0 none, 1 EOF, -errno error */
     vex_buf *held;             /* data completed while paused (rare: lazy) */
     vex_file_job *file;        /* vex_sendfile job in progress, or NULL */
-    size_t inflight;           /* bytes handed to the kernel, not yet confirmed */
-    struct vex_sock *next_flush, *next_ready, *next_dead;
 } vex_sock;
 
-/* A backend's socket struct (vex_sock first) may not outgrow what vex_sock
- * alone was, backend fields inside, before they moved out: 152 bytes on
- * LP64. Each backend asserts it. */
-#define VEX__SOCK_BUDGET_LP64 152
+/* What a backend's socket struct (vex_sock first) may take on LP64: 80
+ * bytes (readiness.c: vex_sock alone, a 96-byte glibc chunk) or 104
+ * (io_uring.c: plus its in-flight vex_buf, a 112-byte chunk; glibc hands
+ * out 16-byte steps with 8 bytes of header, so 88 and 104 are the edges).
+ * Each backend asserts its own. */
+#define VEX__SOCK_BUDGET_LP64 80
+#define VEX__SOCK_BUDGET_URING_LP64 104
 
 /* A backend keeps its per-listener state in its own array indexed by the
  * slot, ls - l->listeners (io_uring: accepts in flight), which survives the
@@ -100,7 +116,10 @@ struct vex_loop {
     uint64_t timer_seq;
 
     vex_sock *flush_head;      /* sockets with output to write this turn */
-    vex_sock *ready_head;      /* sockets with held data to deliver */
+    vex_sock **ready;          /* sockets with held data to deliver: an array,
+                                  so a socket carries no link for this rare
+                                  case (vex_read_resume grows it) */
+    unsigned n_ready, ready_cap;
     vex_sock *dead_head;       /* detached sockets freed at the next turn */
     vex_sock *reserved;        /* whose vex_write_reserve room is open: one at
                                   a time, ended by anything that may move or

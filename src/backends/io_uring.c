@@ -69,14 +69,15 @@ enum { U_RECV = 1u, U_SEND = 2u, U_HELD = 4u /* detached, kept for its CQEs */,
 
 /* A connection as io_uring.c sees it. */
 typedef struct uring_sock {
-    vex_sock s;                /* first: a vex_sock * is a uring_sock * */
-    unsigned flags;            /* U_* */
+    vex_sock s;                /* first: a vex_sock * is a uring_sock *; its
+                                  bflags hold the U_* flags */
     vex_buf sending;           /* output handed to the kernel (s.inflight bytes) */
 } uring_sock;
 
 const size_t vex__backend_sock_size = sizeof(uring_sock);
-_Static_assert(sizeof(void *) != 8 || sizeof(uring_sock) <= VEX__SOCK_BUDGET_LP64,
+_Static_assert(sizeof(void *) != 8 || sizeof(uring_sock) <= VEX__SOCK_BUDGET_URING_LP64,
                "idle connection memory is a target");
+_Static_assert(U_SOCKERR <= 0x8000u, "the U_* flags fit vex_sock.bflags");
 
 static inline uring_sock *us(vex_sock *s) { return (uring_sock *)s; }
 
@@ -327,7 +328,7 @@ static void arm_recv(vex_loop *l, vex_sock *s)
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = BUF_GROUP;
     io_uring_sqe_set_data64(sqe, tag(s, OP_RECV));
-    us(s)->flags |= U_RECV;
+    s->bflags |= U_RECV;
 }
 
 static void cancel_op(vex_loop *l, const void *p, unsigned op)
@@ -347,9 +348,9 @@ int vex__backend_sock_read(vex_loop *l, vex_sock *s, bool on)
 {
     /* A recv still armed (its cancel not yet completed) re-arms itself from
      * its last completion, see recv_done. */
-    if (on && !(us(s)->flags & U_RECV))
+    if (on && !(s->bflags & U_RECV))
         arm_recv(l, s);
-    else if (!on && (us(s)->flags & U_RECV))
+    else if (!on && (s->bflags & U_RECV))
         cancel_op(l, s, OP_RECV);
     return 0;
 }
@@ -364,7 +365,7 @@ static void submit_send(vex_loop *l, vex_sock *s)
     io_uring_prep_send(sqe, s->fd, b->data + b->off, vex__buf_pending(b),
                        MSG_NOSIGNAL | (more ? MSG_MORE : 0));
     io_uring_sqe_set_data64(sqe, tag(s, OP_SEND));
-    us(s)->flags |= U_SEND;
+    s->bflags |= U_SEND;
 }
 
 /* Close the file of a vex_sendfile job with an SQE in the turn's batch; only
@@ -372,7 +373,7 @@ static void submit_send(vex_loop *l, vex_sock *s)
  * number, but one still in the SQ would see a closed or reused fd). */
 static void file_end(vex_loop *l, vex_sock *s)
 {
-    if (!s->file || (us(s)->flags & U_FREAD))
+    if (!s->file || (s->bflags & U_FREAD))
         return;
     struct io_uring_sqe *sqe = get_sqe(l);
     io_uring_prep_close(sqe, s->file->fd);
@@ -380,7 +381,7 @@ static void file_end(vex_loop *l, vex_sock *s)
     ((uring_state *)l->be)->closing++;
     free(s->file);
     s->file = NULL;
-    us(s)->flags &= ~U_FCOPY;   /* the next job asks the page cache afresh */
+    s->bflags &= ~U_FCOPY;   /* the next job asks the page cache afresh */
 }
 
 static void sock_failed(vex_loop *l, vex_sock *s, int err)
@@ -408,7 +409,7 @@ static void file_read(vex_loop *l, vex_sock *s)
     io_uring_prep_read(sqe, s->file->fd, us(s)->sending.data, n, s->file->off);
     io_uring_sqe_set_data64(sqe, tag(s, OP_FREAD));
     sqe->flags |= IOSQE_IO_LINK;
-    us(s)->flags |= U_FREAD;
+    s->bflags |= U_FREAD;
     s->file->off += n;
     s->file->left -= n;
     us(s)->sending.off = 0;
@@ -428,7 +429,7 @@ static void arm_pollout(vex_loop *l, vex_sock *s, bool full)
     else
         io_uring_prep_nop(sqe);
     io_uring_sqe_set_data64(sqe, tag(s, OP_POLL));
-    us(s)->flags |= U_POLL;
+    s->bflags |= U_POLL;
 }
 
 /* Send what of the file the page cache holds with sendfile(2), up to
@@ -454,7 +455,7 @@ static bool file_sendfile(vex_loop *l, vex_sock *s)
         if (resident != 1) {   /* not all there, or the kernel cannot tell */
             if (resident < 0 && errno == ENOSYS)
                 st->no_cachestat = true;   /* before Linux 6.5: do not ask again */
-            us(s)->flags |= U_FCOPY;   /* what was sent shows in vex_write_pending */
+            s->bflags |= U_FCOPY;   /* what was sent shows in vex_write_pending */
             return false;
         }
         off_t o = (off_t)f->off;
@@ -474,7 +475,7 @@ static bool file_sendfile(vex_loop *l, vex_sock *s)
             arm_pollout(l, s, true);
             break;
         } else if (n < 0 && (errno == EINVAL || errno == ENOSYS) && sent == 0) {
-            us(s)->flags |= U_FCOPY;   /* a file sendfile(2) cannot read */
+            s->bflags |= U_FCOPY;   /* a file sendfile(2) cannot read */
             return false;
         } else {   /* 0: the file is shorter than promised */
             sock_failed(l, s, n == 0 ? EIO : errno);
@@ -495,14 +496,14 @@ static void file_flush(vex_loop *l, vex_sock *s)
         vex__core_wrote(l, s, 0);   /* done: on_drain */
         return;
     }
-    if (!(us(s)->flags & (U_FCOPY | U_SOCKERR)) && file_sendfile(l, s))
+    if (!(s->bflags & (U_FCOPY | U_SOCKERR)) && file_sendfile(l, s))
         return;
     file_read(l, s);
 }
 
 void vex__backend_sock_flush(vex_loop *l, vex_sock *s)
 {
-    if (us(s)->flags & (U_SEND | U_FREAD | U_POLL))
+    if (s->bflags & (U_SEND | U_FREAD | U_POLL))
         return;   /* one send in flight per socket keeps the bytes in order */
     if (vex__buf_pending(&s->out) == 0) {   /* then the file, if any */
         if (s->file)
@@ -524,8 +525,8 @@ bool vex__backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
 {
     uring_state *st = l->be;
     file_end(l, s);   /* or when its read completes */
-    bool busy = us(s)->flags & U_BUSY;
-    if (us(s)->flags & U_FREAD) {
+    bool busy = s->bflags & U_BUSY;
+    if (s->bflags & U_FREAD) {
         /* The file READ is not on s->fd, so the cancel below misses it; a
          * cancelled READ breaks its link, and the SEND behind it never runs.
          * A READ already waiting on the disk cannot be stopped: its SEND
@@ -541,7 +542,7 @@ bool vex__backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
          * nothing (-ENOENT): a hard link does not break on error. */
         if (close_fd)
             sqe->flags |= IOSQE_IO_HARDLINK;
-        us(s)->flags |= U_HELD;
+        s->bflags |= U_HELD;
         st->held++;
     }
     if (close_fd) {
@@ -563,8 +564,8 @@ bool vex__backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
 static void maybe_release(vex_loop *l, vex_sock *s)
 {
     uring_state *st = l->be;
-    if ((us(s)->flags & (U_HELD | U_BUSY)) == U_HELD) {
-        us(s)->flags &= ~U_HELD;
+    if ((s->bflags & (U_HELD | U_BUSY)) == U_HELD) {
+        s->bflags &= ~U_HELD;
         st->held--;
         vex__buf_free(&us(s)->sending);
         vex__core_sock_release(l, s);
@@ -576,7 +577,7 @@ static void recv_done(vex_loop *l, vex_sock *s, struct io_uring_cqe *cqe)
     uring_state *st = l->be;
     bool more = cqe->flags & IORING_CQE_F_MORE;
     if (!more)
-        us(s)->flags &= ~U_RECV;
+        s->bflags &= ~U_RECV;
     if (cqe->flags & IORING_CQE_F_BUFFER) {
         unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
         if (cqe->res > 0)
@@ -585,7 +586,7 @@ static void recv_done(vex_loop *l, vex_sock *s, struct io_uring_cqe *cqe)
     } else if (cqe->res == 0) {
         vex__core_deliver(l, s, NULL, 0);
     } else if (cqe->res < 0 && cqe->res != -ENOBUFS && cqe->res != -ECANCELED) {
-        us(s)->flags |= U_SOCKERR;   /* the kernel collected the error: see U_SOCKERR */
+        s->bflags |= U_SOCKERR;   /* the kernel collected the error: see U_SOCKERR */
         vex__core_deliver(l, s, NULL, cqe->res);
     }
     if (s->flags & VS_DETACHED) {
@@ -595,19 +596,19 @@ static void recv_done(vex_loop *l, vex_sock *s, struct io_uring_cqe *cqe)
     /* Multishot ended (ENOBUFS, cancel after a pause, or the kernel's
      * choice): re-arm while the owner still wants data. */
     if (!more && !(s->flags & (VS_PAUSED | VS_EOF)) && !s->held_end &&
-        !(us(s)->flags & U_RECV))
+        !(s->bflags & U_RECV))
         arm_recv(l, s);
 }
 
 static void send_done(vex_loop *l, vex_sock *s, int res)
 {
-    us(s)->flags &= ~U_SEND;
+    s->bflags &= ~U_SEND;
     if (s->flags & VS_DETACHED) {
         maybe_release(l, s);
         return;
     }
-    if (us(s)->flags & U_RESEND) {
-        us(s)->flags &= ~U_RESEND;
+    if (s->bflags & U_RESEND) {
+        s->bflags &= ~U_RESEND;
         if (res == -ECANCELED) {   /* the link broke as it should */
             submit_send(l, s);
             return;
@@ -639,20 +640,20 @@ static void send_done(vex_loop *l, vex_sock *s, int res)
 
 static void poll_done(vex_loop *l, vex_sock *s, int res)
 {
-    us(s)->flags &= ~U_POLL;
+    s->bflags &= ~U_POLL;
     if (s->flags & VS_DETACHED) {
         maybe_release(l, s);
         return;
     }
     /* A failed socket: let the ring's SEND meet the error (MSG_NOSIGNAL). */
     if (res < 0 || (res & (POLLERR | POLLHUP)))
-        us(s)->flags |= U_SOCKERR;
+        s->bflags |= U_SOCKERR;
     vex__core_flush_later(l, s);
 }
 
 static void file_read_done(vex_loop *l, vex_sock *s, int res)
 {
-    us(s)->flags &= ~U_FREAD;
+    s->bflags &= ~U_FREAD;
     if (s->flags & VS_DETACHED) {
         file_end(l, s);
         maybe_release(l, s);
@@ -668,7 +669,7 @@ static void file_read_done(vex_loop *l, vex_sock *s, int res)
         s->file->left += unread;
         us(s)->sending.len = (size_t)res;
         s->inflight = (size_t)res;
-        us(s)->flags |= U_RESEND;
+        s->bflags |= U_RESEND;
     }
 }
 
