@@ -195,7 +195,7 @@ static void free_dead(vex_loop *l)
         vex__buf_free(&s->out);
         free_held(s);
         free(s->file);   /* NULL unless a backend could not end the job */
-        free(s);
+        vex__sock_free(l, s);
     }
 }
 
@@ -214,6 +214,7 @@ void vex_loop_free(vex_loop *l)
     while (l->n_spare > 0)
         vex__buf_free(&l->spare_bufs[--l->n_spare]);
     close_wake_fds(l);
+    vex__sock_pool_free(l);
     free(l->heap);
     free(l->ready);
     free(l->read_buf);
@@ -456,7 +457,7 @@ int vex_sock_add(vex_loop *l, int fd, const vex_sock_cbs *cbs, void *udata)
     vex__core_syscall(l);
     if (vex_set_nonblock(fd, 1) < 0)   /* also proves fd is open */
         return -1;
-    vex_sock *s = calloc(1, vex__backend_sock_size);
+    vex_sock *s = vex__sock_alloc(l);
     if (!s) {
         errno = ENOMEM;
         return -1;
@@ -468,7 +469,7 @@ int vex_sock_add(vex_loop *l, int fd, const vex_sock_cbs *cbs, void *udata)
     if (vex__backend_sock_add(l, s) < 0) {
         int saved = errno;
         l->socks[fd] = NULL;
-        free(s);
+        vex__sock_free(l, s);
         errno = saved;
         return -1;
     }

@@ -133,6 +133,10 @@ struct vex_loop {
     vex_buf spare_bufs[64];    /* emptied output queues, for reuse */
     unsigned n_spare;
     void *be;                  /* backend state */
+    /* Where sockets live (sock_pool.c). */
+    struct pool_chunk *pool_chunks;
+    void *pool_free;           /* freed blocks, linked through their first word */
+    char *pool_next, *pool_end;   /* the newest chunk's unused blocks */
 };
 
 /* ---- implemented by each backend (io_uring.c, or readiness.c) ---------- */
@@ -187,6 +191,12 @@ static inline void vex__core_waited(vex_loop *l)
  * connections then hold none); a queue about to grow from nothing takes it. */
 void vex__core_buf_release(vex_loop *l, vex_buf *b);
 void vex__core_buf_ready(vex_loop *l, vex_buf *b);
+
+/* ---- socket memory (sock_pool.c) ---------------------------------------- */
+/* vex__backend_sock_size zeroed bytes, 8-byte aligned; NULL if out of memory. */
+vex_sock *vex__sock_alloc(vex_loop *l);
+void vex__sock_free(vex_loop *l, vex_sock *s);
+void vex__sock_pool_free(vex_loop *l);   /* every chunk, at vex_loop_free */
 
 /* ---- per-fd arrays (fd_table.c) ------------------------------------------ */
 /* Grow table (*len entries of elem bytes) to cover fd, doubling from *len
