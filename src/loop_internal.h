@@ -83,12 +83,11 @@ typedef struct vex_sock {
 } vex_sock;
 
 /* What a backend's socket struct (vex_sock first) may take on LP64: 80
- * bytes (readiness.c: vex_sock alone, a 96-byte glibc chunk) or 104
- * (io_uring.c: plus its in-flight vex_buf, a 112-byte chunk; glibc hands
- * out 16-byte steps with 8 bytes of header, so 88 and 104 are the edges).
- * Each backend asserts its own. */
+ * bytes (readiness.c: vex_sock alone) or 88 (io_uring.c: plus a pointer to
+ * the output in flight). Sockets come from sock_pool.c's chunks, so that
+ * is all a connection's socket costs. Each backend asserts its own. */
 #define VEX__SOCK_BUDGET_LP64 80
-#define VEX__SOCK_BUDGET_URING_LP64 104
+#define VEX__SOCK_BUDGET_URING_LP64 88
 
 /* A backend keeps its per-listener state in its own array indexed by the
  * slot, ls - l->listeners (io_uring: accepts in flight), which survives the

@@ -71,8 +71,18 @@ enum { U_RECV = 1u, U_SEND = 2u, U_HELD = 4u /* detached, kept for its CQEs */,
 typedef struct uring_sock {
     vex_sock s;                /* first: a vex_sock * is a uring_sock *; its
                                   bflags hold the U_* flags */
-    vex_buf sending;           /* output handed to the kernel (s.inflight bytes) */
+    /* Output handed to the kernel (s.inflight bytes), or NULL: a holder
+     * from the loop's list, attached while a send or a file read is in
+     * flight (sending_get/sending_put), so an idle connection carries a
+     * pointer for it, not a 24-byte vex_buf. */
+    vex_buf *sending;
 } uring_sock;
+
+/* A holder of output in flight; the list of free ones is per loop. */
+typedef struct send_buf {
+    vex_buf b;                 /* first: uring_sock.sending points here */
+    struct send_buf *next_free;
+} send_buf;
 
 const size_t vex__backend_sock_size = sizeof(uring_sock);
 _Static_assert(sizeof(void *) != 8 || sizeof(uring_sock) <= VEX__SOCK_BUDGET_URING_LP64,
@@ -95,6 +105,7 @@ typedef struct uring_state {
     /* Per listener slot: accept SQEs in flight (0 or 1, briefly 1 more
      * while a cancel is pending). */
     unsigned accepts[VEX_MAX_LISTENERS];
+    send_buf *send_free;       /* holders no socket has now */
 } uring_state;
 
 const char *const vex__backend_name = "io_uring";
@@ -265,6 +276,11 @@ static void arm_wake(vex_loop *l)
 
 static void state_free(uring_state *st, bool ring_ok)
 {
+    while (st->send_free) {
+        send_buf *h = st->send_free;
+        st->send_free = h->next_free;
+        free(h);
+    }
     if (ring_ok)
         io_uring_queue_exit(&st->ring);
     if (st->br)
@@ -355,13 +371,48 @@ int vex__backend_sock_read(vex_loop *l, vex_sock *s, bool on)
     return 0;
 }
 
+/* s's in-flight holder, attached now if it had none; NULL: out of memory. */
+static vex_buf *sending_get(vex_loop *l, vex_sock *s)
+{
+    if (us(s)->sending)
+        return us(s)->sending;
+    uring_state *st = l->be;
+    send_buf *h = st->send_free;
+    if (h)
+        st->send_free = h->next_free;
+    else if (!(h = calloc(1, sizeof *h)))
+        return NULL;
+    us(s)->sending = &h->b;
+    return &h->b;
+}
+
+/* Give s's holder back once nothing in it is pending: its memory goes to
+ * the loop's spare list (or is freed: drop), the holder to the free list. */
+static void sending_put(vex_loop *l, vex_sock *s, bool drop)
+{
+    send_buf *h = (send_buf *)(void *)us(s)->sending;
+    if (!h)
+        return;
+    if (drop) {
+        vex__buf_free(&h->b);
+    } else {
+        vex__core_buf_release(l, &h->b);
+        if (h->b.data)
+            return;              /* still pending: a send goes on from it */
+    }
+    uring_state *st = l->be;
+    us(s)->sending = NULL;
+    h->next_free = st->send_free;
+    st->send_free = h;
+}
+
 static void submit_send(vex_loop *l, vex_sock *s)
 {
     /* Bytes of a file follow (the queue before it, or a piece that is not
      * the last): MSG_MORE lets TCP fill whole segments, as TCP_CORK does. */
     bool more = s->file && s->file->left > 0;
     struct io_uring_sqe *sqe = get_sqe(l);
-    vex_buf *b = &us(s)->sending;
+    vex_buf *b = us(s)->sending;
     io_uring_prep_send(sqe, s->fd, b->data + b->off, vex__buf_pending(b),
                        MSG_NOSIGNAL | (more ? MSG_MORE : 0));
     io_uring_sqe_set_data64(sqe, tag(s, OP_SEND));
@@ -388,14 +439,17 @@ static void sock_failed(vex_loop *l, vex_sock *s, int err)
 {
     file_end(l, s);
     s->inflight = 0;
-    vex__buf_consume(&us(s)->sending, vex__buf_pending(&us(s)->sending));
+    if (us(s)->sending)
+        vex__buf_consume(us(s)->sending, vex__buf_pending(us(s)->sending));
     vex__core_wrote(l, s, -err);
 }
 
 static void file_read(vex_loop *l, vex_sock *s)
 {
-    vex__core_buf_ready(l, &us(s)->sending);
-    if (vex__buf_reserve(&us(s)->sending, FILE_CHUNK) < 0) {
+    vex_buf *b = sending_get(l, s);
+    if (b)
+        vex__core_buf_ready(l, b);
+    if (!b || vex__buf_reserve(b, FILE_CHUNK) < 0) {
         sock_failed(l, s, ENOMEM);
         return;
     }
@@ -406,14 +460,14 @@ static void file_read(vex_loop *l, vex_sock *s)
      * bytes count as in flight from now on, no longer as the file's. */
     reserve_sqes(l, 2);
     struct io_uring_sqe *sqe = get_sqe(l);
-    io_uring_prep_read(sqe, s->file->fd, us(s)->sending.data, n, s->file->off);
+    io_uring_prep_read(sqe, s->file->fd, b->data, n, s->file->off);
     io_uring_sqe_set_data64(sqe, tag(s, OP_FREAD));
     sqe->flags |= IOSQE_IO_LINK;
     s->bflags |= U_FREAD;
     s->file->off += n;
     s->file->left -= n;
-    us(s)->sending.off = 0;
-    us(s)->sending.len = n;
+    b->off = 0;
+    b->len = n;
     s->inflight = n;
     submit_send(l, s);
 }
@@ -512,12 +566,17 @@ void vex__backend_sock_flush(vex_loop *l, vex_sock *s)
     }
     /* Hand the queue to the kernel as it is; new writes go to a fresh queue
      * so the bytes in flight are never moved by a realloc. */
-    vex_buf spare = us(s)->sending;
-    us(s)->sending = s->out;
+    vex_buf *b = sending_get(l, s);
+    if (!b) {
+        sock_failed(l, s, ENOMEM);
+        return;
+    }
+    vex_buf spare = *b;
+    *b = s->out;
     s->out = spare;
     s->out.off = s->out.len = 0;
     vex__core_buf_release(l, &s->out);   /* the next write takes a spare */
-    s->inflight = vex__buf_pending(&us(s)->sending);
+    s->inflight = vex__buf_pending(b);
     submit_send(l, s);
 }
 
@@ -557,7 +616,7 @@ bool vex__backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
         vex__core_syscall(l);
     }
     if (!busy)   /* nothing of the kernel's still points into it */
-        vex__buf_free(&us(s)->sending);
+        sending_put(l, s, true);
     return !busy;
 }
 
@@ -567,7 +626,7 @@ static void maybe_release(vex_loop *l, vex_sock *s)
     if ((s->bflags & (U_HELD | U_BUSY)) == U_HELD) {
         s->bflags &= ~U_HELD;
         st->held--;
-        vex__buf_free(&us(s)->sending);
+        sending_put(l, s, true);
         vex__core_sock_release(l, s);
     }
 }
@@ -622,9 +681,9 @@ static void send_done(vex_loop *l, vex_sock *s, int res)
         send_done(l, s, -EPIPE);
         return;
     }
-    vex__buf_consume(&us(s)->sending, (size_t)res);
+    vex__buf_consume(us(s)->sending, (size_t)res);
     s->inflight -= (size_t)res;
-    if (vex__buf_pending(&us(s)->sending) > 0)
+    if (vex__buf_pending(us(s)->sending) > 0)
         submit_send(l, s);   /* short send: the rest, before anything newer */
     else if (vex__buf_pending(&s->out) > 0)
         vex__backend_sock_flush(l, s);
@@ -634,7 +693,7 @@ static void send_done(vex_loop *l, vex_sock *s, int res)
         vex__core_flush_later(l, s);
     /* Sent: its memory goes back, as s->out's does (a file job that follows
      * with sendfile(2) needs none; a READ takes a buffer again). */
-    vex__core_buf_release(l, &us(s)->sending);
+    sending_put(l, s, false);
     vex__core_wrote(l, s, res);
 }
 
@@ -663,11 +722,11 @@ static void file_read_done(vex_loop *l, vex_sock *s, int res)
         sock_failed(l, s, res < 0 ? -res : EIO);   /* the linked SEND is cancelled */
         return;
     }
-    size_t unread = us(s)->sending.len - (size_t)res;
+    size_t unread = us(s)->sending->len - (size_t)res;
     if (unread > 0) {   /* short: those bytes are the file's again */
         s->file->off -= unread;
         s->file->left += unread;
-        us(s)->sending.len = (size_t)res;
+        us(s)->sending->len = (uint32_t)res;
         s->inflight = (size_t)res;
         s->bflags |= U_RESEND;
     }
