@@ -175,16 +175,38 @@ fail:;
 
 static size_t held_pending(const vex_sock *s)
 {
-    return s->held ? vex__buf_pending(s->held) : 0;
+    return s->side ? vex__buf_pending(&s->side->held) : 0;
+}
+
+/* s's side part, made now if it had none; NULL: out of memory. */
+static vex_sock_side *side_get(vex_sock *s)
+{
+    if (!s->side)
+        s->side = calloc(1, sizeof *s->side);
+    return s->side;
+}
+
+/* Free the side part once it holds nothing (no held bytes, no file job). */
+static void side_drop_if_empty(vex_sock *s)
+{
+    if (s->side && !s->side->held.data && !(s->flags & VS_FILE)) {
+        free(s->side);
+        s->side = NULL;
+    }
 }
 
 static void free_held(vex_sock *s)
 {
-    if (s->held) {
-        vex__buf_free(s->held);
-        free(s->held);
-        s->held = NULL;
+    if (s->side) {
+        vex__buf_free(&s->side->held);
+        side_drop_if_empty(s);
     }
+}
+
+void vex__core_file_done(vex_sock *s)
+{
+    s->flags &= (uint16_t)~VS_FILE;
+    side_drop_if_empty(s);
 }
 
 static void free_dead(vex_loop *l)
@@ -193,8 +215,9 @@ static void free_dead(vex_loop *l)
         vex_sock *s = l->dead_head;
         l->dead_head = s->next_dead;
         vex__buf_free(&s->out);
-        free_held(s);
-        free(s->file);   /* NULL unless a backend could not end the job */
+        if (s->side)       /* a file job here: a backend could not end it */
+            vex__buf_free(&s->side->held);
+        free(s->side);
         vex__sock_free(l, s);
     }
 }
@@ -263,7 +286,7 @@ static void flush_all(vex_loop *l)
         s->next_flush = NULL;
         s->flags &= ~VS_IN_FLUSH;
         if (!(s->flags & VS_DETACHED) &&
-            (vex__buf_pending(&s->out) > 0 || s->file))
+            (vex__buf_pending(&s->out) > 0 || (s->flags & VS_FILE)))
             vex__backend_sock_flush(l, s);
     }
 }
@@ -276,7 +299,7 @@ static void deliver_held(vex_loop *l, vex_sock *s)
 {
     size_t piece = l->cfg.recv_buf_size;
     while (held_pending(s) > 0 && !(s->flags & (VS_DETACHED | VS_PAUSED))) {
-        vex_buf *held = s->held;
+        vex_buf *held = &s->side->held;
         size_t n = vex__buf_pending(held) < piece ? vex__buf_pending(held) : piece;
         /* Consume before the call: the owner may close the socket, or a
          * write failure may free held, from inside it. */
@@ -284,7 +307,7 @@ static void deliver_held(vex_loop *l, vex_sock *s)
         held->off += n;
         l->callbacks++;
         s->cbs->on_data(l, s->fd, p, (ssize_t)n, s->udata);
-        if (s->held && vex__buf_pending(s->held) == 0)   /* NULL: a write failure freed it */
+        if (held_pending(s) == 0)   /* (a write failure may have freed it) */
             free_held(s);
     }
     if (held_pending(s) > 0 || (s->flags & (VS_DETACHED | VS_PAUSED)))
@@ -358,9 +381,7 @@ void vex__core_deliver(vex_loop *l, vex_sock *s, const char *data, ssize_t n)
     if ((s->flags & VS_PAUSED) || held_pending(s) > 0) {
         /* Completed while paused (io_uring): keep it, in order, for resume. */
         if (n > 0) {
-            if (!s->held && !(s->held = calloc(1, sizeof *s->held)))
-                s->held_end = -ENOMEM;
-            else if (vex__buf_append(s->held, data, (size_t)n) < 0)
+            if (!side_get(s) || vex__buf_append(&s->side->held, data, (size_t)n) < 0)
                 s->held_end = -ENOMEM;
         } else {
             s->held_end = (int16_t)(n == 0 ? 1 : n);   /* -errno fits */
@@ -562,7 +583,7 @@ static int queue_refusal(vex_sock *s, size_t high_water)
         return s->err;
     if (s->flags & VS_SHUT_WANTED)
         return EPIPE;
-    if (s->file || vex__buf_pending(&s->out) + s->inflight >= high_water) {
+    if ((s->flags & VS_FILE) || vex__buf_pending(&s->out) + s->inflight >= high_water) {
         s->flags |= VS_WANT_DRAIN;
         return EAGAIN;
     }
@@ -635,7 +656,7 @@ size_t vex_write_pending(const vex_loop *l, int fd)
     const vex_sock *s = l ? vex__core_sock(l, fd) : NULL;
     if (!s)
         return 0;
-    return vex__buf_pending(&s->out) + s->inflight + (s->file ? s->file->left : 0);
+    return vex__buf_pending(&s->out) + s->inflight + ((s->flags & VS_FILE) ? s->side->file.left : 0);
 }
 
 int vex_sendfile(vex_loop *l, int fd, int file_fd, uint64_t offset, uint64_t len)
@@ -659,13 +680,12 @@ int vex_sendfile(vex_loop *l, int fd, int file_fd, uint64_t offset, uint64_t len
         vex__core_syscall(l);
         return 0;
     }
-    if (!(s->file = malloc(sizeof *s->file))) {
+    if (!side_get(s)) {
         errno = ENOMEM;
         return -1;
     }
-    s->file->fd = file_fd;
-    s->file->off = offset;
-    s->file->left = len;
+    s->side->file = (vex_file_job){ .fd = file_fd, .off = offset, .left = len };
+    s->flags |= VS_FILE;
     mark_dirty(l, s);
     return 0;
 }

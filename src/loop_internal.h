@@ -39,6 +39,7 @@ enum {
     VS_IN_FLUSH    = 1u << 5,  /* on the loop's flush list */
     VS_DETACHED    = 1u << 6,  /* removed/closed; backend still owns memory */
     VS_HELD_READY  = 1u << 7,  /* held data waits on the ready list */
+    VS_FILE        = 1u << 8,  /* side->file is a vex_sendfile job in progress */
 };
 
 /* A file being sent after s->out (vex_sendfile): s->file is set exactly
@@ -50,6 +51,13 @@ typedef struct vex_file_job {
     uint64_t off, left;
 } vex_file_job;
 
+/* What few connections need at a time, allocated on first use and freed
+ * once it holds nothing, so that a socket carries one pointer for both. */
+typedef struct vex_sock_side {
+    vex_buf held;              /* data completed while paused (io_uring) */
+    vex_file_job file;         /* while VS_FILE */
+} vex_sock_side;
+
 /* What the core knows of a connection. A backend's own per-socket state
  * follows it in the same allocation: each backend defines a struct whose
  * first member is a vex_sock (readiness.c: the watched mask; io_uring.c:
@@ -60,7 +68,7 @@ typedef struct vex_file_job {
 typedef struct vex_sock {
     /* Ordered to leave no padding, and every field as narrow as it can be:
      * one per connection, and idle RSS per connection is a target (README,
-     * "Memory per idle connection"). 80 bytes on LP64. */
+     * "Memory per idle connection"). 72 bytes on LP64. */
     int fd;
     uint16_t flags;            /* VS_* */
     uint16_t bflags;           /* the backend's own bits (readiness.c: the
@@ -78,16 +86,15 @@ typedef struct vex_sock {
                                   (at most one vex_buf or a 64 KiB piece) */
     int16_t err;               /* sticky write error (EPIPE, ECONNRESET) */
     int16_t held_end;          /* after held: 0 none, 1 EOF, -errno error */
-    vex_buf *held;             /* data completed while paused (rare: lazy) */
-    vex_file_job *file;        /* vex_sendfile job in progress, or NULL */
+    vex_sock_side *side;       /* held input, file job (rare: lazy), or NULL */
 } vex_sock;
 
-/* What a backend's socket struct (vex_sock first) may take on LP64: 80
- * bytes (readiness.c: vex_sock alone) or 88 (io_uring.c: plus a pointer to
+/* What a backend's socket struct (vex_sock first) may take on LP64: 72
+ * bytes (readiness.c: vex_sock alone) or 80 (io_uring.c: plus a pointer to
  * the output in flight). Sockets come from sock_pool.c's chunks, so that
  * is all a connection's socket costs. Each backend asserts its own. */
-#define VEX__SOCK_BUDGET_LP64 80
-#define VEX__SOCK_BUDGET_URING_LP64 88
+#define VEX__SOCK_BUDGET_LP64 72
+#define VEX__SOCK_BUDGET_URING_LP64 80
 
 /* A backend keeps its per-listener state in its own array indexed by the
  * slot, ls - l->listeners (io_uring: accepts in flight), which survives the
@@ -221,10 +228,18 @@ void vex__buf_consume(vex_buf *b, size_t n);
 void vex__buf_free(vex_buf *b);
 static inline size_t vex__buf_pending(const vex_buf *b) { return b->len - b->off; }
 
+/* The vex_sendfile job in progress, or NULL. */
+static inline vex_file_job *vex__sock_file(const vex_sock *s)
+{
+    return (s->flags & VS_FILE) ? &s->side->file : NULL;
+}
+/* The backend ended s's file job (it closed the file or never will). */
+void vex__core_file_done(vex_sock *s);
+
 /* Nothing left to send: no queued bytes, none in flight, no file job. */
 static inline bool vex__sock_idle_output(const vex_sock *s)
 {
-    return vex__buf_pending(&s->out) == 0 && s->inflight == 0 && !s->file;
+    return vex__buf_pending(&s->out) == 0 && s->inflight == 0 && !(s->flags & VS_FILE);
 }
 
 #endif

@@ -410,7 +410,8 @@ static void submit_send(vex_loop *l, vex_sock *s)
 {
     /* Bytes of a file follow (the queue before it, or a piece that is not
      * the last): MSG_MORE lets TCP fill whole segments, as TCP_CORK does. */
-    bool more = s->file && s->file->left > 0;
+    const vex_file_job *f = vex__sock_file(s);
+    bool more = f && f->left > 0;
     struct io_uring_sqe *sqe = get_sqe(l);
     vex_buf *b = us(s)->sending;
     io_uring_prep_send(sqe, s->fd, b->data + b->off, vex__buf_pending(b),
@@ -424,14 +425,13 @@ static void submit_send(vex_loop *l, vex_sock *s)
  * number, but one still in the SQ would see a closed or reused fd). */
 static void file_end(vex_loop *l, vex_sock *s)
 {
-    if (!s->file || (s->bflags & U_FREAD))
+    if (!vex__sock_file(s) || (s->bflags & U_FREAD))
         return;
     struct io_uring_sqe *sqe = get_sqe(l);
-    io_uring_prep_close(sqe, s->file->fd);
+    io_uring_prep_close(sqe, vex__sock_file(s)->fd);
     io_uring_sqe_set_data64(sqe, tag(l, OP_CLOSE));
     ((uring_state *)l->be)->closing++;
-    free(s->file);
-    s->file = NULL;
+    vex__core_file_done(s);
     s->bflags &= ~U_FCOPY;   /* the next job asks the page cache afresh */
 }
 
@@ -453,19 +453,20 @@ static void file_read(vex_loop *l, vex_sock *s)
         sock_failed(l, s, ENOMEM);
         return;
     }
-    unsigned n = s->file->left < FILE_CHUNK ? (unsigned)s->file->left : FILE_CHUNK;
+    vex_file_job *f = vex__sock_file(s);
+    unsigned n = f->left < FILE_CHUNK ? (unsigned)f->left : FILE_CHUNK;
     /* READ linked to the SEND of the same bytes: a page-cache hit is read
      * and sent within one io_uring_enter. A short read fails the link, so the
      * SEND never sends bytes that were not read (see file_read_done). The n
      * bytes count as in flight from now on, no longer as the file's. */
     reserve_sqes(l, 2);
     struct io_uring_sqe *sqe = get_sqe(l);
-    io_uring_prep_read(sqe, s->file->fd, b->data, n, s->file->off);
+    io_uring_prep_read(sqe, f->fd, b->data, n, f->off);
     io_uring_sqe_set_data64(sqe, tag(s, OP_FREAD));
     sqe->flags |= IOSQE_IO_LINK;
     s->bflags |= U_FREAD;
-    s->file->off += n;
-    s->file->left -= n;
+    f->off += n;
+    f->left -= n;
     b->off = 0;
     b->len = n;
     s->inflight = n;
@@ -494,7 +495,7 @@ static void arm_pollout(vex_loop *l, vex_sock *s, bool full)
 static bool file_sendfile(vex_loop *l, vex_sock *s)
 {
     uring_state *st = l->be;
-    vex_file_job *f = s->file;
+    vex_file_job *f = vex__sock_file(s);
     size_t sent = 0;
     while (f->left > 0) {
         if (sent >= FILE_BURST) {   /* yield to the other sockets */
@@ -545,7 +546,7 @@ static bool file_sendfile(vex_loop *l, vex_sock *s)
 
 static void file_flush(vex_loop *l, vex_sock *s)
 {
-    if (s->file->left == 0) {
+    if (vex__sock_file(s)->left == 0) {
         file_end(l, s);
         vex__core_wrote(l, s, 0);   /* done: on_drain */
         return;
@@ -560,7 +561,7 @@ void vex__backend_sock_flush(vex_loop *l, vex_sock *s)
     if (s->bflags & (U_SEND | U_FREAD | U_POLL))
         return;   /* one send in flight per socket keeps the bytes in order */
     if (vex__buf_pending(&s->out) == 0) {   /* then the file, if any */
-        if (s->file)
+        if (vex__sock_file(s))
             file_flush(l, s);
         return;
     }
@@ -687,9 +688,9 @@ static void send_done(vex_loop *l, vex_sock *s, int res)
         submit_send(l, s);   /* short send: the rest, before anything newer */
     else if (vex__buf_pending(&s->out) > 0)
         vex__backend_sock_flush(l, s);
-    else if (s->file && s->file->left == 0)
+    else if (vex__sock_file(s) && vex__sock_file(s)->left == 0)
         file_end(l, s);   /* its last piece: vex__core_wrote below sees it done */
-    else if (s->file)   /* from the flush, where sendfile(2) may run */
+    else if (vex__sock_file(s))   /* from the flush, where sendfile(2) may run */
         vex__core_flush_later(l, s);
     /* Sent: its memory goes back, as s->out's does (a file job that follows
      * with sendfile(2) needs none; a READ takes a buffer again). */
@@ -724,8 +725,9 @@ static void file_read_done(vex_loop *l, vex_sock *s, int res)
     }
     size_t unread = us(s)->sending->len - (size_t)res;
     if (unread > 0) {   /* short: those bytes are the file's again */
-        s->file->off -= unread;
-        s->file->left += unread;
+        vex_file_job *f = vex__sock_file(s);
+        f->off -= unread;
+        f->left += unread;
         us(s)->sending->len = (uint32_t)res;
         s->inflight = (size_t)res;
         s->bflags |= U_RESEND;

@@ -82,11 +82,10 @@ int vex__backend_sock_read(vex_loop *l, vex_sock *s, bool on)
 /* The loop owns the file of a vex_sendfile job: close it once, here. */
 static void file_end(vex_loop *l, vex_sock *s)
 {
-    if (s->file) {
-        close(s->file->fd);
+    if (vex__sock_file(s)) {
+        close(vex__sock_file(s)->fd);
         vex__core_syscall(l);
-        free(s->file);
-        s->file = NULL;
+        vex__core_file_done(s);
     }
 }
 
@@ -136,7 +135,7 @@ static bool send_queue(vex_loop *l, vex_sock *s, size_t *sent)
 #ifdef MSG_MORE
     /* A file follows: let TCP fill whole segments with it, as TCP_CORK does
      * (sendfile itself sends all but its last piece that way). */
-    if (s->file)
+    if (vex__sock_file(s))
         flags |= MSG_MORE;
 #endif
     while (vex__buf_pending(&s->out) > 0) {
@@ -155,19 +154,20 @@ static bool send_queue(vex_loop *l, vex_sock *s, size_t *sent)
 static bool send_file(vex_loop *l, vex_sock *s, size_t *sent)
 {
     size_t burst = 0;
-    while (s->file->left > 0) {
+    vex_file_job *f = vex__sock_file(s);   /* valid until may_go_on says stop */
+    while (f->left > 0) {
         if (burst >= FILE_BURST) {   /* level-triggered: comes back next turn */
             watch(l, s, s->bflags | POLLER_WRITE);
             return false;
         }
-        size_t want = s->file->left < FILE_BURST ? (size_t)s->file->left : FILE_BURST;
-        ssize_t n = vex__sys_sendfile(s->fd, s->file->fd, &s->file->off, want);
+        size_t want = f->left < FILE_BURST ? (size_t)f->left : FILE_BURST;
+        ssize_t n = vex__sys_sendfile(s->fd, f->fd, &f->off, want);
         vex__core_syscall(l);
         /* 0: the file is shorter than promised */
         if (!may_go_on(l, s, n, EIO))
             return false;
         if (n > 0) {
-            s->file->left -= (uint64_t)n;
+            f->left -= (uint64_t)n;
             *sent += (size_t)n;
             burst += (size_t)n;
         }
@@ -181,7 +181,7 @@ void vex__backend_sock_flush(vex_loop *l, vex_sock *s)
     size_t sent = 0;
     if (!send_queue(l, s, &sent))
         return;
-    if (s->file && !send_file(l, s, &sent))
+    if (vex__sock_file(s) && !send_file(l, s, &sent))
         return;
     watch(l, s, s->bflags & ~POLLER_WRITE);
     vex__core_wrote(l, s, (ssize_t)sent);
