@@ -35,11 +35,13 @@ typedef struct pool_chunk {
     void *pad_;
 } pool_chunk;
 
+#ifndef VEX__POOL_CALLOC
 static size_t block_size(void)
 {
     /* 8-byte steps: io_uring.c tags a socket's address with its low 3 bits. */
     return (vex__backend_sock_size + 7u) & ~(size_t)7u;
 }
+#endif
 
 vex_sock *vex__sock_alloc(vex_loop *l)
 {
