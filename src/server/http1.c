@@ -644,7 +644,8 @@ bool h1_defer(h1_ex *x, uint64_t ms)
     ctx->deferred = d;
     c->flags |= CF_DEFER;
     /* the scan must not take a held request for an idle connection */
-    h1_deadline_in(c, mono_ms(), ms + ctx->cfg->idle_timeout_ms);
+    uint64_t delta = ms + ctx->cfg->idle_timeout_ms;
+    h1_deadline_in(c, mono_ms(), delta < H1_DEADLINE_MAX_MS ? delta : H1_DEADLINE_MAX_MS);
     return true;
 }
 

@@ -110,14 +110,14 @@ struct h1_conn {
 };
 
 /* Deadlines are 32 bits of milliseconds compared with wrap-around, which
- * holds while every deadline lies within 2^31 ms (24 days) of now: the
- * longest the server sets is the idle timeout (at most a day) after a
- * defer, and h1_deadline_in caps what it is asked for at 2^30 ms. */
+ * holds while every deadline lies within 2^31 ms (24 days) of now. The
+ * timeouts are at most a day (config_keys.c), the linger 2 s; the one
+ * delta that is not bounded by the configuration, a defer's, is capped at
+ * H1_DEADLINE_MAX_MS where it is set (h1_defer). */
 #define H1_DEADLINE_MAX_MS (1ull << 30)
 static inline void h1_deadline_in(h1_conn *c, uint64_t now_ms, uint64_t delta_ms)
 {
-    c->deadline = (uint32_t)(now_ms + (delta_ms < H1_DEADLINE_MAX_MS ? delta_ms
-                                                                     : H1_DEADLINE_MAX_MS));
+    c->deadline = (uint32_t)(now_ms + delta_ms);
 }
 /* The deadline as a mono_ms() value (now_ms: a recent mono_ms()). */
 static inline uint64_t h1_deadline(const h1_conn *c, uint64_t now_ms)
