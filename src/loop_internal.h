@@ -42,10 +42,10 @@ enum {
     VS_FILE        = 1u << 8,  /* side->file is a vex_sendfile job in progress */
 };
 
-/* A file being sent after s->out (vex_sendfile): s->file is set exactly
- * while one is. The backend sends it and owns the end of the job: it closes
- * fd (once no read on it is in flight) and frees the job, on completion,
- * failure or detach. */
+/* A file being sent after s->out (vex_sendfile), in s->side: VS_FILE is
+ * set exactly while one is (vex__sock_file). The backend sends it and owns
+ * the end of the job: it closes fd (once no read on it is in flight) and
+ * ends the job with vex__core_file_done, on completion, failure or detach. */
 typedef struct vex_file_job {
     int fd;
     uint64_t off, left;
