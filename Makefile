@@ -123,7 +123,7 @@ LIBS := -lpthread
 # production_server's configuration file (YAML, libyaml-dev).
 SERVER_LIBS := -lyaml -lssl -lcrypto -lcrypt -lz -lbrotlienc -lzstd
 
-CORE_SRC := src/loop.c src/timer.c src/buf.c src/sockopt.c src/fd_table.c
+CORE_SRC := src/loop.c src/timer.c src/buf.c src/sockopt.c src/fd_table.c src/sock_pool.c
 READINESS_SRC := src/backends/readiness.c src/backends/sendfile.c
 BACKEND_SRC_epoll    := $(READINESS_SRC) src/backends/epoll.c
 BACKEND_SRC_kqueue   := $(READINESS_SRC) src/backends/kqueue.c

@@ -183,7 +183,10 @@ int vex_sock_add(vex_loop *loop, int fd, const vex_sock_cbs *cbs, void *udata);
  *     beyond it.
  *   - A write failure (vex_write's EPIPE/ECONNRESET, a vex_sendfile file
  *     error) is reported through on_data at once even while paused, since
- *     no on_drain will come; input held by the pause is then dropped. */
+ *     no on_drain will come; input held by the pause is then dropped.
+ *   - vex_read_resume of a socket with held data fails with ENOMEM, the
+ *     socket still paused, if the loop cannot grow its list of sockets with
+ *     held data to deliver; it may be called again. */
 int vex_read_pause(vex_loop *loop, int fd);
 int vex_read_resume(vex_loop *loop, int fd);
 
@@ -191,7 +194,8 @@ int vex_read_resume(vex_loop *loop, int fd);
  * Returns len, or -1 with errno: EAGAIN when the queue is already above
  * write_high_water (nothing queued: wait for on_drain), EPIPE after
  * vex_shutdown_write() or when the peer is gone, ECONNRESET after a reset,
- * EBADF for an fd that is not registered. */
+ * EBADF for an fd that is not registered, ENOMEM when memory runs out or the
+ * queue would pass 2 GiB (its offsets are 32 bits). */
 ssize_t vex_write(vex_loop *loop, int fd, const void *data, size_t len);
 
 /* Write in place, so a response is copied once: vex_write_reserve returns

@@ -20,8 +20,12 @@ int vex__buf_reserve(vex_buf *b, size_t n)
         }
         if (b->cap - b->len < n) {
             size_t cap = b->cap ? b->cap : 512;
+            if (n > VEX__BUF_MAX - b->len) {   /* 32-bit offsets */
+                errno = ENOMEM;
+                return -1;
+            }
             while (cap - b->len < n) {
-                if (cap > SIZE_MAX / 2) {
+                if (cap >= VEX__BUF_MAX) {
                     errno = ENOMEM;
                     return -1;
                 }
@@ -33,7 +37,7 @@ int vex__buf_reserve(vex_buf *b, size_t n)
                 return -1;
             }
             b->data = d;
-            b->cap = cap;
+            b->cap = (uint32_t)cap;
         }
     }
     return 0;
@@ -46,14 +50,15 @@ int vex__buf_append(vex_buf *b, const void *p, size_t n)
     if (vex__buf_reserve(b, n) < 0)
         return -1;
     memcpy(b->data + b->len, p, n);
-    b->len += n;
+    b->len += (uint32_t)n;
     return 0;
 }
 
 void vex__buf_consume(vex_buf *b, size_t n)
 {
-    b->off += n;
-    if (b->off >= b->len) {
+    if (n < (size_t)(b->len - b->off)) {
+        b->off += (uint32_t)n;
+    } else {
         b->off = b->len = 0;
         /* Give large buffers back: an idle connection should hold nothing. */
         if (b->cap > 65536) {

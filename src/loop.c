@@ -175,16 +175,38 @@ fail:;
 
 static size_t held_pending(const vex_sock *s)
 {
-    return s->held ? vex__buf_pending(s->held) : 0;
+    return s->side ? vex__buf_pending(&s->side->held) : 0;
+}
+
+/* s's side part, made now if it had none; NULL: out of memory. */
+static vex_sock_side *side_get(vex_sock *s)
+{
+    if (!s->side)
+        s->side = calloc(1, sizeof *s->side);
+    return s->side;
+}
+
+/* Free the side part once it holds nothing (no held bytes, no file job). */
+static void side_drop_if_empty(vex_sock *s)
+{
+    if (s->side && !s->side->held.data && !(s->flags & VS_FILE)) {
+        free(s->side);
+        s->side = NULL;
+    }
 }
 
 static void free_held(vex_sock *s)
 {
-    if (s->held) {
-        vex__buf_free(s->held);
-        free(s->held);
-        s->held = NULL;
+    if (s->side) {
+        vex__buf_free(&s->side->held);
+        side_drop_if_empty(s);
     }
+}
+
+void vex__core_file_done(vex_sock *s)
+{
+    s->flags &= (uint16_t)~VS_FILE;
+    side_drop_if_empty(s);
 }
 
 static void free_dead(vex_loop *l)
@@ -193,9 +215,10 @@ static void free_dead(vex_loop *l)
         vex_sock *s = l->dead_head;
         l->dead_head = s->next_dead;
         vex__buf_free(&s->out);
-        free_held(s);
-        free(s->file);   /* NULL unless a backend could not end the job */
-        free(s);
+        if (s->side)       /* a file job here: a backend could not end it */
+            vex__buf_free(&s->side->held);
+        free(s->side);
+        vex__sock_free(l, s);
     }
 }
 
@@ -214,7 +237,9 @@ void vex_loop_free(vex_loop *l)
     while (l->n_spare > 0)
         vex__buf_free(&l->spare_bufs[--l->n_spare]);
     close_wake_fds(l);
+    vex__sock_pool_free(l);
     free(l->heap);
+    free(l->ready);
     free(l->read_buf);
     free(l->socks);
     free(l);
@@ -261,7 +286,7 @@ static void flush_all(vex_loop *l)
         s->next_flush = NULL;
         s->flags &= ~VS_IN_FLUSH;
         if (!(s->flags & VS_DETACHED) &&
-            (vex__buf_pending(&s->out) > 0 || s->file))
+            (vex__buf_pending(&s->out) > 0 || (s->flags & VS_FILE)))
             vex__backend_sock_flush(l, s);
     }
 }
@@ -274,7 +299,7 @@ static void deliver_held(vex_loop *l, vex_sock *s)
 {
     size_t piece = l->cfg.recv_buf_size;
     while (held_pending(s) > 0 && !(s->flags & (VS_DETACHED | VS_PAUSED))) {
-        vex_buf *held = s->held;
+        vex_buf *held = &s->side->held;
         size_t n = vex__buf_pending(held) < piece ? vex__buf_pending(held) : piece;
         /* Consume before the call: the owner may close the socket, or a
          * write failure may free held, from inside it. */
@@ -282,7 +307,7 @@ static void deliver_held(vex_loop *l, vex_sock *s)
         held->off += n;
         l->callbacks++;
         s->cbs->on_data(l, s->fd, p, (ssize_t)n, s->udata);
-        if (s->held && vex__buf_pending(s->held) == 0)   /* NULL: a write failure freed it */
+        if (held_pending(s) == 0)   /* (a write failure may have freed it) */
             free_held(s);
     }
     if (held_pending(s) > 0 || (s->flags & (VS_DETACHED | VS_PAUSED)))
@@ -299,14 +324,15 @@ static void deliver_held(vex_loop *l, vex_sock *s)
 
 static void run_ready(vex_loop *l)
 {
-    while (l->ready_head) {
-        vex_sock *s = l->ready_head;
-        l->ready_head = s->next_ready;
-        s->next_ready = NULL;
-        s->flags &= ~VS_HELD_READY;
+    /* An owner's callback may resume another socket, appending to the
+     * array: it is read to its current end each time round. */
+    for (unsigned i = 0; i < l->n_ready; i++) {
+        vex_sock *s = l->ready[i];
+        s->flags &= (uint16_t)~VS_HELD_READY;
         if (!(s->flags & (VS_DETACHED | VS_PAUSED)))
             deliver_held(l, s);
     }
+    l->n_ready = 0;
 }
 
 int vex_loop_run_once(vex_loop *l, int timeout_ms)
@@ -323,7 +349,7 @@ int vex_loop_run_once(vex_loop *l, int timeout_ms)
     int t = vex__timers_next_timeout(l);
     if (timeout_ms >= 0 && (t < 0 || timeout_ms < t))
         t = timeout_ms;
-    if (l->ready_head)
+    if (l->n_ready)
         t = 0;
     if (vex__backend_wait(l, t) < 0)   /* it refreshed now_ms after waiting (vex__core_waited) */
         return -1;
@@ -355,12 +381,10 @@ void vex__core_deliver(vex_loop *l, vex_sock *s, const char *data, ssize_t n)
     if ((s->flags & VS_PAUSED) || held_pending(s) > 0) {
         /* Completed while paused (io_uring): keep it, in order, for resume. */
         if (n > 0) {
-            if (!s->held && !(s->held = calloc(1, sizeof *s->held)))
-                s->held_end = -ENOMEM;
-            else if (vex__buf_append(s->held, data, (size_t)n) < 0)
+            if (!side_get(s) || vex__buf_append(&s->side->held, data, (size_t)n) < 0)
                 s->held_end = -ENOMEM;
         } else {
-            s->held_end = n == 0 ? 1 : (int)n;
+            s->held_end = (int16_t)(n == 0 ? 1 : n);   /* -errno fits */
         }
         return;
     }
@@ -454,7 +478,7 @@ int vex_sock_add(vex_loop *l, int fd, const vex_sock_cbs *cbs, void *udata)
     vex__core_syscall(l);
     if (vex_set_nonblock(fd, 1) < 0)   /* also proves fd is open */
         return -1;
-    vex_sock *s = calloc(1, vex__backend_sock_size);
+    vex_sock *s = vex__sock_alloc(l);
     if (!s) {
         errno = ENOMEM;
         return -1;
@@ -466,7 +490,7 @@ int vex_sock_add(vex_loop *l, int fd, const vex_sock_cbs *cbs, void *udata)
     if (vex__backend_sock_add(l, s) < 0) {
         int saved = errno;
         l->socks[fd] = NULL;
-        free(s);
+        vex__sock_free(l, s);
         errno = saved;
         return -1;
     }
@@ -515,12 +539,21 @@ int vex_read_resume(vex_loop *l, int fd)
         return -1;
     if (!(s->flags & VS_PAUSED))
         return 0;
-    s->flags &= ~VS_PAUSED;
     if ((held_pending(s) > 0 || s->held_end) && !(s->flags & VS_HELD_READY)) {
+        if (l->n_ready == l->ready_cap) {
+            unsigned cap = l->ready_cap ? l->ready_cap * 2 : 16;
+            vex_sock **r = cap > l->ready_cap ? realloc(l->ready, cap * sizeof *r) : NULL;
+            if (!r) {
+                errno = ENOMEM;   /* still paused: the owner may try again */
+                return -1;
+            }
+            l->ready = r;
+            l->ready_cap = cap;
+        }
         s->flags |= VS_HELD_READY;
-        s->next_ready = l->ready_head;
-        l->ready_head = s;
+        l->ready[l->n_ready++] = s;
     }
+    s->flags &= (uint16_t)~VS_PAUSED;
     if (s->flags & VS_EOF || s->held_end)
         return 0;
     return vex__backend_sock_read(l, s, true);
@@ -550,7 +583,7 @@ static int queue_refusal(vex_sock *s, size_t high_water)
         return s->err;
     if (s->flags & VS_SHUT_WANTED)
         return EPIPE;
-    if (s->file || vex__buf_pending(&s->out) + s->inflight >= high_water) {
+    if ((s->flags & VS_FILE) || vex__buf_pending(&s->out) + s->inflight >= high_water) {
         s->flags |= VS_WANT_DRAIN;
         return EAGAIN;
     }
@@ -612,7 +645,7 @@ int vex_write_commit(vex_loop *l, int fd, size_t n)
         return -1;
     }
     if (n) {
-        s->out.len += n;
+        s->out.len += (uint32_t)n;
         mark_dirty(l, s);
     }
     return 0;
@@ -623,7 +656,7 @@ size_t vex_write_pending(const vex_loop *l, int fd)
     const vex_sock *s = l ? vex__core_sock(l, fd) : NULL;
     if (!s)
         return 0;
-    return vex__buf_pending(&s->out) + s->inflight + (s->file ? s->file->left : 0);
+    return vex__buf_pending(&s->out) + s->inflight + ((s->flags & VS_FILE) ? s->side->file.left : 0);
 }
 
 int vex_sendfile(vex_loop *l, int fd, int file_fd, uint64_t offset, uint64_t len)
@@ -647,13 +680,12 @@ int vex_sendfile(vex_loop *l, int fd, int file_fd, uint64_t offset, uint64_t len
         vex__core_syscall(l);
         return 0;
     }
-    if (!(s->file = malloc(sizeof *s->file))) {
+    if (!side_get(s)) {
         errno = ENOMEM;
         return -1;
     }
-    s->file->fd = file_fd;
-    s->file->off = offset;
-    s->file->left = len;
+    s->side->file = (vex_file_job){ .fd = file_fd, .off = offset, .left = len };
+    s->flags |= VS_FILE;
     mark_dirty(l, s);
     return 0;
 }

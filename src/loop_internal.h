@@ -19,12 +19,16 @@
 
 #include "vex_net.h"
 #include <stdbool.h>
+#include <stdint.h>
 
-/* A growable byte queue; bytes [off, len) are pending. */
+/* A growable byte queue; bytes [off, len) are pending. 32-bit offsets: one
+ * is embedded in every socket (two on io_uring), and idle RSS per
+ * connection is a target; a queue refuses to grow past 2 GiB (ENOMEM). */
 typedef struct vex_buf {
     char *data;
-    size_t off, len, cap;
+    uint32_t off, len, cap;
 } vex_buf;
+#define VEX__BUF_MAX (1u << 31)
 
 enum {
     VS_PAUSED      = 1u << 0,  /* user paused reading */
@@ -35,16 +39,24 @@ enum {
     VS_IN_FLUSH    = 1u << 5,  /* on the loop's flush list */
     VS_DETACHED    = 1u << 6,  /* removed/closed; backend still owns memory */
     VS_HELD_READY  = 1u << 7,  /* held data waits on the ready list */
+    VS_FILE        = 1u << 8,  /* side->file is a vex_sendfile job in progress */
 };
 
-/* A file being sent after s->out (vex_sendfile): s->file is set exactly
- * while one is. The backend sends it and owns the end of the job: it closes
- * fd (once no read on it is in flight) and frees the job, on completion,
- * failure or detach. */
+/* A file being sent after s->out (vex_sendfile), in s->side: VS_FILE is
+ * set exactly while one is (vex__sock_file). The backend sends it and owns
+ * the end of the job: it closes fd (once no read on it is in flight) and
+ * ends the job with vex__core_file_done, on completion, failure or detach. */
 typedef struct vex_file_job {
     int fd;
     uint64_t off, left;
 } vex_file_job;
+
+/* What few connections need at a time, allocated on first use and freed
+ * once it holds nothing, so that a socket carries one pointer for both. */
+typedef struct vex_sock_side {
+    vex_buf held;              /* data completed while paused (io_uring) */
+    vex_file_job file;         /* while VS_FILE */
+} vex_sock_side;
 
 /* What the core knows of a connection. A backend's own per-socket state
  * follows it in the same allocation: each backend defines a struct whose
@@ -54,25 +66,35 @@ typedef struct vex_file_job {
  * backend's part is a cast, no pointer to follow, and a readiness
  * connection no longer carries io_uring's 32-byte buffer. */
 typedef struct vex_sock {
-    /* Ordered to leave no padding: one per connection, and idle RSS per
-     * connection is a target. */
+    /* Ordered to leave no padding, and every field as narrow as it can be:
+     * one per connection, and idle RSS per connection is a target (README,
+     * "Memory per idle connection"). 72 bytes on LP64. */
     int fd;
-    uint32_t flags;
-    int err;                   /* sticky write error (EPIPE, ECONNRESET) */
-    int held_end;              /* after held: 0 none, 1 EOF, -errno error */
+    uint16_t flags;            /* VS_* */
+    uint16_t bflags;           /* the backend's own bits (readiness.c: the
+                                  watched mask; io_uring.c: U_*) */
     const vex_sock_cbs *cbs;   /* the caller's: must outlive the socket */
-    void *udata;
+    /* A released socket runs no callback and is reached from no table, so
+     * the dead list's link takes udata's place. */
+    union {
+        void *udata;
+        struct vex_sock *next_dead;
+    };
     vex_buf out;               /* queued output */
-    vex_buf *held;             /* data completed while paused (rare: lazy) */
-    vex_file_job *file;        /* vex_sendfile job in progress, or NULL */
-    size_t inflight;           /* bytes handed to the kernel, not yet confirmed */
-    struct vex_sock *next_flush, *next_ready, *next_dead;
+    struct vex_sock *next_flush;
+    uint32_t inflight;         /* bytes handed to the kernel, not yet confirmed
+                                  (at most one vex_buf or a 64 KiB piece) */
+    int16_t err;               /* sticky write error (EPIPE, ECONNRESET) */
+    int16_t held_end;          /* after held: 0 none, 1 EOF, -errno error */
+    vex_sock_side *side;       /* held input, file job (rare: lazy), or NULL */
 } vex_sock;
 
-/* A backend's socket struct (vex_sock first) may not outgrow what vex_sock
- * alone was, backend fields inside, before they moved out: 152 bytes on
- * LP64. Each backend asserts it. */
-#define VEX__SOCK_BUDGET_LP64 152
+/* What a backend's socket struct (vex_sock first) may take on LP64: 72
+ * bytes (readiness.c: vex_sock alone) or 80 (io_uring.c: plus a pointer to
+ * the output in flight). Sockets come from sock_pool.c's chunks, so that
+ * is all a connection's socket costs. Each backend asserts its own. */
+#define VEX__SOCK_BUDGET_LP64 72
+#define VEX__SOCK_BUDGET_URING_LP64 80
 
 /* A backend keeps its per-listener state in its own array indexed by the
  * slot, ls - l->listeners (io_uring: accepts in flight), which survives the
@@ -100,7 +122,10 @@ struct vex_loop {
     uint64_t timer_seq;
 
     vex_sock *flush_head;      /* sockets with output to write this turn */
-    vex_sock *ready_head;      /* sockets with held data to deliver */
+    vex_sock **ready;          /* sockets with held data to deliver: an array,
+                                  so a socket carries no link for this rare
+                                  case (vex_read_resume grows it) */
+    unsigned n_ready, ready_cap;
     vex_sock *dead_head;       /* detached sockets freed at the next turn */
     vex_sock *reserved;        /* whose vex_write_reserve room is open: one at
                                   a time, ended by anything that may move or
@@ -114,6 +139,10 @@ struct vex_loop {
     vex_buf spare_bufs[64];    /* emptied output queues, for reuse */
     unsigned n_spare;
     void *be;                  /* backend state */
+    /* Where sockets live (sock_pool.c). */
+    struct pool_chunk *pool_chunks;
+    void *pool_free;           /* freed blocks, linked through their first word */
+    char *pool_next, *pool_end;   /* the newest chunk's unused blocks */
 };
 
 /* ---- implemented by each backend (io_uring.c, or readiness.c) ---------- */
@@ -169,6 +198,12 @@ static inline void vex__core_waited(vex_loop *l)
 void vex__core_buf_release(vex_loop *l, vex_buf *b);
 void vex__core_buf_ready(vex_loop *l, vex_buf *b);
 
+/* ---- socket memory (sock_pool.c) ---------------------------------------- */
+/* vex__backend_sock_size zeroed bytes, 8-byte aligned; NULL if out of memory. */
+vex_sock *vex__sock_alloc(vex_loop *l);
+void vex__sock_free(vex_loop *l, vex_sock *s);
+void vex__sock_pool_free(vex_loop *l);   /* every chunk, at vex_loop_free */
+
 /* ---- per-fd arrays (fd_table.c) ------------------------------------------ */
 /* Grow table (*len entries of elem bytes) to cover fd, doubling from *len
  * (or first), to at most cap entries when cap > 0; new entries get the byte
@@ -193,10 +228,18 @@ void vex__buf_consume(vex_buf *b, size_t n);
 void vex__buf_free(vex_buf *b);
 static inline size_t vex__buf_pending(const vex_buf *b) { return b->len - b->off; }
 
+/* The vex_sendfile job in progress, or NULL. */
+static inline vex_file_job *vex__sock_file(const vex_sock *s)
+{
+    return (s->flags & VS_FILE) ? &s->side->file : NULL;
+}
+/* The backend ended s's file job (it closed the file or never will). */
+void vex__core_file_done(vex_sock *s);
+
 /* Nothing left to send: no queued bytes, none in flight, no file job. */
 static inline bool vex__sock_idle_output(const vex_sock *s)
 {
-    return vex__buf_pending(&s->out) == 0 && s->inflight == 0 && !s->file;
+    return vex__buf_pending(&s->out) == 0 && s->inflight == 0 && !(s->flags & VS_FILE);
 }
 
 #endif

@@ -92,14 +92,25 @@ enum { U_RECV = 1u, U_SEND = 2u, U_HELD = 4u /* detached, kept for its CQEs */,
 
 /* A connection as io_uring.c sees it. */
 typedef struct uring_sock {
-    vex_sock s;                /* first: a vex_sock * is a uring_sock * */
-    unsigned flags;            /* U_* */
-    vex_buf sending;           /* output handed to the kernel (s.inflight bytes) */
+    vex_sock s;                /* first: a vex_sock * is a uring_sock *; its
+                                  bflags hold the U_* flags */
+    /* Output handed to the kernel (s.inflight bytes), or NULL: a holder
+     * from the loop's list, attached while a send or a file read is in
+     * flight (sending_get/sending_put), so an idle connection carries a
+     * pointer for it, not a 24-byte vex_buf. */
+    vex_buf *sending;
 } uring_sock;
 
+/* A holder of output in flight; the list of free ones is per loop. */
+typedef struct send_buf {
+    vex_buf b;                 /* first: uring_sock.sending points here */
+    struct send_buf *next_free;
+} send_buf;
+
 const size_t vex__backend_sock_size = sizeof(uring_sock);
-_Static_assert(sizeof(void *) != 8 || sizeof(uring_sock) <= VEX__SOCK_BUDGET_LP64,
+_Static_assert(sizeof(void *) != 8 || sizeof(uring_sock) <= VEX__SOCK_BUDGET_URING_LP64,
                "idle connection memory is a target");
+_Static_assert(U_SOCKERR <= 0x8000u, "the U_* flags fit vex_sock.bflags");
 
 static inline uring_sock *us(vex_sock *s) { return (uring_sock *)s; }
 
@@ -117,6 +128,7 @@ typedef struct uring_state {
     /* Per listener slot: accept SQEs in flight (0 or 1, briefly 1 more
      * while a cancel is pending). */
     unsigned accepts[VEX_MAX_LISTENERS];
+    send_buf *send_free;       /* holders no socket has now */
 } uring_state;
 
 const char *const vex__backend_name = "io_uring";
@@ -287,6 +299,11 @@ static void arm_wake(vex_loop *l)
 
 static void state_free(uring_state *st, bool ring_ok)
 {
+    while (st->send_free) {
+        send_buf *h = st->send_free;
+        st->send_free = h->next_free;
+        free(h);
+    }
     if (ring_ok)
         io_uring_queue_exit(&st->ring);
     if (st->br)
@@ -350,7 +367,7 @@ static void arm_recv(vex_loop *l, vex_sock *s)
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = BUF_GROUP;
     io_uring_sqe_set_data64(sqe, tag(s, OP_RECV));
-    us(s)->flags |= U_RECV;
+    s->bflags |= U_RECV;
 }
 
 static void cancel_op(vex_loop *l, const void *p, unsigned op)
@@ -370,24 +387,60 @@ int vex__backend_sock_read(vex_loop *l, vex_sock *s, bool on)
 {
     /* A recv still armed (its cancel not yet completed) re-arms itself from
      * its last completion, see recv_done. */
-    if (on && !(us(s)->flags & U_RECV))
+    if (on && !(s->bflags & U_RECV))
         arm_recv(l, s);
-    else if (!on && (us(s)->flags & U_RECV))
+    else if (!on && (s->bflags & U_RECV))
         cancel_op(l, s, OP_RECV);
     return 0;
+}
+
+/* s's in-flight holder, attached now if it had none; NULL: out of memory. */
+static vex_buf *sending_get(vex_loop *l, vex_sock *s)
+{
+    if (us(s)->sending)
+        return us(s)->sending;
+    uring_state *st = l->be;
+    send_buf *h = st->send_free;
+    if (h)
+        st->send_free = h->next_free;
+    else if (!(h = calloc(1, sizeof *h)))
+        return NULL;
+    us(s)->sending = &h->b;
+    return &h->b;
+}
+
+/* Give s's holder back once nothing in it is pending: its memory goes to
+ * the loop's spare list (or is freed: drop), the holder to the free list. */
+static void sending_put(vex_loop *l, vex_sock *s, bool drop)
+{
+    send_buf *h = (send_buf *)(void *)us(s)->sending;
+    if (!h)
+        return;
+    if (drop) {
+        vex__buf_free(&h->b);
+    } else {
+        vex__core_buf_release(l, &h->b);
+        if (h->b.data)
+            return;              /* still pending: a send goes on from it */
+    }
+    uring_state *st = l->be;
+    us(s)->sending = NULL;
+    h->next_free = st->send_free;
+    st->send_free = h;
 }
 
 static void submit_send(vex_loop *l, vex_sock *s)
 {
     /* Bytes of a file follow (the queue before it, or a piece that is not
      * the last): MSG_MORE lets TCP fill whole segments, as TCP_CORK does. */
-    bool more = s->file && s->file->left > 0;
+    const vex_file_job *f = vex__sock_file(s);
+    bool more = f && f->left > 0;
     struct io_uring_sqe *sqe = get_sqe(l);
-    vex_buf *b = &us(s)->sending;
+    vex_buf *b = us(s)->sending;
     io_uring_prep_send(sqe, s->fd, b->data + b->off, vex__buf_pending(b),
                        MSG_NOSIGNAL | (more ? MSG_MORE : 0));
     io_uring_sqe_set_data64(sqe, tag(s, OP_SEND));
-    us(s)->flags |= U_SEND;
+    s->bflags |= U_SEND;
 }
 
 /* Close the file of a vex_sendfile job with an SQE in the turn's batch; only
@@ -395,48 +448,51 @@ static void submit_send(vex_loop *l, vex_sock *s)
  * number, but one still in the SQ would see a closed or reused fd). */
 static void file_end(vex_loop *l, vex_sock *s)
 {
-    if (!s->file || (us(s)->flags & U_FREAD))
+    if (!vex__sock_file(s) || (s->bflags & U_FREAD))
         return;
     struct io_uring_sqe *sqe = get_sqe(l);
-    tsan_ring_closes(s->file->fd);
-    io_uring_prep_close(sqe, s->file->fd);
+    tsan_ring_closes(vex__sock_file(s)->fd);
+    io_uring_prep_close(sqe, vex__sock_file(s)->fd);
     io_uring_sqe_set_data64(sqe, tag(l, OP_CLOSE));
     ((uring_state *)l->be)->closing++;
-    free(s->file);
-    s->file = NULL;
-    us(s)->flags &= ~U_FCOPY;   /* the next job asks the page cache afresh */
+    vex__core_file_done(s);
+    s->bflags &= ~U_FCOPY;   /* the next job asks the page cache afresh */
 }
 
 static void sock_failed(vex_loop *l, vex_sock *s, int err)
 {
     file_end(l, s);
     s->inflight = 0;
-    vex__buf_consume(&us(s)->sending, vex__buf_pending(&us(s)->sending));
+    if (us(s)->sending)
+        vex__buf_consume(us(s)->sending, vex__buf_pending(us(s)->sending));
     vex__core_wrote(l, s, -err);
 }
 
 static void file_read(vex_loop *l, vex_sock *s)
 {
-    vex__core_buf_ready(l, &us(s)->sending);
-    if (vex__buf_reserve(&us(s)->sending, FILE_CHUNK) < 0) {
+    vex_buf *b = sending_get(l, s);
+    if (b)
+        vex__core_buf_ready(l, b);
+    if (!b || vex__buf_reserve(b, FILE_CHUNK) < 0) {
         sock_failed(l, s, ENOMEM);
         return;
     }
-    unsigned n = s->file->left < FILE_CHUNK ? (unsigned)s->file->left : FILE_CHUNK;
+    vex_file_job *f = vex__sock_file(s);
+    unsigned n = f->left < FILE_CHUNK ? (unsigned)f->left : FILE_CHUNK;
     /* READ linked to the SEND of the same bytes: a page-cache hit is read
      * and sent within one io_uring_enter. A short read fails the link, so the
      * SEND never sends bytes that were not read (see file_read_done). The n
      * bytes count as in flight from now on, no longer as the file's. */
     reserve_sqes(l, 2);
     struct io_uring_sqe *sqe = get_sqe(l);
-    io_uring_prep_read(sqe, s->file->fd, us(s)->sending.data, n, s->file->off);
+    io_uring_prep_read(sqe, f->fd, b->data, n, f->off);
     io_uring_sqe_set_data64(sqe, tag(s, OP_FREAD));
     sqe->flags |= IOSQE_IO_LINK;
-    us(s)->flags |= U_FREAD;
-    s->file->off += n;
-    s->file->left -= n;
-    us(s)->sending.off = 0;
-    us(s)->sending.len = n;
+    s->bflags |= U_FREAD;
+    f->off += n;
+    f->left -= n;
+    b->off = 0;
+    b->len = n;
     s->inflight = n;
     submit_send(l, s);
 }
@@ -452,7 +508,7 @@ static void arm_pollout(vex_loop *l, vex_sock *s, bool full)
     else
         io_uring_prep_nop(sqe);
     io_uring_sqe_set_data64(sqe, tag(s, OP_POLL));
-    us(s)->flags |= U_POLL;
+    s->bflags |= U_POLL;
 }
 
 /* Send what of the file the page cache holds with sendfile(2), up to
@@ -463,7 +519,7 @@ static void arm_pollout(vex_loop *l, vex_sock *s, bool full)
 static bool file_sendfile(vex_loop *l, vex_sock *s)
 {
     uring_state *st = l->be;
-    vex_file_job *f = s->file;
+    vex_file_job *f = vex__sock_file(s);
     size_t sent = 0;
     while (f->left > 0) {
         if (sent >= FILE_BURST) {   /* yield to the other sockets */
@@ -478,7 +534,7 @@ static bool file_sendfile(vex_loop *l, vex_sock *s)
         if (resident != 1) {   /* not all there, or the kernel cannot tell */
             if (resident < 0 && errno == ENOSYS)
                 st->no_cachestat = true;   /* before Linux 6.5: do not ask again */
-            us(s)->flags |= U_FCOPY;   /* what was sent shows in vex_write_pending */
+            s->bflags |= U_FCOPY;   /* what was sent shows in vex_write_pending */
             return false;
         }
         off_t o = (off_t)f->off;
@@ -498,7 +554,7 @@ static bool file_sendfile(vex_loop *l, vex_sock *s)
             arm_pollout(l, s, true);
             break;
         } else if (n < 0 && (errno == EINVAL || errno == ENOSYS) && sent == 0) {
-            us(s)->flags |= U_FCOPY;   /* a file sendfile(2) cannot read */
+            s->bflags |= U_FCOPY;   /* a file sendfile(2) cannot read */
             return false;
         } else {   /* 0: the file is shorter than promised */
             sock_failed(l, s, n == 0 ? EIO : errno);
@@ -514,33 +570,38 @@ static bool file_sendfile(vex_loop *l, vex_sock *s)
 
 static void file_flush(vex_loop *l, vex_sock *s)
 {
-    if (s->file->left == 0) {
+    if (vex__sock_file(s)->left == 0) {
         file_end(l, s);
         vex__core_wrote(l, s, 0);   /* done: on_drain */
         return;
     }
-    if (!(us(s)->flags & (U_FCOPY | U_SOCKERR)) && file_sendfile(l, s))
+    if (!(s->bflags & (U_FCOPY | U_SOCKERR)) && file_sendfile(l, s))
         return;
     file_read(l, s);
 }
 
 void vex__backend_sock_flush(vex_loop *l, vex_sock *s)
 {
-    if (us(s)->flags & (U_SEND | U_FREAD | U_POLL))
+    if (s->bflags & (U_SEND | U_FREAD | U_POLL))
         return;   /* one send in flight per socket keeps the bytes in order */
     if (vex__buf_pending(&s->out) == 0) {   /* then the file, if any */
-        if (s->file)
+        if (vex__sock_file(s))
             file_flush(l, s);
         return;
     }
     /* Hand the queue to the kernel as it is; new writes go to a fresh queue
      * so the bytes in flight are never moved by a realloc. */
-    vex_buf spare = us(s)->sending;
-    us(s)->sending = s->out;
+    vex_buf *b = sending_get(l, s);
+    if (!b) {
+        sock_failed(l, s, ENOMEM);
+        return;
+    }
+    vex_buf spare = *b;
+    *b = s->out;
     s->out = spare;
     s->out.off = s->out.len = 0;
     vex__core_buf_release(l, &s->out);   /* the next write takes a spare */
-    s->inflight = vex__buf_pending(&us(s)->sending);
+    s->inflight = vex__buf_pending(b);
     submit_send(l, s);
 }
 
@@ -548,8 +609,8 @@ bool vex__backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
 {
     uring_state *st = l->be;
     file_end(l, s);   /* or when its read completes */
-    bool busy = us(s)->flags & U_BUSY;
-    if (us(s)->flags & U_FREAD) {
+    bool busy = s->bflags & U_BUSY;
+    if (s->bflags & U_FREAD) {
         /* The file READ is not on s->fd, so the cancel below misses it; a
          * cancelled READ breaks its link, and the SEND behind it never runs.
          * A READ already waiting on the disk cannot be stopped: its SEND
@@ -565,7 +626,7 @@ bool vex__backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
          * nothing (-ENOENT): a hard link does not break on error. */
         if (close_fd)
             sqe->flags |= IOSQE_IO_HARDLINK;
-        us(s)->flags |= U_HELD;
+        s->bflags |= U_HELD;
         st->held++;
     }
     if (close_fd) {
@@ -581,17 +642,17 @@ bool vex__backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
         vex__core_syscall(l);
     }
     if (!busy)   /* nothing of the kernel's still points into it */
-        vex__buf_free(&us(s)->sending);
+        sending_put(l, s, true);
     return !busy;
 }
 
 static void maybe_release(vex_loop *l, vex_sock *s)
 {
     uring_state *st = l->be;
-    if ((us(s)->flags & (U_HELD | U_BUSY)) == U_HELD) {
-        us(s)->flags &= ~U_HELD;
+    if ((s->bflags & (U_HELD | U_BUSY)) == U_HELD) {
+        s->bflags &= ~U_HELD;
         st->held--;
-        vex__buf_free(&us(s)->sending);
+        sending_put(l, s, true);
         vex__core_sock_release(l, s);
     }
 }
@@ -601,7 +662,7 @@ static void recv_done(vex_loop *l, vex_sock *s, struct io_uring_cqe *cqe)
     uring_state *st = l->be;
     bool more = cqe->flags & IORING_CQE_F_MORE;
     if (!more)
-        us(s)->flags &= ~U_RECV;
+        s->bflags &= ~U_RECV;
     if (cqe->flags & IORING_CQE_F_BUFFER) {
         unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
         if (cqe->res > 0)
@@ -610,7 +671,7 @@ static void recv_done(vex_loop *l, vex_sock *s, struct io_uring_cqe *cqe)
     } else if (cqe->res == 0) {
         vex__core_deliver(l, s, NULL, 0);
     } else if (cqe->res < 0 && cqe->res != -ENOBUFS && cqe->res != -ECANCELED) {
-        us(s)->flags |= U_SOCKERR;   /* the kernel collected the error: see U_SOCKERR */
+        s->bflags |= U_SOCKERR;   /* the kernel collected the error: see U_SOCKERR */
         vex__core_deliver(l, s, NULL, cqe->res);
     }
     if (s->flags & VS_DETACHED) {
@@ -620,19 +681,19 @@ static void recv_done(vex_loop *l, vex_sock *s, struct io_uring_cqe *cqe)
     /* Multishot ended (ENOBUFS, cancel after a pause, or the kernel's
      * choice): re-arm while the owner still wants data. */
     if (!more && !(s->flags & (VS_PAUSED | VS_EOF)) && !s->held_end &&
-        !(us(s)->flags & U_RECV))
+        !(s->bflags & U_RECV))
         arm_recv(l, s);
 }
 
 static void send_done(vex_loop *l, vex_sock *s, int res)
 {
-    us(s)->flags &= ~U_SEND;
+    s->bflags &= ~U_SEND;
     if (s->flags & VS_DETACHED) {
         maybe_release(l, s);
         return;
     }
-    if (us(s)->flags & U_RESEND) {
-        us(s)->flags &= ~U_RESEND;
+    if (s->bflags & U_RESEND) {
+        s->bflags &= ~U_RESEND;
         if (res == -ECANCELED) {   /* the link broke as it should */
             submit_send(l, s);
             return;
@@ -646,38 +707,38 @@ static void send_done(vex_loop *l, vex_sock *s, int res)
         send_done(l, s, -EPIPE);
         return;
     }
-    vex__buf_consume(&us(s)->sending, (size_t)res);
+    vex__buf_consume(us(s)->sending, (size_t)res);
     s->inflight -= (size_t)res;
-    if (vex__buf_pending(&us(s)->sending) > 0)
+    if (vex__buf_pending(us(s)->sending) > 0)
         submit_send(l, s);   /* short send: the rest, before anything newer */
     else if (vex__buf_pending(&s->out) > 0)
         vex__backend_sock_flush(l, s);
-    else if (s->file && s->file->left == 0)
+    else if (vex__sock_file(s) && vex__sock_file(s)->left == 0)
         file_end(l, s);   /* its last piece: vex__core_wrote below sees it done */
-    else if (s->file)   /* from the flush, where sendfile(2) may run */
+    else if (vex__sock_file(s))   /* from the flush, where sendfile(2) may run */
         vex__core_flush_later(l, s);
     /* Sent: its memory goes back, as s->out's does (a file job that follows
      * with sendfile(2) needs none; a READ takes a buffer again). */
-    vex__core_buf_release(l, &us(s)->sending);
+    sending_put(l, s, false);
     vex__core_wrote(l, s, res);
 }
 
 static void poll_done(vex_loop *l, vex_sock *s, int res)
 {
-    us(s)->flags &= ~U_POLL;
+    s->bflags &= ~U_POLL;
     if (s->flags & VS_DETACHED) {
         maybe_release(l, s);
         return;
     }
     /* A failed socket: let the ring's SEND meet the error (MSG_NOSIGNAL). */
     if (res < 0 || (res & (POLLERR | POLLHUP)))
-        us(s)->flags |= U_SOCKERR;
+        s->bflags |= U_SOCKERR;
     vex__core_flush_later(l, s);
 }
 
 static void file_read_done(vex_loop *l, vex_sock *s, int res)
 {
-    us(s)->flags &= ~U_FREAD;
+    s->bflags &= ~U_FREAD;
     if (s->flags & VS_DETACHED) {
         file_end(l, s);
         maybe_release(l, s);
@@ -687,13 +748,14 @@ static void file_read_done(vex_loop *l, vex_sock *s, int res)
         sock_failed(l, s, res < 0 ? -res : EIO);   /* the linked SEND is cancelled */
         return;
     }
-    size_t unread = us(s)->sending.len - (size_t)res;
+    size_t unread = us(s)->sending->len - (size_t)res;
     if (unread > 0) {   /* short: those bytes are the file's again */
-        s->file->off -= unread;
-        s->file->left += unread;
-        us(s)->sending.len = (size_t)res;
+        vex_file_job *f = vex__sock_file(s);
+        f->off -= unread;
+        f->left += unread;
+        us(s)->sending->len = (uint32_t)res;
         s->inflight = (size_t)res;
-        us(s)->flags |= U_RESEND;
+        s->bflags |= U_RESEND;
     }
 }
 

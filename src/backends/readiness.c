@@ -20,16 +20,13 @@
 const char *const vex__backend_name = vex__poller_name;
 
 /* A connection as readiness.c sees it: what the poller watches its fd for. */
-typedef struct ready_sock {
-    vex_sock s;                /* first: a vex_sock * is a ready_sock * */
-    unsigned watched;          /* POLLER_READ | POLLER_WRITE */
-} ready_sock;
-
-const size_t vex__backend_sock_size = sizeof(ready_sock);
-_Static_assert(sizeof(void *) != 8 || sizeof(ready_sock) <= VEX__SOCK_BUDGET_LP64,
+/* A connection as readiness.c sees it is the core's vex_sock alone: what
+ * the poller watches its fd for (POLLER_READ | POLLER_WRITE) lives in its
+ * backend bits, bflags, so a connection costs no more than the core's part. */
+const size_t vex__backend_sock_size = sizeof(vex_sock);
+_Static_assert(sizeof(void *) != 8 || sizeof(vex_sock) <= VEX__SOCK_BUDGET_LP64,
                "idle connection memory is a target");
-
-static inline ready_sock *rs(vex_sock *s) { return (ready_sock *)s; }
+_Static_assert((POLLER_READ | POLLER_WRITE) <= 0xffffu, "the mask fits bflags");
 
 int vex__backend_available(char *why, size_t why_len)
 {
@@ -59,11 +56,11 @@ int vex__backend_wait(vex_loop *l, int timeout_ms)
 
 static int watch(vex_loop *l, vex_sock *s, unsigned mask)
 {
-    if (mask == rs(s)->watched)
+    if (mask == s->bflags)
         return 0;
-    if (vex__poller_set(l, s->fd, rs(s)->watched, mask) < 0)
+    if (vex__poller_set(l, s->fd, s->bflags, mask) < 0)
         return -1;
-    rs(s)->watched = mask;
+    s->bflags = (uint16_t)mask;
     return 0;
 }
 
@@ -78,18 +75,17 @@ int vex__backend_sock_add(vex_loop *l, vex_sock *s)
 
 int vex__backend_sock_read(vex_loop *l, vex_sock *s, bool on)
 {
-    unsigned mask = on ? (rs(s)->watched | POLLER_READ) : (rs(s)->watched & ~POLLER_READ);
+    unsigned mask = on ? (s->bflags | POLLER_READ) : (s->bflags & ~POLLER_READ);
     return watch(l, s, mask);
 }
 
 /* The loop owns the file of a vex_sendfile job: close it once, here. */
 static void file_end(vex_loop *l, vex_sock *s)
 {
-    if (s->file) {
-        close(s->file->fd);
+    if (vex__sock_file(s)) {
+        close(vex__sock_file(s)->fd);
         vex__core_syscall(l);
-        free(s->file);
-        s->file = NULL;
+        vex__core_file_done(s);
     }
 }
 
@@ -97,14 +93,14 @@ bool vex__backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
 {
     file_end(l, s);
     if (close_fd) {
-        if (rs(s)->watched)
-            vex__poller_set(l, s->fd, rs(s)->watched, POLLER_CLOSING);
+        if (s->bflags)
+            vex__poller_set(l, s->fd, s->bflags, POLLER_CLOSING);
         close(s->fd);
         vex__core_syscall(l);
     } else {
         watch(l, s, 0);
     }
-    rs(s)->watched = 0;
+    s->bflags = 0;
     return true;
 }
 
@@ -115,7 +111,7 @@ bool vex__backend_sock_detach(vex_loop *l, vex_sock *s, bool close_fd)
 static void sock_failed(vex_loop *l, vex_sock *s, int err)
 {
     file_end(l, s);
-    watch(l, s, rs(s)->watched & ~POLLER_WRITE);
+    watch(l, s, s->bflags & ~POLLER_WRITE);
     vex__core_wrote(l, s, -err);
 }
 
@@ -127,7 +123,7 @@ static bool may_go_on(vex_loop *l, vex_sock *s, ssize_t n, int zero_err)
     if (n > 0 || (n < 0 && errno == EINTR))
         return true;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        watch(l, s, rs(s)->watched | POLLER_WRITE);
+        watch(l, s, s->bflags | POLLER_WRITE);
     else
         sock_failed(l, s, n < 0 ? errno : zero_err);
     return false;
@@ -139,7 +135,7 @@ static bool send_queue(vex_loop *l, vex_sock *s, size_t *sent)
 #ifdef MSG_MORE
     /* A file follows: let TCP fill whole segments with it, as TCP_CORK does
      * (sendfile itself sends all but its last piece that way). */
-    if (s->file)
+    if (vex__sock_file(s))
         flags |= MSG_MORE;
 #endif
     while (vex__buf_pending(&s->out) > 0) {
@@ -158,19 +154,20 @@ static bool send_queue(vex_loop *l, vex_sock *s, size_t *sent)
 static bool send_file(vex_loop *l, vex_sock *s, size_t *sent)
 {
     size_t burst = 0;
-    while (s->file->left > 0) {
+    vex_file_job *f = vex__sock_file(s);   /* valid until may_go_on says stop */
+    while (f->left > 0) {
         if (burst >= FILE_BURST) {   /* level-triggered: comes back next turn */
-            watch(l, s, rs(s)->watched | POLLER_WRITE);
+            watch(l, s, s->bflags | POLLER_WRITE);
             return false;
         }
-        size_t want = s->file->left < FILE_BURST ? (size_t)s->file->left : FILE_BURST;
-        ssize_t n = vex__sys_sendfile(s->fd, s->file->fd, &s->file->off, want);
+        size_t want = f->left < FILE_BURST ? (size_t)f->left : FILE_BURST;
+        ssize_t n = vex__sys_sendfile(s->fd, f->fd, &f->off, want);
         vex__core_syscall(l);
         /* 0: the file is shorter than promised */
         if (!may_go_on(l, s, n, EIO))
             return false;
         if (n > 0) {
-            s->file->left -= (uint64_t)n;
+            f->left -= (uint64_t)n;
             *sent += (size_t)n;
             burst += (size_t)n;
         }
@@ -184,9 +181,9 @@ void vex__backend_sock_flush(vex_loop *l, vex_sock *s)
     size_t sent = 0;
     if (!send_queue(l, s, &sent))
         return;
-    if (s->file && !send_file(l, s, &sent))
+    if (vex__sock_file(s) && !send_file(l, s, &sent))
         return;
-    watch(l, s, rs(s)->watched & ~POLLER_WRITE);
+    watch(l, s, s->bflags & ~POLLER_WRITE);
     vex__core_wrote(l, s, (ssize_t)sent);
 }
 
@@ -230,7 +227,7 @@ static void read_ready(vex_loop *l, vex_sock *s)
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         return;
     if (n <= 0) /* EOF or error: stop watching, or level-triggering spins */
-        watch(l, s, rs(s)->watched & ~POLLER_READ);
+        watch(l, s, s->bflags & ~POLLER_READ);
     vex__core_deliver(l, s, l->read_buf, n < 0 ? -errno : n);
 }
 
@@ -254,11 +251,11 @@ void vex__readiness_event(vex_loop *l, int fd, unsigned mask)
     }
     vex_sock *s = vex__core_sock(l, fd);
     if (s) {
-        if ((mask & POLLER_WRITE) && (rs(s)->watched & POLLER_WRITE))
+        if ((mask & POLLER_WRITE) && (s->bflags & POLLER_WRITE))
             vex__backend_sock_flush(l, s);
         /* The flush may have failed the socket and run the owner's callback,
          * which may have closed it: check before reading. */
-        if ((mask & POLLER_READ) && (rs(s)->watched & POLLER_READ) &&
+        if ((mask & POLLER_READ) && (s->bflags & POLLER_READ) &&
             !(s->flags & VS_DETACHED))
             read_ready(l, s);
         return;

@@ -172,7 +172,6 @@ static void in_free(h1_conn *c)
 {
     free(c->in);
     c->in = NULL;
-    c->in_len = c->in_cap = 0;
 }
 
 /* Give the slot back; the transport is already closed. */
@@ -253,9 +252,10 @@ static void linger(h1_conn *c)
         return;
     }
     h1_set_state(c, H1_CLOSING);
-    c->deadline_ms = mono_ms() + LINGER_MS;
-    if (ctx->draining && c->deadline_ms > ctx->drain_deadline)
-        c->deadline_ms = ctx->drain_deadline;   /* lingering ends by the drain's end */
+    uint64_t now = mono_ms(), delta = LINGER_MS;
+    if (ctx->draining && now + delta > ctx->drain_deadline)   /* lingering ends by the drain's end */
+        delta = ctx->drain_deadline > now ? ctx->drain_deadline - now : 0;
+    h1_deadline_in(c, now, delta);
 }
 
 /* EOF seen: flush what is queued, then close. */
@@ -268,7 +268,7 @@ static void close_when_flushed(h1_conn *c)
     }
     c->close_how = H1_CLOSE_FLUSHED;
     h1_set_state(c, H1_CLOSING);
-    c->deadline_ms = mono_ms() + ctx->cfg->idle_timeout_ms;
+    h1_deadline_in(c, mono_ms(), ctx->cfg->idle_timeout_ms);
     tp_want_drain(&c->t);
 }
 
@@ -285,7 +285,7 @@ static void pause_reading(h1_conn *c, bool on)
 /* Requests are held (complete, unparsed) while the output queue is high. */
 static bool holding_requests(const h1_conn *c)
 {
-    return c->state == H1_READING && c->in_len && !(c->flags & CF_IN_HEAD) && !c->job;
+    return c->state == H1_READING && c->in && !(c->flags & CF_IN_HEAD) && !c->job;
 }
 
 /* The peer closed its side: answer what is complete, then close. */
@@ -301,7 +301,7 @@ static void eof_settle(h1_conn *c)
         close_now(c);            /* an incomplete request: nothing to answer */
         return;
     }
-    if (c->in_len)
+    if (c->in)
         return;                  /* requests held back; on_drain goes on */
     close_when_flushed(c);
 }
@@ -344,7 +344,7 @@ static void settle(h1_conn *c)
     if (c->state == H1_WRITING || holding_requests(c) || h1_queued(c) > OUT_HIGH) {
         pause_reading(c, true);
         tp_want_drain(&c->t);
-        c->deadline_ms = now + ctx->cfg->idle_timeout_ms;   /* write stall */
+        h1_deadline_in(c, now, ctx->cfg->idle_timeout_ms);   /* write stall */
         return;
     }
     pause_reading(c, false);
@@ -353,7 +353,7 @@ static void settle(h1_conn *c)
         return;
     }
     if (!(c->flags & CF_IN_HEAD))
-        c->deadline_ms = now + ctx->cfg->idle_timeout_ms;   /* idle or body */
+        h1_deadline_in(c, now, ctx->cfg->idle_timeout_ms);   /* idle or body */
 }
 
 /* ---- input buffer -------------------------------------------------------------- */
@@ -361,7 +361,10 @@ static void settle(h1_conn *c)
 static bool in_append(h1_conn *c, const char *p, size_t n)
 {
     h1_ctx *ctx = h1_ctx_of(c);
-    size_t need = (size_t)c->in_len + n;
+    if (n == 0)
+        return true;             /* c->in stays NULL when there is nothing */
+    uint32_t len = h1_in_len(c), cap = c->in ? c->in->cap : 0;
+    size_t need = (size_t)len + n;
     /* A partial head (capped by the parser: 431) plus one delivery: the
      * transport delivers nothing while paused. More means a broken
      * contract below us; refuse to grow. */
@@ -370,21 +373,22 @@ static bool in_append(h1_conn *c, const char *p, size_t n)
         h1_close(c, H1_CLOSE_ABORT);
         return false;
     }
-    if (need > c->in_cap) {
-        size_t cap = c->in_cap ? (size_t)c->in_cap * 2 : ctx->cfg->buffer_size;
-        while (cap < need)
-            cap *= 2;
-        char *nb = realloc(c->in, cap);
+    if (need > cap) {
+        size_t ncap = cap ? (size_t)cap * 2 : ctx->cfg->buffer_size;
+        while (ncap < need)
+            ncap *= 2;
+        h1_in *nb = realloc(c->in, sizeof *nb + ncap);
         if (!nb) {
             ctr_add(&ctx->st->errors, 1);
             h1_close(c, H1_CLOSE_ABORT);
             return false;
         }
+        nb->len = len;
+        nb->cap = (uint32_t)ncap;
         c->in = nb;
-        c->in_cap = (uint32_t)cap;
     }
-    memcpy(c->in + c->in_len, p, n);
-    c->in_len = (uint32_t)need;
+    memcpy(c->in->data + len, p, n);
+    c->in->len = (uint32_t)need;
     return true;
 }
 
@@ -392,12 +396,12 @@ static void in_consume(h1_conn *c, size_t used)
 {
     if (!c->in)
         return;
-    if (used >= c->in_len) {     /* empty: give the memory back */
+    if (used >= c->in->len) {    /* empty: give the memory back */
         in_free(c);
         return;
     }
-    memmove(c->in, c->in + used, c->in_len - used);
-    c->in_len -= (uint32_t)used;
+    memmove(c->in->data, c->in->data + used, c->in->len - used);
+    c->in->len -= (uint32_t)used;
 }
 
 /* ---- requests ------------------------------------------------------------------ */
@@ -473,7 +477,7 @@ static size_t process_requests(h1_conn *c, const char *buf, size_t len)
                  * a byte now and then is still cut off. */
                 c->flags |= CF_IN_HEAD;
                 c->t0_ns = ctx->batch_t0;
-                c->deadline_ms = ctx->batch_t0 / 1000000u + ctx->cfg->header_timeout_ms;
+                h1_deadline_in(c, ctx->batch_t0 / 1000000u, ctx->cfg->header_timeout_ms);
             }
             break;
         }
@@ -536,8 +540,8 @@ static void proxy_header(h1_conn *c)
 {
     h1_ctx *ctx = h1_ctx_of(c);
     proxy_addr pa;
-    long r = proxy_parse(c->in, c->in_len, &pa);
-    if (r == 0 && c->in_len < PROXY_HEADER_CAP)
+    long r = proxy_parse(c->in->data, c->in->len, &pa);
+    if (r == 0 && c->in->len < PROXY_HEADER_CAP)
         return;
     if (r <= 0) {
         ctr_add(&ctx->st->proxy_bad, 1);
@@ -551,8 +555,8 @@ static void proxy_header(h1_conn *c)
     }
     c->flags &= (uint8_t)~CF_PROXY;
     in_consume(c, (size_t)r);
-    if (c->in_len)
-        in_consume(c, process(c, c->in, c->in_len));
+    if (c->in)
+        in_consume(c, process(c, c->in->data, c->in->len));
 }
 
 static void on_input(tp *t, const char *data, ssize_t n)
@@ -574,12 +578,12 @@ static void on_input(tp *t, const char *data, ssize_t n)
         settle(c);
         return;
     }
-    if (c->in_len == 0) {
+    if (!c->in) {
         size_t used = process(c, data, (size_t)n);
         if (used < (size_t)n && h1_open(c))
             in_append(c, data + used, (size_t)n - used);
     } else if (in_append(c, data, (size_t)n)) {
-        in_consume(c, process(c, c->in, c->in_len));
+        in_consume(c, process(c, c->in->data, c->in->len));
     }
     settle(c);
 }
@@ -599,8 +603,8 @@ static void on_drain(tp *t)
     h1_cb_begin(c);
     if (c->state == H1_WRITING && c->job)
         h1_stream_pump(c);
-    if (h1_open(c) && c->state == H1_READING && c->in_len && !(c->flags & CF_DEFER))
-        in_consume(c, process(c, c->in, c->in_len));
+    if (h1_open(c) && c->state == H1_READING && c->in && !(c->flags & CF_DEFER))
+        in_consume(c, process(c, c->in->data, c->in->len));
     settle(c);
 }
 
@@ -614,8 +618,8 @@ static void defer_fire(vex_loop *loop, vex_timer *t)
     c->flags = (uint8_t)((c->flags & ~CF_DEFER) | CF_RESUMED);
     ctx->batch_t0 = now_ns();
     h1_cb_begin(c);
-    if (h1_open(c) && c->state == H1_READING && c->in_len)
-        in_consume(c, process(c, c->in, c->in_len));
+    if (h1_open(c) && c->state == H1_READING && c->in)
+        in_consume(c, process(c, c->in->data, c->in->len));
     c->flags &= (uint8_t)~CF_RESUMED;
     settle(c);
     if (c->state != H1_CLOSED)
@@ -644,7 +648,8 @@ bool h1_defer(h1_ex *x, uint64_t ms)
     if (!c->t0_ns)
         c->t0_ns = ctx->batch_t0;
     /* the scan must not take a held request for an idle connection */
-    c->deadline_ms = mono_ms() + ms + ctx->cfg->idle_timeout_ms;
+    uint64_t delta = ms + ctx->cfg->idle_timeout_ms;
+    h1_deadline_in(c, mono_ms(), delta < H1_DEADLINE_MAX_MS ? delta : H1_DEADLINE_MAX_MS);
     return true;
 }
 
@@ -677,7 +682,7 @@ static h1_conn *conn_start(h1_ctx *ctx, const tp_ops *ops, int fd, const h1_peer
         return NULL;
     }
     h1_set_state(c, H1_READING);
-    c->deadline_ms = mono_ms() + ctx->cfg->header_timeout_ms;
+    h1_deadline_in(c, mono_ms(), ctx->cfg->header_timeout_ms);
     return c;
 }
 
@@ -722,7 +727,7 @@ void h1_count_states(h1_ctx *ctx)
 
 static bool conn_is_idle(const h1_conn *c)
 {
-    return c->state == H1_READING && !(c->flags & CF_IN_HEAD) && c->in_len == 0
+    return c->state == H1_READING && !(c->flags & CF_IN_HEAD) && !c->in
         && !c->job && tp_pending(&c->t) == 0;
 }
 
@@ -769,10 +774,10 @@ void h1_scan_timeouts(h1_ctx *ctx)
              * response that takes longer (a large file has one on_drain). */
             uint64_t pending = tp_pending(&c->t);
             if (pending < c->job->seen_pending)
-                c->deadline_ms = now + ctx->cfg->idle_timeout_ms;
+                h1_deadline_in(c, now, ctx->cfg->idle_timeout_ms);
             c->job->seen_pending = pending;
         }
-        if (c->state >= H1_READING && now >= c->deadline_ms)
+        if (c->state >= H1_READING && now >= h1_deadline(c, now))
             conn_timeout(c);
     }
     if (ctx->env.out.owner)
@@ -783,9 +788,10 @@ void h1_drain_start(h1_ctx *ctx, uint64_t deadline_ms)
 {
     ctx->draining = true;
     ctx->drain_deadline = deadline_ms;
+    uint64_t now = mono_ms();
     for (uint32_t i = 0; i < ctx->pool_hwm; i++)
-        if (ctx->pool[i].state == H1_CLOSING && ctx->pool[i].deadline_ms > deadline_ms)
-            ctx->pool[i].deadline_ms = deadline_ms;
+        if (ctx->pool[i].state == H1_CLOSING && h1_deadline(&ctx->pool[i], now) > deadline_ms)
+            h1_deadline_in(&ctx->pool[i], now, deadline_ms > now ? deadline_ms - now : 0);
 }
 
 void h1_drain_idle(h1_ctx *ctx)

@@ -84,21 +84,48 @@ typedef void (*h1_response_hook)(void *ctx, const h1_log *log);
 
 enum h1_close { H1_KEEP = 0, H1_CLOSE_ABORT, H1_CLOSE_LINGER, H1_CLOSE_FLUSHED };
 
-/* One per connection, in the pool; ordered to leave no padding (idle RSS
- * per connection is a target). */
+/* Unprocessed input of a connection, in one allocation with its counts. */
+typedef struct h1_in {
+    uint32_t len, cap;
+    char data[];
+} h1_in;
+
+/* One per connection, in the pool; ordered to leave no padding, 88 bytes
+ * on LP64 (idle RSS per connection is a target). */
 struct h1_conn {
     tp t;                     /* first: transport upcalls find the conn from it */
     uint8_t state, flags, kind, close_how;
-    uint32_t next_free;       /* pool free list (index + 1; 0 ends it) */
+    /* A free slot has no deadline (the scans test state first, and a slot
+     * is zeroed when taken), so the pool's free list takes its place. */
+    union {
+        uint32_t deadline;    /* mono_ms() in 32 bits (h1_deadline_in); checked
+                                 by the 1 s scan */
+        uint32_t next_free;   /* pool free list (index + 1; 0 ends it) */
+    };
     h1_peer peer;
     uint16_t redirect_https;  /* its listener's redirect-https port; 0: none
                                  (fits the padding after peer) */
     h1_job *job;
-    char *in;                 /* unprocessed input; NULL when there is none */
-    uint32_t in_len, in_cap;
-    uint64_t deadline_ms;     /* checked by the 1 s scan */
+    h1_in *in;                /* unprocessed input; NULL when there is none */
     uint64_t t0_ns;           /* start of the request being received */
 };
+
+/* Deadlines are 32 bits of milliseconds compared with wrap-around, which
+ * holds while every deadline lies within 2^31 ms (24 days) of now. The
+ * timeouts are at most a day (config_keys.c), the linger 2 s; the one
+ * delta that is not bounded by the configuration, a defer's, is capped at
+ * H1_DEADLINE_MAX_MS where it is set (h1_defer). */
+#define H1_DEADLINE_MAX_MS (1ull << 30)
+static inline void h1_deadline_in(h1_conn *c, uint64_t now_ms, uint64_t delta_ms)
+{
+    c->deadline = (uint32_t)(now_ms + delta_ms);
+}
+/* The deadline as a mono_ms() value (now_ms: a recent mono_ms()). */
+static inline uint64_t h1_deadline(const h1_conn *c, uint64_t now_ms)
+{
+    return now_ms + (uint64_t)(int64_t)(int32_t)(c->deadline - (uint32_t)now_ms);
+}
+static inline uint32_t h1_in_len(const h1_conn *c) { return c->in ? c->in->len : 0; }
 
 /* The exchange a handler works on: one request and its response. */
 struct h1_ex {

@@ -549,7 +549,7 @@ static void end_callback(void)
     const h1_conn *c = conn();
     /* Memory per connection: a partial head plus one delivery of input... */
     size_t in_bound = D.ctx.lim.max_head + 4 * (size_t)D.cfg.buffer_size + 65536;
-    CHECK(c->in_len <= in_bound && c->in_cap <= 2 * in_bound);
+    CHECK(h1_in_len(c) <= in_bound && (!c->in || c->in->cap <= 2 * in_bound));
     /* ...a body no larger than the limit... */
     if (c->job)
         CHECK(c->job->body_len <= D.cfg.max_body
@@ -703,7 +703,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         case END_TIMEOUT:
             D.how.cut = D.how.timeout = true;
-            conn()->deadline_ms = 0;
+            h1_deadline_in(conn(), mono_ms(), 0);
             h1_scan_timeouts(&D.ctx);
             end_callback();
             break;

@@ -540,7 +540,7 @@ static void test_hook_gets_no_stale_target_for_a_timeout_408(void **state)
     (void)state;
     /* The second head stops after its request line: parsed, not complete. */
     input_heap("GET /json HTTP/1.1\r\nHost: t\r\n\r\nGET /nope HTTP/1.1\r\n");
-    ((h1_conn *)(void *)F.t)->deadline_ms = 0;   /* the header timeout is due */
+    h1_deadline_in((h1_conn *)(void *)F.t, mono_ms(), 0);   /* the header timeout is due */
     h1_scan_timeouts(&ctx);
     assert_true(out_has("408 Request Timeout"));
     assert_int_equal(hooks.n, 2);
