@@ -184,9 +184,9 @@ int vex_sock_add(vex_loop *loop, int fd, const vex_sock_cbs *cbs, void *udata);
  *   - A write failure (vex_write's EPIPE/ECONNRESET, a vex_sendfile file
  *     error) is reported through on_data at once even while paused, since
  *     no on_drain will come; input held by the pause is then dropped.
- *   - vex_read_resume of a socket with held data fails with ENOMEM, the
- *     socket still paused, if the loop cannot grow its list of sockets with
- *     held data to deliver; it may be called again. */
+ *   - vex_read_resume does not fail for want of memory: if the loop cannot
+ *     grow its list of sockets with held data to deliver, the next turn finds
+ *     them by a scan of every registered socket instead. */
 int vex_read_pause(vex_loop *loop, int fd);
 int vex_read_resume(vex_loop *loop, int fd);
 

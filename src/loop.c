@@ -333,6 +333,17 @@ static void run_ready(vex_loop *l)
             deliver_held(l, s);
     }
     l->n_ready = 0;
+    if (l->ready_overflow) {     /* rare: out of memory in vex_read_resume */
+        l->ready_overflow = false;
+        for (unsigned fd = 0; fd < l->max_fds; fd++) {
+            vex_sock *s = l->socks[fd];
+            if (!s || !(s->flags & VS_HELD_READY))
+                continue;
+            s->flags &= (uint16_t)~VS_HELD_READY;
+            if (!(s->flags & (VS_DETACHED | VS_PAUSED)))
+                deliver_held(l, s);
+        }
+    }
 }
 
 int vex_loop_run_once(vex_loop *l, int timeout_ms)
@@ -349,7 +360,7 @@ int vex_loop_run_once(vex_loop *l, int timeout_ms)
     int t = vex__timers_next_timeout(l);
     if (timeout_ms >= 0 && (t < 0 || timeout_ms < t))
         t = timeout_ms;
-    if (l->n_ready)
+    if (l->n_ready || l->ready_overflow)
         t = 0;
     if (vex__backend_wait(l, t) < 0)   /* it refreshed now_ms after waiting (vex__core_waited) */
         return -1;
@@ -543,15 +554,16 @@ int vex_read_resume(vex_loop *l, int fd)
         if (l->n_ready == l->ready_cap) {
             unsigned cap = l->ready_cap ? l->ready_cap * 2 : 16;
             vex_sock **r = cap > l->ready_cap ? realloc(l->ready, cap * sizeof *r) : NULL;
-            if (!r) {
-                errno = ENOMEM;   /* still paused: the owner may try again */
-                return -1;
+            if (r) {
+                l->ready = r;
+                l->ready_cap = cap;
             }
-            l->ready = r;
-            l->ready_cap = cap;
         }
         s->flags |= VS_HELD_READY;
-        l->ready[l->n_ready++] = s;
+        if (l->n_ready < l->ready_cap)
+            l->ready[l->n_ready++] = s;
+        else                      /* never fail a resume: found by a scan */
+            l->ready_overflow = true;
     }
     s->flags &= (uint16_t)~VS_PAUSED;
     if (s->flags & VS_EOF || s->held_end)

@@ -126,6 +126,8 @@ struct vex_loop {
                                   so a socket carries no link for this rare
                                   case (vex_read_resume grows it) */
     unsigned n_ready, ready_cap;
+    bool ready_overflow;       /* the array could not grow: run_ready scans
+                                  socks[] for VS_HELD_READY instead */
     vex_sock *dead_head;       /* detached sockets freed at the next turn */
     vex_sock *reserved;        /* whose vex_write_reserve room is open: one at
                                   a time, ended by anything that may move or
