@@ -455,7 +455,10 @@ static void dispatch(h1_conn *c, const http_request *req)
     x.head_only = req->method == HTTP_HEAD;
     x.asked_close = !ka;
     x.req = req;
-    c->flags = (uint8_t)((c->flags & ~CF_BODY) | (req->body != HTTP_BODY_NONE ? CF_BODY : 0));
+    /* Cleared when the body has been read to its end (http1_body.c); a
+     * request whose body is not read always ends the connection. */
+    if (req->body != HTTP_BODY_NONE)
+        c->flags |= CF_BODY;
     x.resumed = (c->flags & CF_RESUMED) != 0;
     c->flags &= (uint8_t)~CF_RESUMED;
     if (ctx->cfg->n_trusted && c->kind == H1_CLIENT &&
@@ -546,7 +549,7 @@ static size_t process(h1_conn *c, const char *buf, size_t len)
 {
     size_t used = process_requests(c, buf, len);
     h1_ctx *ctx = h1_ctx_of(c);
-    if (used < len && c->close_how == H1_CLOSE_DONE)
+    if (c->close_how == H1_CLOSE_DONE && used < len)
         c->close_how = H1_CLOSE_LINGER;   /* bytes after it: the peer pipelines */
     ctx->req.method_str = ctx->req.target = (http_slice){ NULL, 0 };
     return used;
@@ -623,6 +626,8 @@ static void on_input(tp *t, const char *data, ssize_t n)
     } else if (in_append(c, data, (size_t)n)) {
         in_consume(c, process(c, c->in, c->in_len));
     }
+    if (c->close_how == H1_CLOSE_DONE && (size_t)n >= ctx->env.rx_chunk)
+        c->close_how = H1_CLOSE_LINGER;   /* a full read: the kernel may hold more */
     settle(c);
 }
 

@@ -53,9 +53,11 @@ typedef struct tp_ops {
      * transport's own framing (TLS: close_notify). NULL: nothing to send,
      * close(2)'s FIN ends plain TCP. */
     int    (*finish)(tp *t);
-    /* Optional. true: nothing received is left undelivered and the last
-     * read did not fill its buffer, so the kernel most likely holds no
-     * more input: a close now sends FIN, not RST. NULL: unknown (false). */
+    /* Optional. true: nothing received is left undelivered (and, where the
+     * transport's reads are not what it delivers, as with TLS records, the
+     * last read did not fill its buffer), so the kernel most likely holds
+     * no more input: a close now sends FIN, not RST. http1 also treats a
+     * delivery of rx_chunk bytes as "more may wait". NULL: unknown (false). */
     bool   (*input_quiet)(const tp *t);
     void   (*close)(tp *t);                /* now; queued bytes are lost */
 } tp_ops;
@@ -88,8 +90,8 @@ struct tp {
     const tp_ops *ops;
     tp_env *env;
     int fd;
-    bool rx_full;            /* the last read filled rx_chunk (fits the
-                                padding after fd) */
+    bool rx_full;            /* TLS: the last socket read filled rx_chunk
+                                (fits the padding after fd) */
     void *x;                 /* the transport's own state (TLS), or NULL    */
 };
 
@@ -155,7 +157,8 @@ static inline bool tp_input_quiet(const tp *t)
 {
     return t->ops->input_quiet && t->ops->input_quiet(t);
 }
-/* For a transport's on_data: remember whether this read filled the buffer. */
+/* For a transport whose deliveries are not its reads (TLS): remember
+ * whether this read filled the buffer. */
 static inline void tp_note_read(tp *t, ssize_t n)
 {
     t->rx_full = t->env->rx_chunk == 0 || (n > 0 && (size_t)n >= t->env->rx_chunk);

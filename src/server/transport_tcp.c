@@ -25,7 +25,6 @@ static void on_data(vex_loop *loop, int fd, const char *data, ssize_t n, void *u
     (void)fd;
     tp *t = ud;
     tp_env *e = t->env;
-    tp_note_read(t, n);
     e->up->on_input(t, data, n);
     out_end(&e->out);
 }
@@ -98,8 +97,9 @@ static int tcp_pause(tp *t, bool on)
 static int tcp_want_drain(tp *t) { return vex_want_drain(t->env->loop, t->fd); }
 static int tcp_shutdown(tp *t) { return vex_shutdown_write(t->env->loop, t->fd); }
 /* The loop delivers all it reads (held data only exists while paused,
- * which the layer above checks): only a full read may have left more. */
-static bool tcp_input_quiet(const tp *t) { return !t->rx_full; }
+ * which the layer above checks); whether the last read filled its buffer
+ * http1 sees itself (its n is this transport's read). */
+static bool tcp_input_quiet(const tp *t) { (void)t; return true; }
 
 static void tcp_close(tp *t)
 {
