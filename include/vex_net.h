@@ -163,7 +163,13 @@ typedef struct vex_sock_cbs {
 
 /* Register a connected socket; it is made non-blocking and reading starts.
  * Errors: EBADF (not an open fd, or out of the table's range), EEXIST
- * (already registered), EINVAL (cbs or on_data missing). */
+ * (already registered), EINVAL (cbs or on_data missing).
+ * The socket an accept callback is being given (client_fd, added from
+ * inside that callback) is already open and non-blocking, so it is not
+ * checked: one fcntl(2) fewer per connection. Closing it and then adding
+ * its number from the same callback is misuse the add itself may then not
+ * see (epoll and kqueue still say EBADF; poll and io_uring report the bad
+ * fd through on_data as an error). */
 int vex_sock_add(vex_loop *loop, int fd, const vex_sock_cbs *cbs, void *udata);
 
 /* Stop delivering data (backpressure) and start again. The contract, the

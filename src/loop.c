@@ -142,6 +142,7 @@ vex_loop *vex_loop_new(const vex_loop_config *cfg, char *err, size_t err_len)
     if (!l->cfg.ring_entries)
         l->cfg.ring_entries = DEFAULT_RING;
     l->wake_rfd = l->wake_wfd = -1;
+    l->accepting_fd = -1;
     unsigned max_fds = l->cfg.max_fds;
     if (!max_fds) {
         struct rlimit rl;
@@ -486,9 +487,15 @@ int vex_sock_add(vex_loop *l, int fd, const vex_sock_cbs *cbs, void *udata)
     }
     if (table_reserve(l, fd) < 0)
         return -1;
-    vex__core_syscall(l);
-    if (vex_set_nonblock(fd, 1) < 0)   /* also proves fd is open */
-        return -1;
+    /* A socket the loop is handing to its accept callback right now came
+     * from accept4 (or its portable stand-in, or io_uring's accept) with
+     * O_NONBLOCK and is open: one fcntl per connection saved. Any other fd
+     * is checked, which also proves it is open (EBADF). */
+    if (fd != l->accepting_fd) {
+        vex__core_syscall(l);
+        if (vex_set_nonblock(fd, 1) < 0)
+            return -1;
+    }
     vex_sock *s = vex__sock_alloc(l);
     if (!s) {
         errno = ENOMEM;
@@ -744,7 +751,10 @@ void vex__core_accepted(vex_loop *l, vex_listener *ls, int fd,
                         accept_backoff_done, ls);
     }
     l->callbacks++;
+    int outer = l->accepting_fd;   /* no nesting today; restore, do not assume */
+    l->accepting_fd = fd;
     ls->cb(l, ls->fd, fd, peer, peer_len, ls->udata);
+    l->accepting_fd = outer;
 }
 
 int vex_listen_start(vex_loop *l, int listen_fd, vex_accept_cb cb, void *udata)

@@ -136,6 +136,10 @@ struct vex_loop {
     uint64_t syscalls;
     int wake_rfd, wake_wfd;    /* eventfd (same fd twice) or pipe */
     int callbacks;             /* run in the current turn */
+    int accepting_fd;          /* the socket an accept callback is being
+                                  given now (else -1): open and non-blocking
+                                  (accept4/io_uring SOCK_NONBLOCK), so its
+                                  vex_sock_add needs no fcntl to prove it */
     bool stop;
     char *read_buf;            /* readiness backends read into this */
     vex_buf spare_bufs[64];    /* emptied output queues, for reuse */

@@ -17,6 +17,7 @@
 #include "tls_context.h"
 #include "access.h"
 #include "access_config.h"
+#include "platform.h"
 
 #include <openssl/ssl.h>
 
@@ -130,8 +131,10 @@ static bool try_start_on(worker *w, int fd, const h1_peer *peer, const tp_ops *o
     ctr_add(&w->st->conns_total, 1);
     ctr_add(&w->st->conns_active, 1);
     /* Each response leaves in one send; Nagle would only delay the next
-     * one behind a delayed ACK. */
-    vex_set_nodelay(fd, 1);
+     * one behind a delayed ACK. The listener has TCP_NODELAY, and on Linux
+     * the accepted socket inherits it: no setsockopt per connection. */
+    if (!PLAT_NODELAY_INHERITED)
+        vex_set_nodelay(fd, 1);
     w->h1.env.open_arg = arg;
     bool opened = h1_conn_open(&w->h1, ops, fd, peer, H1_CLIENT);
     w->h1.env.open_arg = NULL;
@@ -406,7 +409,8 @@ static void admin_accept(worker *w, int fd, const h1_peer *peer)
         reject(w, fd);
         return;
     }
-    vex_set_nodelay(fd, 1);
+    if (!PLAT_NODELAY_INHERITED)
+        vex_set_nodelay(fd, 1);
     w->n_admin++;
     if (!h1_conn_open(&w->h1, &tp_tcp_ops, fd, peer, H1_ADMIN)) {
         w->n_admin--;

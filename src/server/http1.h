@@ -82,7 +82,12 @@ typedef struct h1_log {
 } h1_log;
 typedef void (*h1_response_hook)(void *ctx, const h1_log *log);
 
-enum h1_close { H1_KEEP = 0, H1_CLOSE_ABORT, H1_CLOSE_LINGER, H1_CLOSE_FLUSHED };
+/* How a connection ends; a stronger request wins (h1_close): ABORT always,
+ * otherwise the larger value. DONE: the request itself asked for the close
+ * and its exchange is over: close at once (as nginx does) when nothing is
+ * left unread, else linger. LINGER: always the lingering close. */
+enum h1_close { H1_KEEP = 0, H1_CLOSE_ABORT, H1_CLOSE_DONE, H1_CLOSE_LINGER,
+                H1_CLOSE_FLUSHED };
 
 /* Unprocessed input of a connection, in one allocation with its counts. */
 typedef struct h1_in {
@@ -137,6 +142,9 @@ struct h1_ex {
     bool keep_alive, head_only;
     bool head_sent, chunked;  /* h1_head ran; its body is chunked */
     bool resumed;             /* dispatched again after h1_defer */
+    bool asked_close;         /* the request ended the connection (HTTP/1.0
+                                 without keep-alive, Connection: close, or
+                                 the drain), not an error of ours */
     uint16_t status;          /* h1_head's, for a response cut short */
     uint64_t body_bytes;      /* body octets written by h1_body */
     comp_stream *z;           /* the body's compressor (h1_head made it), or NULL */

@@ -18,6 +18,7 @@ static void body_done(h1_conn *c)
 {
     h1_job *j = c->job;
     j->reading = false;
+    c->flags &= (uint8_t)~CF_BODY;   /* read to its end: nothing of it unread */
     h1_ex *x = &j->x;
     /* Each of these ends the exchange and releases j: nothing after. */
     if (j->on_all)

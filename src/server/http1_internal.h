@@ -14,6 +14,7 @@
 #define STREAM_CHUNK    (64u * 1024)   /* one piece of a body from memory      */
 #define FILE_PIECE      (1u << 20)     /* one transport sendfile of a repeat   */
 #define LINGER_MS       2000u          /* lingering close: wait for peer EOF   */
+#define CLOSE_NOW_MAX   (64u * 1024)   /* largest body closed at once (DONE)   */
 
 enum h1_flag {
     CF_EOF     = 1u << 0,  /* the peer closed its side (or failed)        */
@@ -23,6 +24,7 @@ enum h1_flag {
     CF_RESUMED = 1u << 4,  /* ... and its timer fired: dispatch it again   */
     CF_PROXY   = 1u << 5,  /* a PROXY protocol header comes first          */
     CF_COUNTED = 1u << 6,  /* counted in ctx->conns (limit-conn)           */
+    CF_BODY    = 1u << 7,  /* the request's body is not read to its end   */
 };
 
 /* Streamed work of one exchange, attached only while it is in progress and

@@ -179,8 +179,9 @@ static void response_done_slow(h1_ex *x, int status, uint64_t body_bytes)
         h1_job_put(ctx, c->job);   /* x lives in it: not used below */
         c->job = NULL;
     }
-    if (!keep)
-        h1_close(c, H1_CLOSE_LINGER);
+    if (!keep)   /* at once only after a small, complete answer it asked for */
+        h1_close(c, x->asked_close && body_bytes <= CLOSE_NOW_MAX ? H1_CLOSE_DONE
+                                                                   : H1_CLOSE_LINGER);
     else if (h1_open(c))
         h1_set_state(c, H1_READING);
 }

@@ -90,6 +90,11 @@ int lplan_make(const lregistry *cur, const server_config *cfg, unsigned n_worker
                 lplan_abort(p);
                 return -1;
             }
+            /* Each response leaves in one send; Nagle would only delay the
+             * next one behind a delayed ACK. Set here, the accepted sockets
+             * inherit it (PLAT_NODELAY_INHERITED; admit.c sets it per
+             * socket where they may not). */
+            vex_set_nodelay(fd, 1);
             if (rec->port == 0)
                 rec->port = vex_local_port(fd);
             p->fds[k * n_workers + w] = fd;

@@ -180,6 +180,7 @@ int main(int argc, char **argv)
                     s.cfg->admin_host, s.cfg->admin_port, strerror(errno));
             return 1;
         }
+        vex_set_nodelay(fd, 1);   /* inherited by its connections (platform.h) */
         s.workers[0].admin_lfd = fd;
         admin_port = vex_local_port(fd);
     }

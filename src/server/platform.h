@@ -25,4 +25,16 @@ int plat_open_beneath(int root_fd, const char *rel);
  * -1 with errno if there is none. */
 int plat_bytes_file(void);
 
+/* Does an accepted TCP socket inherit TCP_NODELAY from its listener? On
+ * Linux it does (the child is cloned from the listening socket; accept4
+ * and io_uring's accept alike, tests/unit/test_platform.c checks it), so
+ * the server sets it once on each listener instead of once per connection.
+ * Elsewhere (FreeBSD and macOS not verified here) and in PORTABLE builds,
+ * which run that path on Linux, it is also set on every accepted socket. */
+#if defined(__linux__) && !defined(VEX_PORTABLE)
+#define PLAT_NODELAY_INHERITED 1
+#else
+#define PLAT_NODELAY_INHERITED 0
+#endif
+
 #endif

@@ -49,6 +49,16 @@ typedef struct tp_ops {
     int    (*pause)(tp *t, bool on);
     int    (*want_drain)(tp *t);
     int    (*shutdown)(tp *t);             /* FIN after what is queued */
+    /* Optional. The last bytes are queued and a close follows: end the
+     * transport's own framing (TLS: close_notify). NULL: nothing to send,
+     * close(2)'s FIN ends plain TCP. */
+    int    (*finish)(tp *t);
+    /* Optional. true: nothing received is left undelivered (and, where the
+     * transport's reads are not what it delivers, as with TLS records, the
+     * last read did not fill its buffer), so the kernel most likely holds
+     * no more input: a close now sends FIN, not RST. http1 also treats a
+     * delivery of rx_chunk bytes as "more may wait". NULL: unknown (false). */
+    bool   (*input_quiet)(const tp *t);
     void   (*close)(tp *t);                /* now; queued bytes are lost */
 } tp_ops;
 
@@ -72,12 +82,16 @@ struct tp_env {
      * threshold, page-faults in) a 128 KiB window per 64 KiB response. */
     char *tls_pt;
     size_t tls_pt_cap;
+    size_t rx_chunk;         /* the loop's read size (recv_buf_size): a read
+                                of this many may have left more behind */
 };
 
 struct tp {
     const tp_ops *ops;
     tp_env *env;
     int fd;
+    bool rx_full;            /* TLS: the last socket read filled rx_chunk
+                                (fits the padding after fd) */
     void *x;                 /* the transport's own state (TLS), or NULL    */
 };
 
@@ -133,6 +147,22 @@ static inline size_t tp_pending(const tp *t)
 static inline int tp_pause(tp *t, bool on) { return t->ops->pause(t, on); }
 static inline int tp_want_drain(tp *t) { return t->ops->want_drain(t); }
 static inline int tp_shutdown(tp *t) { return tp_flush(t) < 0 ? -1 : t->ops->shutdown(t); }
+static inline int tp_finish(tp *t)
+{
+    if (tp_flush(t) < 0)
+        return -1;
+    return t->ops->finish ? t->ops->finish(t) : 0;
+}
+static inline bool tp_input_quiet(const tp *t)
+{
+    return t->ops->input_quiet && t->ops->input_quiet(t);
+}
+/* For a transport whose deliveries are not its reads (TLS): remember
+ * whether this read filled the buffer. */
+static inline void tp_note_read(tp *t, ssize_t n)
+{
+    t->rx_full = t->env->rx_chunk == 0 || (n > 0 && (size_t)n >= t->env->rx_chunk);
+}
 void tp_close(tp *t);
 
 #endif

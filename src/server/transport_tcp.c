@@ -96,6 +96,10 @@ static int tcp_pause(tp *t, bool on)
 
 static int tcp_want_drain(tp *t) { return vex_want_drain(t->env->loop, t->fd); }
 static int tcp_shutdown(tp *t) { return vex_shutdown_write(t->env->loop, t->fd); }
+/* The loop delivers all it reads (held data only exists while paused,
+ * which the layer above checks); whether the last read filled its buffer
+ * http1 sees itself (its n is this transport's read). */
+static bool tcp_input_quiet(const tp *t) { (void)t; return true; }
 
 static void tcp_close(tp *t)
 {
@@ -111,5 +115,5 @@ const tp_ops tp_tcp_ops = {
     .open = tcp_open, .reserve = tcp_reserve,
     .flush = tcp_flush, .sendfile = tcp_sendfile, .pending = tcp_pending,
     .pause = tcp_pause, .want_drain = tcp_want_drain, .shutdown = tcp_shutdown,
-    .close = tcp_close,
+    .input_quiet = tcp_input_quiet, .close = tcp_close,
 };

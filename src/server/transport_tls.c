@@ -131,6 +131,7 @@ static void on_data(vex_loop *loop, int fd, const char *data, ssize_t n, void *u
     (void)fd;
     tls_conn *tc = ud;
     tc->busy++;
+    tp_note_read(tc->t, n);
     if (n <= 0) {
         if (!tc->handshaken && !tc->failed) {
             tc->failed = true;
@@ -285,15 +286,31 @@ static int tls_pause(tp *t, bool on)
 
 static int tls_want_drain(tp *t) { return vex_want_drain(t->env->loop, t->fd); }
 
-static int tls_shutdown(tp *t)
+/* close_notify after what is queued (the FIN comes with the shutdown or
+ * the close). */
+static int tls_finish(tp *t)
 {
     tls_conn *tc = t->x;
     if (tc->handshaken && !tc->failed) {
-        SSL_shutdown(tc->ssl);   /* close_notify, then the FIN */
+        SSL_shutdown(tc->ssl);
         ERR_clear_error();
-        push_records(tc);
+        return push_records(tc);
     }
+    return 0;
+}
+
+static int tls_shutdown(tp *t)
+{
+    tls_finish(t);
     return vex_shutdown_write(t->env->loop, t->fd);
+}
+
+/* Records received but not yet decrypted and delivered are input the
+ * peer sent after what was answered (pipelined requests): not quiet. */
+static bool tls_input_quiet(const tp *t)
+{
+    const tls_conn *tc = t->x;
+    return !t->rx_full && BIO_ctrl_pending(tc->rbio) == 0 && SSL_pending(tc->ssl) == 0;
 }
 
 static void tls_close(tp *t)
@@ -316,5 +333,5 @@ const tp_ops tp_tls_ops = {
     .open = tls_open, .reserve = tls_reserve,
     .flush = tls_flush, .sendfile = tls_sendfile, .pending = tls_pending,
     .pause = tls_pause, .want_drain = tls_want_drain, .shutdown = tls_shutdown,
-    .close = tls_close,
+    .finish = tls_finish, .input_quiet = tls_input_quiet, .close = tls_close,
 };

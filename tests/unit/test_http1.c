@@ -28,6 +28,7 @@ typedef struct fake {
     size_t out_len, out_cap;
     size_t pending;           /* "in the kernel": counts against capacity */
     bool paused, want_drain, shut, closed, no_sendfile;
+    bool quiet;               /* input_quiet: nothing more to read */
     int pauses, flushes, input_while_paused;
     char window[1 << 16];     /* the reserved room */
     size_t win_used;
@@ -113,6 +114,7 @@ static size_t f_pending(const tp *t) { (void)t; return F.pending; }
 static int f_pause(tp *t, bool on) { (void)t; F.paused = on; F.pauses += on; return 0; }
 static int f_want_drain(tp *t) { (void)t; F.want_drain = true; return 0; }
 static int f_shutdown(tp *t) { (void)t; F.shut = true; return 0; }
+static bool f_quiet(const tp *t) { (void)t; return F.quiet; }
 static void f_close(tp *t)
 {
     tp_out *o = &t->env->out;
@@ -124,7 +126,8 @@ static void f_close(tp *t)
 static const tp_ops fake_ops = {
     .open = f_open, .reserve = f_reserve, .flush = f_flush,
     .sendfile = f_sendfile, .pending = f_pending, .pause = f_pause,
-    .want_drain = f_want_drain, .shutdown = f_shutdown, .close = f_close,
+    .want_drain = f_want_drain, .shutdown = f_shutdown, .input_quiet = f_quiet,
+    .close = f_close,
 };
 
 /* ---- the http1 context ------------------------------------------------------ */
@@ -500,6 +503,51 @@ static void test_connection_close_lingers_then_closes(void **state)
     assert_int_equal(gauge(H1_READING), 0);
 }
 
+/* Nothing left to read (the transport says its last read was short): no
+ * shutdown and no waiting for the peer's EOF, the close follows the flush. */
+static void test_connection_close_with_nothing_unread_closes_at_once(void **state)
+{
+    (void)state;
+    F.quiet = true;
+    input_str("GET / HTTP/1.0\r\n\r\n");
+    assert_true(out_has("Hello, World!"));
+    assert_false(F.shut);
+    assert_false(F.closed);                  /* the response is still queued */
+    drain();
+    assert_true(F.closed);
+    assert_int_equal(gone, 1);
+}
+
+/* Bytes behind the request, a body not read, or a transport that may hold
+ * more: the lingering close, even when the request asked for the close. */
+static void test_close_lingers_when_input_remains(void **state)
+{
+    (void)state;
+    F.quiet = true;
+    input_str("GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+              "GET /json HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_false(out_has("{\"message\""));
+    assert_true(F.shut);
+}
+
+static void test_close_lingers_for_an_unread_body(void **state)
+{
+    (void)state;
+    F.quiet = true;
+    input_str("POST / HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 100\r\n"
+              "Expect: 100-continue\r\n\r\n");
+    assert_false(out_has("100 Continue"));
+    assert_true(F.shut);
+}
+
+static void test_close_lingers_when_the_transport_may_hold_more(void **state)
+{
+    (void)state;
+    F.quiet = false;                         /* e.g. the last read filled its buffer */
+    input_str("GET / HTTP/1.0\r\n\r\n");
+    assert_true(F.shut);
+}
+
 static void test_malformed_request_is_400_and_nothing_after_it_runs(void **state)
 {
     (void)state;
@@ -579,6 +627,10 @@ int main(void)
         T(test_chunked_output_and_http10_close_delimited),
         T(test_head_gets_the_head_of_get),
         T(test_connection_close_lingers_then_closes),
+        T(test_connection_close_with_nothing_unread_closes_at_once),
+        T(test_close_lingers_when_input_remains),
+        T(test_close_lingers_for_an_unread_body),
+        T(test_close_lingers_when_the_transport_may_hold_more),
         T(test_malformed_request_is_400_and_nothing_after_it_runs),
         T(test_peer_reset_releases_the_connection),
         T(test_hook_gets_no_stale_target_for_a_timeout_408),

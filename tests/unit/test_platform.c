@@ -14,6 +14,9 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <sys/stat.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #ifdef __linux__
 #include <linux/openat2.h>
@@ -208,9 +211,50 @@ static void test_bytes_file_is_anonymous_and_writable(void **state)
     close(fd);
 }
 
+/* PLAT_NODELAY_INHERITED lets the server set TCP_NODELAY on its listeners
+ * only: an accepted socket (accept4 here; io_uring's accept is the same
+ * kernel path) must carry it, and one from a listener without it must not
+ * (or the check would prove nothing). */
+static int nodelay_of_accepted(int listener_nodelay)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(l >= 0);
+    assert_int_equal(setsockopt(l, IPPROTO_TCP, TCP_NODELAY, &listener_nodelay,
+                                sizeof listener_nodelay), 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(l, 4), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&a, &len), 0);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof a), 0);
+    int s = accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    assert_true(s >= 0);
+    int v = -1;
+    len = sizeof v;
+    assert_int_equal(getsockopt(s, IPPROTO_TCP, TCP_NODELAY, &v, &len), 0);
+    close(s);
+    close(c);
+    close(l);
+    return v != 0;
+}
+
+static void test_nodelay_inherited_from_listener(void **state)
+{
+    (void)state;
+    if (!PLAT_NODELAY_INHERITED) {
+        print_message("    (PORTABLE build: TCP_NODELAY is set per accepted socket, "
+                      "inheritance not relied on)\n");
+        return;
+    }
+    assert_int_equal(nodelay_of_accepted(1), 1);
+    assert_int_equal(nodelay_of_accepted(0), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_nodelay_inherited_from_listener),
         cmocka_unit_test(test_walk_equals_openat2),
         cmocka_unit_test(test_plat_open_beneath_refuses_escapes),
         cmocka_unit_test(test_bytes_file_is_anonymous_and_writable),
