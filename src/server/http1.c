@@ -292,7 +292,7 @@ static void close_when_flushed(h1_conn *c)
 static bool nothing_unread(const h1_conn *c)
 {
     return !(c->flags & (CF_BODY | CF_PAUSED | CF_IN_HEAD | CF_DEFER | CF_PROXY)) &&
-           c->in_len == 0 && !c->job && tp_input_quiet(&c->t);
+           h1_in_len(c) == 0 && !c->job && tp_input_quiet(&c->t);
 }
 
 /* The orderly end without lingering: the transport's own close (TLS
