@@ -46,14 +46,17 @@ static rl_result account(const cfg_limit *l, const uint8_t addr[16], uint64_t no
 {
     uint8_t key[16];
     limit_key(l, addr, key);
-    rl_result r = rl_check(l->zone, key, now_ms, true);
+    rl_result r = rl_check(l->zone, key, now_ms, true);   /* counts a pass itself */
     *dry = r;
-    if (r.verdict != RL_PASS && l->dry_run) {
+    if (r.verdict == RL_PASS)
+        return r;
+    if (l->dry_run) {
         rl_zone_note(l->zone, RLC_DRY_RUN);
+        rl_zone_note(l->zone, RLC_ALLOWED);
         r.verdict = RL_PASS;
+    } else {
+        rl_zone_note(l->zone, r.verdict == RL_DELAY ? RLC_DELAYED : RLC_REJECTED);
     }
-    rl_zone_note(l->zone, r.verdict == RL_PASS ? RLC_ALLOWED
-                        : r.verdict == RL_DELAY ? RLC_DELAYED : RLC_REJECTED);
     return r;
 }
 

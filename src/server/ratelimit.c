@@ -35,6 +35,10 @@ typedef struct shard {
     uint32_t nbuckets, cap, used;
     uint32_t head, tail, free_head;
     uint64_t evicted;
+    uint64_t passed;          /* RLC_ALLOWED by rl_check itself: counted under
+                                 the lock it holds anyway, so the common case
+                                 writes no zone-wide atomic that every thread
+                                 would bounce between cores */
 } shard;
 
 struct rl_zone {
@@ -195,8 +199,10 @@ rl_result rl_check(rl_zone *z, const uint8_t key[16], uint64_t now_ms, bool acco
         rl_entry *e = &s->e[i];
         /* used, even when rejected (as nginx): a client hammering away over
          * its limit stays the most recent, never the one evicted */
-        lru_unlink(s, i);
-        lru_front(s, i);
+        if (s->head != i) {     /* a steady client is usually already there */
+            lru_unlink(s, i);
+            lru_front(s, i);
+        }
         int64_t ms = now_ms >= e->last_ms ? (int64_t)(now_ms - e->last_ms) : 0;
         excess = e->excess - rate * ms / 1000 + 1000;
         if (excess < 0)
@@ -224,13 +230,15 @@ rl_result rl_check(rl_zone *z, const uint8_t key[16], uint64_t now_ms, bool acco
         s->buckets[b] = i;
         lru_front(s, i);
     }
-    pthread_mutex_unlock(&s->mu);
     if (r.verdict == RL_PASS && excess > delay) {
         r.verdict = RL_DELAY;
         r.delay_ms = (uint64_t)((excess - delay) * 1000 / rate);
         if (r.delay_ms == 0)
             r.verdict = RL_PASS;
     }
+    if (account && r.verdict == RL_PASS)
+        s->passed++;
+    pthread_mutex_unlock(&s->mu);
     return r;
 }
 
@@ -242,9 +250,10 @@ void rl_zone_counts(rl_zone *z, rl_counts *out)
         pthread_mutex_lock(&s->mu);
         out->entries += s->used;
         out->evicted += s->evicted;
+        out->n[RLC_ALLOWED] += s->passed;
         pthread_mutex_unlock(&s->mu);
     }
     out->capacity = rl_zone_capacity(z);
     for (unsigned c = 0; c < RLC_N; c++)
-        out->n[c] = atomic_load_explicit(&z->n[c], memory_order_relaxed);
+        out->n[c] += atomic_load_explicit(&z->n[c], memory_order_relaxed);
 }

@@ -48,10 +48,12 @@ size_t rl_zone_capacity(const rl_zone *z);     /* entries it can hold */
 bool rl_params_equal(const rl_params *a, const rl_params *b);
 
 /* Account one request of key (16 bytes) at now_ms. account=false only asks
- * (dry run): the entry is not changed. Thread-safe. */
+ * (dry run): the entry is not changed. Thread-safe. An accounted RL_PASS is
+ * counted as RLC_ALLOWED here; the caller notes every other decision. */
 rl_result rl_check(rl_zone *z, const uint8_t key[16], uint64_t now_ms, bool account);
 
-/* Decisions, counted by the policy that asks (limit_policy.c). */
+/* Decisions other than rl_check's own passes, counted by the policy that
+ * asks (limit_policy.c). */
 enum rl_counter { RLC_ALLOWED, RLC_DELAYED, RLC_REJECTED, RLC_DRY_RUN, RLC_N };
 void rl_zone_note(rl_zone *z, enum rl_counter c);
 

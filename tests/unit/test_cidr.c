@@ -75,6 +75,52 @@ static void test_mask_and_format(void **state)
     assert_string_equal(buf, "2001:db8::/48");
 }
 
+/* The word-wise mask and containment against a byte-at-a-time reference,
+ * for every prefix length and a spread of addresses (bits on both sides of
+ * each boundary). */
+static bool ref_bit(const uint8_t *a, unsigned i) { return a[i / 8] >> (7 - i % 8) & 1; }
+
+static void test_word_ops_match_bytes(void **state)
+{
+    (void)state;
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    for (unsigned round = 0; round < 64; round++) {
+        uint8_t a[16], b[16];
+        for (int i = 0; i < 16; i++) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            a[i] = (uint8_t)x;
+            b[i] = (uint8_t)(x >> 8);
+        }
+        for (unsigned bits = 0; bits <= 128; bits++) {
+            uint8_t m[16];
+            cidr_mask(m, a, bits);
+            for (unsigned i = 0; i < 128; i++)
+                assert_int_equal(ref_bit(m, i), i < bits ? ref_bit(a, i) : 0);
+            cidr c = { {0}, (uint8_t)bits };
+            memcpy(c.addr, m, 16);
+            assert_true(cidr_contains(&c, a));
+            /* b shares a's first `bits` bits, then differs at one bit */
+            uint8_t d[16];
+            memcpy(d, a, 16);
+            for (unsigned i = 0; i < 128; i++) {
+                d[i / 8] ^= (uint8_t)(0x80u >> (i % 8));
+                assert_int_equal(cidr_contains(&c, d), i >= bits);
+                d[i / 8] ^= (uint8_t)(0x80u >> (i % 8));
+            }
+            bool same = true;
+            for (unsigned i = 0; i < bits; i++)
+                same = same && ref_bit(a, i) == ref_bit(b, i);
+            assert_int_equal(cidr_contains(&c, b), same);
+        }
+    }
+    uint8_t v4[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 1};
+    assert_true(cidr_is_v4(v4));
+    v4[9] = 1;
+    assert_false(cidr_is_v4(v4));
+    v4[9] = 0; v4[10] = 0xfe;
+    assert_false(cidr_is_v4(v4));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -82,6 +128,7 @@ int main(void)
         cmocka_unit_test(test_v6_ranges),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_mask_and_format),
+        cmocka_unit_test(test_word_ops_match_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
