@@ -313,3 +313,35 @@ def fds_by_lsof(pid):
         elif line.startswith("n") and fd is not None:
             out[fd] = line[1:]
     return out
+
+
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768               # Linux's default; BSD/macOS use 49152 and up
+
+
+def free_port(family=socket.AF_INET, host="127.0.0.1"):
+    """A port for a listener a test configures itself, chosen below the
+    kernel's ephemeral range: a port the kernel hands out (bind to 0) can be
+    taken meanwhile as the local port of any client connection — a parallel
+    test's — after which a listener on the wildcard address cannot bind it
+    (seen in CI: a reload from 127.0.0.1:P to 0.0.0.0:P failed with
+    EADDRINUSE). Free on both the host and the wildcard address when chosen."""
+    import random
+    rng = random.Random(os.getpid() * 1000003 + time.monotonic_ns())
+    wild = "::" if family == socket.AF_INET6 else "0.0.0.0"
+    for _ in range(500):
+        port = rng.randrange(10000, _ephemeral_low())
+        try:
+            for h in (host, wild):
+                with socket.socket(family, socket.SOCK_STREAM) as s:
+                    s.bind((h, port))
+            return port
+        except OSError:
+            continue
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]

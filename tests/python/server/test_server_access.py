@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from server_helpers import Reader, Server, wait_for
+from server_helpers import Reader, Server, free_port, wait_for
 
 TOKEN = "s3cret-token-for-ci"
 TOKEN_SHA = hashlib.sha256(TOKEN.encode()).hexdigest()
@@ -127,10 +127,6 @@ access:
     assert srv2.get("/a", headers="X-Forwarded-For: 10.1.2.3\r\n").status == 403
 
 
-def free_port(family, host):
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def test_ipv6_and_ipv4_loopback_see_their_own_rules(binary, tmp_path):

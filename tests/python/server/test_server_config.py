@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from server_helpers import Reader, wait_for
+from server_helpers import Reader, free_port, wait_for
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 EXAMPLE = os.path.join(REPO, "conf", "production_server.yaml")
@@ -29,10 +29,6 @@ def write(path, text):
     return str(path)
 
 
-def free_port(family=socket.AF_INET, host="127.0.0.1"):
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def have_ipv6_loopback():

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from server_helpers import Reader, admin_port, wait_closed, wait_for
+from server_helpers import Reader, admin_port, free_port, wait_closed, wait_for
 
 pytestmark = pytest.mark.skipif(not (shutil.which("openssl") and shutil.which("curl")),
                                 reason="needs openssl and curl")
@@ -46,10 +46,6 @@ def pki(tmp_path_factory):
     return {"dir": d, "ca": ca + ".pem", "a": a, "b": b}
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def tls_config(path, pki, cert="a", plain=True, extra=""):
