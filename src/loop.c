@@ -323,26 +323,26 @@ static void deliver_held(vex_loop *l, vex_sock *s)
     }
 }
 
+static void ready_deliver(vex_loop *l, vex_sock *s)
+{
+    s->flags &= (uint16_t)~VS_HELD_READY;
+    if (!(s->flags & (VS_DETACHED | VS_PAUSED)))
+        deliver_held(l, s);
+}
+
 static void run_ready(vex_loop *l)
 {
     /* An owner's callback may resume another socket, appending to the
      * array: it is read to its current end each time round. */
-    for (unsigned i = 0; i < l->n_ready; i++) {
-        vex_sock *s = l->ready[i];
-        s->flags &= (uint16_t)~VS_HELD_READY;
-        if (!(s->flags & (VS_DETACHED | VS_PAUSED)))
-            deliver_held(l, s);
-    }
+    for (unsigned i = 0; i < l->n_ready; i++)
+        ready_deliver(l, l->ready[i]);
     l->n_ready = 0;
     if (l->ready_overflow) {     /* rare: out of memory in vex_read_resume */
         l->ready_overflow = false;
         for (unsigned fd = 0; fd < l->max_fds; fd++) {
             vex_sock *s = l->socks[fd];
-            if (!s || !(s->flags & VS_HELD_READY))
-                continue;
-            s->flags &= (uint16_t)~VS_HELD_READY;
-            if (!(s->flags & (VS_DETACHED | VS_PAUSED)))
-                deliver_held(l, s);
+            if (s && (s->flags & VS_HELD_READY))
+                ready_deliver(l, s);
         }
     }
 }

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from abuse_helpers import SAN, Sampler, Wrk, baseline, env_int, record
+from test_server_ratelimit import SPRAY_ZONE, spray_client
 
 pytestmark = pytest.mark.slow
 SPRAY = env_int("VEX_ABUSE_SPRAY", 1000000 if not SAN else 100000)
@@ -22,20 +23,6 @@ SPRAY = env_int("VEX_ABUSE_SPRAY", 1000000 if not SAN else 100000)
 # cycle through it, +8 MiB over the first 250,000 requests here, flat after.
 WARM = 250000
 BATCH = 1000
-ZONE = """trusted-proxies: [127.0.0.0/8]
-limits:
-  - name: api
-    path: /json
-    rate: 10r/m
-    burst: 5
-    nodelay: true
-    zone-size: 1m
-"""
-
-
-def client(i):
-    return (f"2001:db8:{i >> 16:x}:{i & 0xffff:x}::1" if i % 2 else
-            f"100.{64 + (i >> 16)}.{(i >> 8) & 255}.{i & 255}")
 
 
 def spray(port, start, n):
@@ -46,7 +33,7 @@ def spray(port, start, n):
         tail = b""
         for b0 in range(start, start + n, BATCH):
             k = min(BATCH, start + n - b0)
-            s.sendall("".join(f"GET /json HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: {client(i)}"
+            s.sendall("".join(f"GET /json HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: {spray_client(i)}"
                               "\r\n\r\n" for i in range(b0, b0 + k)).encode())
             got = 0
             while got < k:
@@ -68,7 +55,7 @@ def spray(port, start, n):
 
 def test_address_spray_of_a_million_keeps_the_zone_bounded(start_server, tmp_path):
     conf = tmp_path / "spray.yaml"
-    conf.write_text(ZONE)
+    conf.write_text(SPRAY_ZONE)
     srv = start_server("--config", str(conf), "--threads", "1")
     assert spray(srv.port, 0, WARM) == {"200": WARM}
     before = baseline(srv)

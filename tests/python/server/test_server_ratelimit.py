@@ -561,6 +561,25 @@ def test_limit_conn_bad_value(binary, tmp_path):
 
 # ---- an address spray through a trusted proxy --------------------------------
 
+def spray_client(i):
+    """The i-th sprayed client: odd ones their own IPv6 /64, even ones their
+    own IPv4 address."""
+    return (f"2001:db8:{i >> 16:x}:{i & 0xffff:x}::1" if i % 2 else
+            f"100.{64 + (i >> 16)}.{(i >> 8) & 255}.{i & 255}")
+
+
+SPRAY_ZONE = """
+trusted-proxies: [127.0.0.0/8]
+limits:
+  - name: api
+    path: /json
+    rate: 10r/m
+    burst: 5
+    nodelay: true
+    zone-size: 1m
+"""
+
+
 def spray(srv, n, batch=500):
     """n requests, each from its own client address (its own IPv6 /64 or
     IPv4 address) via X-Forwarded-For from the trusted 127.0.0.1,
@@ -570,9 +589,8 @@ def spray(srv, n, batch=500):
         for start in range(0, n, batch):
             reqs = []
             for i in range(start, min(n, start + batch)):
-                a = (f"2001:db8:{i >> 16:x}:{i & 0xffff:x}::1" if i % 2 else
-                     f"100.{64 + (i >> 16)}.{(i >> 8) & 255}.{i & 255}")
-                reqs.append(f"GET /json HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: {a}\r\n\r\n")
+                reqs.append(f"GET /json HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: {spray_client(i)}"
+                            "\r\n\r\n")
             s.sendall("".join(reqs).encode())
             for _ in reqs:
                 assert rd.response().status == 200
@@ -597,16 +615,7 @@ def test_address_spray_bounded(binary, start_server, tmp_path):
     n = 100000 if not os.environ.get("VEX_TEST_SAN", "0") == "1" else 30000
     base = write_conf(tmp_path, "trusted-proxies: [127.0.0.0/8]\n", "base.yaml")
     _, grew_base = spray_growth(start_server, base, n)
-    conf = write_conf(tmp_path, """
-trusted-proxies: [127.0.0.0/8]
-limits:
-  - name: api
-    path: /json
-    rate: 10r/m
-    burst: 5
-    nodelay: true
-    zone-size: 1m
-""")
+    conf = write_conf(tmp_path, SPRAY_ZONE)
     srv, grew = spray_growth(start_server, conf, n)
     m = srv.metrics()
     entries = m['vex_ratelimit_entries{zone="api"}']
