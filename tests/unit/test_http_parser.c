@@ -245,6 +245,11 @@ static void test_keep_alive_rules(void **state)
     assert_true(req.keep_alive);
     assert_true(parse("GET /" H11 "Connection: close x\r\n\r\n", &req) > 0);
     assert_true(req.keep_alive);
+    /* OWS is SP or HTAB (RFC 9110 §5.6.3); llhttp 8.1 misses this close */
+    assert_true(parse("GET /" H11 "Connection: close \t\r\n\r\n", &req) > 0);
+    assert_false(req.keep_alive);
+    assert_true(parse("GET /" H11 "Connection: close\t, TE\r\n\r\n", &req) > 0);
+    assert_false(req.keep_alive);
     assert_true(parse("GET / HTTP/1.0\r\nConnection: Keep-Alive HTTP/1.1\r\n\r\n", &req) > 0);
     assert_false(req.keep_alive);
     assert_true(parse("GET / HTTP/1.0\r\nConnection: ,, TE ,\tkeep-alive\t,\r\n\r\n", &req) > 0);
