@@ -8,7 +8,7 @@
 #   make test                 deps, then every test on every available backend
 #   make bench [BACKEND=..] [PROFILE=..] [DURATION=..] [TRIALS=..] [CONNECTIONS=..] [PEERS=..] [OUT=..] [INVENTORY=hosts.toml]
 #   make ref                  the minimal reference servers build/bench/ref_epoll, ref_uring (PEERS=ref)
-#   make plot [RUN=results/latest]   make trend [RUNS=results] [METRICS=..]   make gate [BASE=ref] [GATE_ARGS=..]   make deps   make clean
+#   make plot [RUN=results/latest]   make trend [RUNS=results] [METRICS=..]   make gate [BASE=ref] [GATE_ARGS=..]   make cost [VARIANT=accesslog] [BUDGET=0.05]   make deps   make clean
 .DEFAULT_GOAL := all
 SHELL := /bin/bash
 # Debian's python3 has matplotlib/scipy/pytest; elsewhere use the one on PATH.
@@ -286,7 +286,7 @@ all:
 endif
 
 .PHONY: deps test test-c test-san test-python test-kqshim test-portable test-libkqueue check-symbols test-testssl \
-        bench plot trend gate clean fuzz fuzz-replay fuzz-llhttp ref test-abuse soak test-soak test-tsan
+        bench cost plot trend gate clean fuzz fuzz-replay fuzz-llhttp ref test-abuse soak test-soak test-tsan
 deps:
 	@./scripts/deps.sh
 
@@ -365,6 +365,14 @@ bench: deps
 	  $(if $(DURATION),--duration $(DURATION)) $(if $(TRIALS),--trials $(TRIALS)) \
 	  $(if $(CONNECTIONS),--connections $(CONNECTIONS)) $(if $(PEERS),--peers $(PEERS)) $(if $(OUT),--out $(OUT)) \
 	  $(if $(INVENTORY),--inventory $(INVENTORY))
+
+# What a feature costs: the same server off and on as A/B pairs with a confidence
+# interval, judged against BUDGET (ci/cost.py; README "What a feature costs").
+#   make cost VARIANT=accesslog BUDGET=0.05 [BACKEND=epoll,io_uring] [COST_ARGS='--pairs 24']
+VARIANT ?= accesslog
+BUDGET ?= 0.05
+cost: deps
+	$(PY) ci/cost.py --variant $(VARIANT) --budget $(BUDGET) --backend $(or $(BACKEND),epoll) $(COST_ARGS)
 
 # Minimal reference servers (bench/ref_*.c), the floor `make bench PEERS=ref`
 # compares each backend's CPU per request with: build/bench/ref_epoll, and

@@ -157,7 +157,8 @@ def has_symbol(binary: str, name: str) -> bool:
 
 def callgrind_run(binary: str, n: int, work: Path, *, paths=DEFAULT_PATHS,
                   preload: Path | None = None, collect: str | None = None,
-                  ready_timeout: float = 60.0, stop_timeout: float = 60.0) -> dict:
+                  extra_args=(), ready_timeout: float = 60.0,
+                  stop_timeout: float = 60.0) -> dict:
     """One server process under callgrind serving exactly n requests: {instructions, ...}."""
     work.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -167,7 +168,7 @@ def callgrind_run(binary: str, n: int, work: Path, *, paths=DEFAULT_PATHS,
     cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}",
            f"--log-file={log_file}"] + ([f"--toggle-collect={collect}"] if collect else []) + [
            str(binary), "--host", LOOPBACK, "--port", str(port), "--threads", "1",
-           "--stats-interval", "0"]
+           "--stats-interval", "0", *map(str, extra_args)]
     env = dict(os.environ, LD_BIND_NOW="1")   # no lazy-binding order effects
     if preload:
         env["LD_PRELOAD"] = str(preload)
@@ -218,9 +219,9 @@ def callgrind_run(binary: str, n: int, work: Path, *, paths=DEFAULT_PATHS,
 def measure(binaries: dict, *, n_small: int = 1000, n_large: int = 6000, repeats: int = 2,
             paths=DEFAULT_PATHS, workers: int = 2, work_dir: Path | None = None,
             virtual_clock: bool = True, collect: str | None = "vex_loop_run",
-            progress=print) -> dict:
-    """Instructions per request for each {label: binary}, `repeats` differenced pairs each.
-    Returns {label: {"per_request": [...], "runs": [...], "error": None|str}}."""
+            extra_args: dict | None = None, progress=print) -> dict:
+    """Instructions per request for each {label: binary}, `repeats` differenced pairs each;
+    extra_args {label: flags} adds server flags to one side (ci/cost.py). Returns {label: {"per_request": [...], "runs": [...], "error": None|str}}."""
     work = Path(work_dir or tempfile.mkdtemp(prefix="gate-callgrind-"))
     preload = build_detclock(work) if virtual_clock else None
     if collect and not all(has_symbol(b, collect) for b in binaries.values()):
@@ -234,7 +235,7 @@ def measure(binaries: dict, *, n_small: int = 1000, n_large: int = 6000, repeats
                      for label in binaries}
     with cf.ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
         futs = {ex.submit(callgrind_run, binary, n, work / label, paths=paths, preload=preload,
-                          collect=collect):
+                          collect=collect, extra_args=(extra_args or {}).get(label, ())):
                 (label, n, r) for label, binary, n, r in jobs}
         for fut in cf.as_completed(futs):
             label, n, r = futs[fut]

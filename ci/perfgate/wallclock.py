@@ -75,6 +75,7 @@ class Target:
     """One side of the comparison: a production_server binary."""
     label: str                       # "base" or "candidate"
     binary: str
+    args: tuple = ()                 # extra server flags (ci/cost.py: a feature switched on)
 
 
 def run_trial(target: Target, load: Load, *, warmup: int = 1, duration: int = 2,
@@ -85,7 +86,8 @@ def run_trial(target: Target, load: Load, *, warmup: int = 1, duration: int = 2,
     the server's /metrics counter). Returns {ok, error, cpu_us_per_req, rps, ...}."""
     work = Path(log_dir or tempfile.mkdtemp(prefix="gate-trial-"))
     srv = ServerProcess.vex(target.binary, cpu=server_cpu, threads=1, stats_interval=0,
-                            name=target.label, log_dir=work, ready_timeout=20)
+                            extra_args=target.args, name=target.label, log_dir=work,
+                            ready_timeout=20)
     out = {"target": target.label, "load": load.id, "ok": False}
     prof = load.profile()
     try:
@@ -133,7 +135,8 @@ def run_trial(target: Target, load: Load, *, warmup: int = 1, duration: int = 2,
 # ------------------------------------------------------------------------- concurrent pair
 def _start(target: Target, cpu, work: Path) -> ServerProcess:
     return ServerProcess.vex(target.binary, cpu=cpu, threads=1, stats_interval=0,
-                             name=target.label, log_dir=work, ready_timeout=20).start()
+                             extra_args=target.args, name=target.label, log_dir=work,
+                             ready_timeout=20).start()
 
 
 def _snap(srv: ServerProcess) -> tuple:
