@@ -15,31 +15,30 @@
 #include "access_config.h"
 #include "handlers.h"
 
-/* The one owner of these counters; workers only add. */
-static struct {
-    _Atomic uint64_t allowed, denied, unauthenticated, auth_failures, forbidden, throttled,
-        cache_hits, hashed, refused;
-} counters;
+/* Connections refused at accept: process-wide, off the request path. The
+ * per-request decisions are counted in the worker's wstats (single writer,
+ * no locked add), summed when /metrics is read. */
+static _Atomic uint64_t refused;
 
 void access_count_refused(void)
 {
-    atomic_fetch_add_explicit(&counters.refused, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&refused, 1, memory_order_relaxed);
 }
 
-void access_stats_get(access_stats *o)
+void access_stats_get(access_stats *o, const stats_snap *st)
 {
-    o->allowed = atomic_load_explicit(&counters.allowed, memory_order_relaxed);
-    o->denied = atomic_load_explicit(&counters.denied, memory_order_relaxed);
-    o->unauthenticated = atomic_load_explicit(&counters.unauthenticated, memory_order_relaxed);
-    o->auth_failures = atomic_load_explicit(&counters.auth_failures, memory_order_relaxed);
-    o->forbidden = atomic_load_explicit(&counters.forbidden, memory_order_relaxed);
-    o->throttled = atomic_load_explicit(&counters.throttled, memory_order_relaxed);
-    o->basic_cache_hits = atomic_load_explicit(&counters.cache_hits, memory_order_relaxed);
-    o->basic_hashed = atomic_load_explicit(&counters.hashed, memory_order_relaxed);
-    o->refused = atomic_load_explicit(&counters.refused, memory_order_relaxed);
+    o->allowed = st->acc[ACC_ALLOWED];
+    o->denied = st->acc[ACC_DENIED];
+    o->unauthenticated = st->acc[ACC_UNAUTHENTICATED];
+    o->auth_failures = st->acc[ACC_AUTH_FAILURES];
+    o->forbidden = st->acc[ACC_FORBIDDEN];
+    o->throttled = st->acc[ACC_THROTTLED];
+    o->basic_cache_hits = st->acc[ACC_CACHE_HITS];
+    o->basic_hashed = st->acc[ACC_HASHED];
+    o->refused = atomic_load_explicit(&refused, memory_order_relaxed);
 }
 
-#define BUMP(f) atomic_fetch_add_explicit(&counters.f, 1, memory_order_relaxed)
+#define BUMP(f) ctr_add(&x->ctx->st->acc[f], 1)
 
 static const access_rule *rule_for(const access_config *a, const http_request *req)
 {
@@ -188,7 +187,7 @@ bool access_check(h1_ex *x, const http_request *req)
     if (!r)
         return true;
     if (!acl_allows(&r->acl, h1_peer_of(x)->addr)) {
-        BUMP(denied);
+        BUMP(ACC_DENIED);
         h1_fixed(x, req, R_403);
         return false;
     }
@@ -203,13 +202,13 @@ bool access_check(h1_ex *x, const http_request *req)
         bool bearer = h && !basic && (r->auth == AUTH_BEARER || r->auth == AUTH_ANY) &&
                       scheme(h, "Bearer", 6, &cred, &clen);
         if (!basic && !bearer) {
-            BUMP(unauthenticated);
+            BUMP(ACC_UNAUTHENTICATED);
             challenge(x, req, a, r->auth);
             return false;
         }
         uint64_t now = mono_ms();
         if (access_fail_blocked(a, h1_peer_of(x)->addr, now)) {
-            BUMP(throttled);
+            BUMP(ACC_THROTTLED);
             char extra[64];
             snprintf(extra, sizeof extra, "Retry-After: %llu\r\n",
                      (unsigned long long)(a->fail_window_ms / 1000));
@@ -221,12 +220,12 @@ bool access_check(h1_ex *x, const http_request *req)
                               : check_bearer(a, cred, clen, who, &wlen);
         if (basic && res == CRED_OK) {
             if (cached)
-                BUMP(cache_hits);
+                BUMP(ACC_CACHE_HITS);
             else
-                BUMP(hashed);
+                BUMP(ACC_HASHED);
         }
         if (res != CRED_OK) {
-            BUMP(auth_failures);
+            BUMP(ACC_AUTH_FAILURES);
             access_fail_note(a, h1_peer_of(x)->addr, now);
             note(x, VLOG_WARN, basic ? "basic authentication failed" : "bearer token rejected",
                  wlen ? who : NULL, wlen ? wlen : 1, req);
@@ -235,11 +234,11 @@ bool access_check(h1_ex *x, const http_request *req)
         }
     }
     if ((r->methods && !(r->methods & (1u << req->method))) || !named(r, who, wlen)) {
-        BUMP(forbidden);
+        BUMP(ACC_FORBIDDEN);
         note(x, VLOG_INFO, "forbidden", wlen ? who : NULL, wlen ? wlen : 1, req);
         h1_fixed(x, req, R_403);
         return false;
     }
-    BUMP(allowed);
+    BUMP(ACC_ALLOWED);
     return true;
 }

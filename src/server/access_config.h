@@ -24,6 +24,7 @@
 
 typedef struct acl_entry {
     cidr net;
+    cidr_m m;                     /* net prepared (cidr_prep), for acl_allows */
     bool allow;
 } acl_entry;
 

@@ -19,7 +19,7 @@ const cfg_limit *limit_match(const server_config *cfg, const char *path, size_t 
             continue;
         if (!l->path)
             return l;
-        size_t n = strlen(l->path);
+        size_t n = l->path_len;
         if (l->prefix ? len >= n && memcmp(path, l->path, n) == 0
                       : len == n && memcmp(path, l->path, n) == 0)
             return l;

@@ -5,10 +5,11 @@
 #include <string.h>
 #include <strings.h>
 
-static bool trusted_addr(const cidr *t, unsigned n, const uint8_t a[16])
+static bool trusted_addr(const cidr_m *t, unsigned n, const uint8_t a[16])
 {
+    uint64_t hi = cidr_be64(a), lo = cidr_be64(a + 8);
     for (unsigned i = 0; i < n; i++)
-        if (cidr_contains(&t[i], a))
+        if (cidr_m_contains(&t[i], hi, lo))
             return true;
     return false;
 }
@@ -56,12 +57,12 @@ static bool element_addr(const char *p, size_t n, bool forwarded, uint8_t out[16
     return cidr_parse_addr(buf, out);
 }
 
-bool realip_resolve(const cidr *trusted, unsigned n, const uint8_t peer[16],
+bool realip_resolve(const cidr_m *trusted, unsigned n, const uint8_t peer[16],
                     const http_request *req, uint8_t out[16])
 {
-    memcpy(out, peer, 16);
     if (!n || !trusted_addr(trusted, n, peer))
-        return false;
+        return false;            /* out untouched: the caller uses peer */
+    memcpy(out, peer, 16);
     bool fwd = false;
     const http_slice *h = http_find_header(req, "x-forwarded-for");
     if (!h) {

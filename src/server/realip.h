@@ -16,8 +16,9 @@
  * (nginx's real_ip_recursive): a client cannot forge its way past the
  * proxies, whatever it puts on the left. If every listed address is
  * trusted, the leftmost; an unparsable entry stops the walk at the trusted
- * address to its right. true when out differs from peer. */
-bool realip_resolve(const cidr *trusted, unsigned n, const uint8_t peer[16],
+ * address to its right. true when out differs from peer; when false, out
+ * may not have been written (the caller goes on with peer). */
+bool realip_resolve(const cidr_m *trusted, unsigned n, const uint8_t peer[16],
                     const http_request *req, uint8_t out[16]);
 
 #endif
