@@ -74,15 +74,6 @@ bool acl_add(acl_list *l, const char *text, const char **why)
     return true;
 }
 
-bool acl_allows(const acl_list *l, const uint8_t addr[16])
-{
-    uint64_t hi = cidr_be64(addr), lo = cidr_be64(addr + 8);
-    for (unsigned i = 0; i < l->n; i++)
-        if (cidr_m_contains(&l->e[i].m, hi, lo))
-            return l->e[i].allow;
-    return true;
-}
-
 uint16_t access_method_bit(const char *name)
 {
     /* The order of http_method (http_parser.h), from HTTP_GET = 1. */

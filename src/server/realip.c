@@ -5,14 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-static bool trusted_addr(const cidr_m *t, unsigned n, const uint8_t a[16])
-{
-    uint64_t hi = cidr_be64(a), lo = cidr_be64(a + 8);
-    for (unsigned i = 0; i < n; i++)
-        if (cidr_m_contains(&t[i], hi, lo))
-            return true;
-    return false;
-}
+#define trusted_addr realip_trusted
 
 /* One list element into 16 bytes: XFF's bare address, or Forwarded's
  * for=ADDR, for="ADDR:PORT", for="[V6]:PORT". */
@@ -57,11 +50,9 @@ static bool element_addr(const char *p, size_t n, bool forwarded, uint8_t out[16
     return cidr_parse_addr(buf, out);
 }
 
-bool realip_resolve(const cidr_m *trusted, unsigned n, const uint8_t peer[16],
-                    const http_request *req, uint8_t out[16])
+bool realip_forwarded(const cidr_m *trusted, unsigned n, const uint8_t peer[16],
+                      const http_request *req, uint8_t out[16])
 {
-    if (!n || !trusted_addr(trusted, n, peer))
-        return false;            /* out untouched: the caller uses peer */
     memcpy(out, peer, 16);
     bool fwd = false;
     const http_slice *h = http_find_header(req, "x-forwarded-for");
