@@ -15,37 +15,47 @@
 #include "access_config.h"
 #include "handlers.h"
 
-/* The one owner of these counters; workers only add. */
-static struct {
-    _Atomic uint64_t allowed, denied, unauthenticated, auth_failures, forbidden, throttled,
-        cache_hits, hashed, refused;
-} counters;
+/* Connections refused at accept: process-wide, off the request path. The
+ * per-request decisions are counted in the worker's wstats (single writer,
+ * no locked add), summed when /metrics is read. */
+static _Atomic uint64_t refused;
 
 void access_count_refused(void)
 {
-    atomic_fetch_add_explicit(&counters.refused, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&refused, 1, memory_order_relaxed);
 }
 
-void access_stats_get(access_stats *o)
+void access_stats_get(access_stats *o, const stats_snap *st)
 {
-    o->allowed = atomic_load_explicit(&counters.allowed, memory_order_relaxed);
-    o->denied = atomic_load_explicit(&counters.denied, memory_order_relaxed);
-    o->unauthenticated = atomic_load_explicit(&counters.unauthenticated, memory_order_relaxed);
-    o->auth_failures = atomic_load_explicit(&counters.auth_failures, memory_order_relaxed);
-    o->forbidden = atomic_load_explicit(&counters.forbidden, memory_order_relaxed);
-    o->throttled = atomic_load_explicit(&counters.throttled, memory_order_relaxed);
-    o->basic_cache_hits = atomic_load_explicit(&counters.cache_hits, memory_order_relaxed);
-    o->basic_hashed = atomic_load_explicit(&counters.hashed, memory_order_relaxed);
-    o->refused = atomic_load_explicit(&counters.refused, memory_order_relaxed);
+    o->allowed = st->acc[ACC_ALLOWED];
+    o->denied = st->acc[ACC_DENIED];
+    o->unauthenticated = st->acc[ACC_UNAUTHENTICATED];
+    o->auth_failures = st->acc[ACC_AUTH_FAILURES];
+    o->forbidden = st->acc[ACC_FORBIDDEN];
+    o->throttled = st->acc[ACC_THROTTLED];
+    o->basic_cache_hits = st->acc[ACC_CACHE_HITS];
+    o->basic_hashed = st->acc[ACC_HASHED];
+    o->refused = atomic_load_explicit(&refused, memory_order_relaxed);
 }
 
-#define BUMP(f) atomic_fetch_add_explicit(&counters.f, 1, memory_order_relaxed)
+#define BUMP(f) ctr_add(&x->ctx->st->acc[f], 1)
+
+/* Short prefixes (the usual "/" or "/admin/") compared in line. */
+static inline bool same_prefix(const char *a, const char *b, size_t n)
+{
+    if (n > 16)
+        return memcmp(a, b, n) == 0;
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
+}
 
 static const access_rule *rule_for(const access_config *a, const http_request *req)
 {
     for (unsigned i = 0; i < a->n_rules; i++) {
         const access_rule *r = &a->rules[i];
-        if (req->path.len >= r->len && memcmp(req->path.p, r->path, r->len) == 0)
+        if (req->path.len >= r->len && same_prefix(req->path.p, r->path, r->len))
             return r;
     }
     return NULL;
@@ -179,6 +189,9 @@ static bool named(const access_rule *r, const char *who, size_t wlen)
     return false;
 }
 
+static bool check_principal(h1_ex *x, const http_request *req, access_config *a,
+                            const access_rule *r);
+
 bool access_check(h1_ex *x, const http_request *req)
 {
     access_config *a = x->ctx->cfg->access;
@@ -188,10 +201,26 @@ bool access_check(h1_ex *x, const http_request *req)
     if (!r)
         return true;
     if (!acl_allows(&r->acl, h1_peer_of(x)->addr)) {
-        BUMP(denied);
+        BUMP(ACC_DENIED);
         h1_fixed(x, req, R_403);
         return false;
     }
+    /* The common rule, an address list alone: decided here, the rest
+     * (credentials, methods, names) out of line so this path stays short. */
+    if (r->auth == AUTH_NONE && r->n_names == 0 &&
+        (!r->methods || (r->methods & (1u << req->method)))) {
+        BUMP(ACC_ALLOWED);
+        return true;
+    }
+    return check_principal(x, req, a, r);
+}
+
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static bool check_principal(h1_ex *x, const http_request *req, access_config *a,
+                            const access_rule *r)
+{
     char who[ACCESS_NAME_LEN];
     size_t wlen = 0;
     if (r->auth != AUTH_NONE) {
@@ -203,13 +232,13 @@ bool access_check(h1_ex *x, const http_request *req)
         bool bearer = h && !basic && (r->auth == AUTH_BEARER || r->auth == AUTH_ANY) &&
                       scheme(h, "Bearer", 6, &cred, &clen);
         if (!basic && !bearer) {
-            BUMP(unauthenticated);
+            BUMP(ACC_UNAUTHENTICATED);
             challenge(x, req, a, r->auth);
             return false;
         }
         uint64_t now = mono_ms();
         if (access_fail_blocked(a, h1_peer_of(x)->addr, now)) {
-            BUMP(throttled);
+            BUMP(ACC_THROTTLED);
             char extra[64];
             snprintf(extra, sizeof extra, "Retry-After: %llu\r\n",
                      (unsigned long long)(a->fail_window_ms / 1000));
@@ -221,12 +250,12 @@ bool access_check(h1_ex *x, const http_request *req)
                               : check_bearer(a, cred, clen, who, &wlen);
         if (basic && res == CRED_OK) {
             if (cached)
-                BUMP(cache_hits);
+                BUMP(ACC_CACHE_HITS);
             else
-                BUMP(hashed);
+                BUMP(ACC_HASHED);
         }
         if (res != CRED_OK) {
-            BUMP(auth_failures);
+            BUMP(ACC_AUTH_FAILURES);
             access_fail_note(a, h1_peer_of(x)->addr, now);
             note(x, VLOG_WARN, basic ? "basic authentication failed" : "bearer token rejected",
                  wlen ? who : NULL, wlen ? wlen : 1, req);
@@ -235,11 +264,11 @@ bool access_check(h1_ex *x, const http_request *req)
         }
     }
     if ((r->methods && !(r->methods & (1u << req->method))) || !named(r, who, wlen)) {
-        BUMP(forbidden);
+        BUMP(ACC_FORBIDDEN);
         note(x, VLOG_INFO, "forbidden", wlen ? who : NULL, wlen ? wlen : 1, req);
         h1_fixed(x, req, R_403);
         return false;
     }
-    BUMP(allowed);
+    BUMP(ACC_ALLOWED);
     return true;
 }

@@ -17,7 +17,8 @@
 /* true: go on to the handler; false: the request was answered. */
 bool access_check(h1_ex *x, const http_request *req);
 
-/* Process-wide decision counters (owned by access.c), for /metrics. */
+/* The decision counters for /metrics: per thread (wstats.acc, summed in
+ * st), the connections refused at accept process-wide. */
 typedef struct access_stats {
     uint64_t allowed;             /* a rule matched and let the request through */
     uint64_t denied;              /* allow/deny list: 403 */
@@ -30,6 +31,6 @@ typedef struct access_stats {
     uint64_t refused;             /* connections closed at accept by a listener's list */
 } access_stats;
 void access_count_refused(void);  /* from admit.c */
-void access_stats_get(access_stats *out);
+void access_stats_get(access_stats *out, const stats_snap *st);
 
 #endif

@@ -69,15 +69,8 @@ bool acl_add(acl_list *l, const char *text, const char **why)
         net++;
     if (!cidr_parse(net, &l->e[l->n].net, why))
         return false;
+    l->e[l->n].m = cidr_prep(&l->e[l->n].net);
     l->e[l->n++].allow = allow;
-    return true;
-}
-
-bool acl_allows(const acl_list *l, const uint8_t addr[16])
-{
-    for (unsigned i = 0; i < l->n; i++)
-        if (cidr_contains(&l->e[i].net, addr))
-            return l->e[i].allow;
     return true;
 }
 

@@ -24,6 +24,7 @@
 
 typedef struct acl_entry {
     cidr net;
+    cidr_m m;                     /* net prepared (cidr_prep), for acl_allows */
     bool allow;
 } acl_entry;
 
@@ -75,7 +76,14 @@ void access_config_free(access_config *a);
 /* "allow CIDR" / "deny CIDR" (CIDR may be "all") appended to l. */
 bool acl_add(acl_list *l, const char *text, const char **why);
 /* true: allowed (also when no entry matches). */
-bool acl_allows(const acl_list *l, const uint8_t addr[16]);
+static inline bool acl_allows(const acl_list *l, const uint8_t addr[16])
+{
+    uint64_t hi = cidr_be64(addr), lo = cidr_be64(addr + 8);
+    for (unsigned i = 0; i < l->n; i++)
+        if (cidr_m_contains(&l->e[i].m, hi, lo))
+            return l->e[i].allow;
+    return true;
+}
 
 /* "GET" ... "TRACE" into its bit; 0: unknown. */
 uint16_t access_method_bit(const char *name);

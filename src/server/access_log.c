@@ -59,7 +59,7 @@ static unsigned digits32(uint32_t v)
     return v < 1000000000 ? 9 : 10;
 }
 
-static char *put_u32(char *w, uint32_t v)
+static inline char *put_u32(char *w, uint32_t v)
 {
     char *e = w + digits32(v), *p = e;
     while (v >= 100) {
@@ -74,7 +74,7 @@ static char *put_u32(char *w, uint32_t v)
     return e;
 }
 
-static char *put_u64(char *w, uint64_t v)
+static inline char *put_u64(char *w, uint64_t v)
 {
     if (v <= UINT32_MAX)
         return put_u32(w, (uint32_t)v);
@@ -105,7 +105,8 @@ static char *put_peer(access_log *a, char *w, const h1_peer *p)
 {
     if (!p || !p->family)
         return LIT(w, "null,\"port\":null");
-    if (p->family != a->peer_family || memcmp(p->addr, a->peer_addr, 16) != 0) {
+    if (p->family != a->peer_family || p->port != a->peer_port ||
+        memcmp(p->addr, a->peer_addr, 16) != 0) {
         char addr[INET6_ADDRSTRLEN] = "";
         static const uint8_t v4map[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
         if (!memcmp(p->addr, v4map, 12))
@@ -114,17 +115,51 @@ static char *put_peer(access_log *a, char *w, const h1_peer *p)
             inet_ntop(AF_INET6, p->addr, addr, sizeof addr);
         size_t n = strlen(addr);
         memset(a->peer_text, 0, sizeof a->peer_text);
-        a->peer_text[0] = '"';
-        memcpy(a->peer_text + 1, addr, n);
-        a->peer_text[n + 1] = '"';
-        a->peer_len = (uint8_t)(n + 2);
+        char *t = a->peer_text;
+        *t++ = '"';
+        memcpy(t, addr, n);
+        t += n;
+        *t++ = '"';
+        t = LIT(t, ",\"port\":");
+        t = put_u32(t, p->port);
+        a->peer_len = (uint8_t)(t - a->peer_text);
         memcpy(a->peer_addr, p->addr, 16);
         a->peer_family = p->family;
+        a->peer_port = p->port;
     }
     memcpy(w, a->peer_text, sizeof a->peer_text);   /* whole: a fixed-size copy */
-    w += a->peer_len;
-    w = LIT(w, ",\"port\":");
-    return put_u32(w, p->port);
+    return w + a->peer_len;
+}
+
+/* The method: a known one (the parser matched its token exactly, case and
+ * all) from a table with its quotes, anything else escaped. */
+static char *put_method(char *w, const h1_log *l)
+{
+    static const struct { char q[12]; uint8_t len; } tab[] = {
+        [HTTP_GET] = {"\"GET\"", 3},         [HTTP_HEAD] = {"\"HEAD\"", 4},
+        [HTTP_POST] = {"\"POST\"", 4},       [HTTP_PUT] = {"\"PUT\"", 3},
+        [HTTP_DELETE] = {"\"DELETE\"", 6},   [HTTP_OPTIONS] = {"\"OPTIONS\"", 7},
+        [HTTP_PATCH] = {"\"PATCH\"", 5},     [HTTP_CONNECT] = {"\"CONNECT\"", 7},
+        [HTTP_TRACE] = {"\"TRACE\"", 5},
+    };
+    unsigned m = (unsigned)l->method;
+    if (m != HTTP_OTHER && m < sizeof tab / sizeof tab[0] && l->method_str.p &&
+        l->method_str.len == tab[m].len) {
+        memcpy(w, tab[m].q, sizeof tab[m].q);     /* whole: a fixed-size copy */
+        return w + tab[m].len + 2;
+    }
+    return put_str(w, l->method_str.p, l->method_str.len, METHOD_ROOM);
+}
+
+/* A status: three digits, as nearly always. */
+static char *put_status(char *w, int status)
+{
+    if (status >= 100 && status <= 999) {
+        w[0] = (char)('0' + status / 100);
+        memcpy(w + 1, digits2 + 2 * (status % 100), 2);
+        return w + 3;
+    }
+    return put_u32(w, (uint32_t)(status < 0 ? 0 : status));
 }
 
 static void make_prefix(access_log *a, const struct timespec *now)
@@ -149,6 +184,13 @@ static size_t clip(size_t n, size_t limit)
 size_t access_log_bound(const h1_log *l, size_t cap)
 {
     size_t free_room = cap > FIXED_ROOM ? cap - FIXED_ROOM : 0;
+    /* Short strings (all of them, nearly always) are not clipped: each
+     * under free_room/24 is under every limit's sixth below. */
+    size_t small = free_room / 24;
+    if (l->target.len <= small && l->user_agent.len <= small && l->referer.len <= small) {
+        size_t b = FIXED_ROOM + 6 * (l->target.len + l->user_agent.len + l->referer.len);
+        return b < cap ? b : cap;
+    }
     size_t b = FIXED_ROOM + clip(l->target.len, free_room / 2) +
                clip(l->user_agent.len, free_room / 4) + clip(l->referer.len, free_room / 4);
     return b < cap ? b : cap;
@@ -166,11 +208,11 @@ size_t access_log_format(access_log *a, char *out, size_t cap, const h1_log *l,
     w += PREFIX_LEN;
     w = put_peer(a, w, l->peer);
     w = LIT(w, ",\"method\":");
-    w = put_str(w, l->method_str.p, l->method_str.len, METHOD_ROOM);
+    w = put_method(w, l);
     w = LIT(w, ",\"target\":");
     w = put_str(w, l->target.p, l->target.len, free_room / 2);
     w = LIT(w, ",\"status\":");
-    w = put_u32(w, (uint32_t)(l->status < 0 ? 0 : l->status));
+    w = put_status(w, l->status);
     w = LIT(w, ",\"bytes\":");
     w = put_u64(w, l->body_bytes);
     w = LIT(w, ",\"duration_us\":");

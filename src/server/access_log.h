@@ -28,13 +28,16 @@ typedef struct access_log {
     long long ms_key;
     long long sec;            /* the second prefix's date part holds */
     char prefix[48];
-    /* The last client's address, formatted: a keep-alive connection logs
+    /* The last client's address and port, formatted: a keep-alive connection logs
      * the same one on every line, and inet_ntop costs more than the rest
      * of the line (glibc formats through sprintf). */
     uint8_t peer_addr[16];
     uint8_t peer_family;
     uint8_t peer_len;
-    char peer_text[48];       /* "\"ADDR\"" with its quotes (copied whole) */
+    uint16_t peer_port;
+    /* "\"ADDR\",\"port\":PORT" (copied whole): the port is the
+     * connection's too, so it is formatted with the address */
+    char peer_text[64];
 } access_log;
 
 access_log *access_log_new(log_slot *slot);   /* NULL: ENOMEM */

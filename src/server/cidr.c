@@ -19,41 +19,6 @@ bool cidr_parse_addr(const char *text, uint8_t out[16])
     return inet_pton(AF_INET6, text, out) == 1;
 }
 
-/* The mask of the first `bits` of a 64-bit half (0..64). */
-static uint64_t half_mask(unsigned bits)
-{
-    return bits >= 64 ? ~(uint64_t)0 : bits ? ~(uint64_t)0 << (64 - bits) : 0;
-}
-
-static void store_be64(uint8_t *p, uint64_t v)
-{
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    v = __builtin_bswap64(v);
-    memcpy(p, &v, 8);
-#else
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-#endif
-}
-
-void cidr_mask(uint8_t out[16], const uint8_t addr[16], unsigned bits)
-{
-    if (bits > 128)
-        bits = 128;
-    uint64_t hi = cidr_be64(addr) & half_mask(bits);
-    uint64_t lo = cidr_be64(addr + 8) & half_mask(bits > 64 ? bits - 64 : 0);
-    store_be64(out, hi);
-    store_be64(out + 8, lo);
-}
-
-bool cidr_contains(const cidr *c, const uint8_t addr[16])
-{
-    unsigned bits = c->bits > 128 ? 128 : c->bits;
-    uint64_t mh = half_mask(bits), ml = half_mask(bits > 64 ? bits - 64 : 0);
-    return ((cidr_be64(addr) ^ cidr_be64(c->addr)) & mh) == 0 &&
-           ((cidr_be64(addr + 8) ^ cidr_be64(c->addr + 8)) & ml) == 0;
-}
-
 bool cidr_parse(const char *text, cidr *out, const char **why)
 {
     if (!strcmp(text, "all") || !strcmp(text, "any")) {

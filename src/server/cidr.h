@@ -26,10 +26,6 @@ bool cidr_parse(const char *text, cidr *out, const char **why);
 /* Parse a bare address (no prefix) into the 16-byte form. */
 bool cidr_parse_addr(const char *text, uint8_t out[16]);
 
-bool cidr_contains(const cidr *c, const uint8_t addr[16]);
-
-/* addr with everything below bits cleared: the key of a /64 or a /24. */
-void cidr_mask(uint8_t out[16], const uint8_t addr[16], unsigned bits);
 
 /* "10.0.0.0/8" or "2001:db8::/32" into buf (at least 64 bytes). */
 void cidr_format(const cidr *c, char *buf, size_t size);
@@ -48,6 +44,68 @@ static inline uint64_t cidr_be64(const uint8_t *p)
            (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
            (uint64_t)p[6] << 8 | (uint64_t)p[7];
 #endif
+}
+
+static inline void cidr_store_be64(uint8_t *p, uint64_t v)
+{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+    memcpy(p, &v, 8);
+#else
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+#endif
+}
+
+/* The mask of the first `bits` of a 64-bit half (0..64). */
+static inline uint64_t cidr_half_mask(unsigned bits)
+{
+    return bits >= 64 ? ~(uint64_t)0 : bits ? ~(uint64_t)0 << (64 - bits) : 0;
+}
+
+/* Inline: every request of a policy-checked route tests a few of these
+ * (trusted proxies, allow/deny lists), a call each was a third of it. */
+static inline bool cidr_contains(const cidr *c, const uint8_t addr[16])
+{
+    unsigned bits = c->bits > 128 ? 128 : c->bits;
+    uint64_t mh = cidr_half_mask(bits), ml = cidr_half_mask(bits > 64 ? bits - 64 : 0);
+    return ((cidr_be64(addr) ^ cidr_be64(c->addr)) & mh) == 0 &&
+           ((cidr_be64(addr + 8) ^ cidr_be64(c->addr + 8)) & ml) == 0;
+}
+
+/* addr with everything below bits cleared: the key of a /64 or a /24. */
+static inline void cidr_mask(uint8_t out[16], const uint8_t addr[16], unsigned bits)
+{
+    if (bits > 128)
+        bits = 128;
+    uint64_t hi = cidr_be64(addr) & cidr_half_mask(bits);
+    uint64_t lo = cidr_be64(addr + 8) & cidr_half_mask(bits > 64 ? bits - 64 : 0);
+    cidr_store_be64(out, hi);
+    cidr_store_be64(out + 8, lo);
+}
+
+/* A range prepared for testing many addresses against it: the halves and
+ * masks computed once (at configuration load), so a test is two xors, two
+ * ands and a compare. */
+typedef struct cidr_m {
+    uint64_t hi, lo, mh, ml;
+} cidr_m;
+
+static inline cidr_m cidr_prep(const cidr *c)
+{
+    unsigned bits = c->bits > 128 ? 128 : c->bits;
+    cidr_m m;
+    m.mh = cidr_half_mask(bits);
+    m.ml = cidr_half_mask(bits > 64 ? bits - 64 : 0);
+    m.hi = cidr_be64(c->addr) & m.mh;
+    m.lo = cidr_be64(c->addr + 8) & m.ml;
+    return m;
+}
+
+/* ahi, alo: the address's halves (cidr_be64 of addr and addr + 8). */
+static inline bool cidr_m_contains(const cidr_m *m, uint64_t ahi, uint64_t alo)
+{
+    return (((ahi ^ m->hi) & m->mh) | ((alo ^ m->lo) & m->ml)) == 0;
 }
 
 /* true for v4-mapped addresses (::ffff:a.b.c.d). */

@@ -54,6 +54,7 @@ typedef struct cfg_route {
 typedef struct cfg_limit {
     char *name;                   /* the zone's label in /metrics             */
     char *path;                   /* NULL: every request (the default)        */
+    size_t path_len;              /* strlen(path), set at load (limit_match)  */
     bool prefix;                  /* path is a prefix                         */
     bool nodelay;                 /* burst passes at once                     */
     bool dry_run;                 /* count and log, never delay or reject     */
@@ -94,6 +95,7 @@ typedef struct server_config {
     cfg_limit limits[CFG_MAX_LIMITS];
     unsigned n_limits;
     cidr trusted[CFG_MAX_PROXIES]; /* X-Forwarded-For/Forwarded from these    */
+    cidr_m trusted_m[CFG_MAX_PROXIES];   /* trusted prepared (cidr_prep)  */
     unsigned n_trusted;
     unsigned limit_conn;          /* connections per client address; 0: none */
     struct access_config *access; /* access:/auth: rules (access_config.h), or NULL */

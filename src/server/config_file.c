@@ -514,6 +514,7 @@ static int one_limit(walk *w, const yaml_node_t *n, cfg_limit *l)
         return fail(w, n, "limits.name", "a limit needs a name");
     if (l->prefix && !l->path)
         return fail(w, n, "limits.prefix", "only with a path");
+    l->path_len = l->path ? strlen(l->path) : 0;
     if (!l->requests && l->path)
         return fail(w, n, "limits.requests", "a limit with requests: false has no path "
                     "(other policies use it by name)");
@@ -565,6 +566,7 @@ static int trusted_proxies(walk *w, const yaml_node_t *n)
             return fail(w, e, "trusted-proxies", "at most %d ranges", CFG_MAX_PROXIES);
         if (!v || !cidr_parse(v, &c->trusted[c->n_trusted], &why))
             return fail(w, e, "trusted-proxies", "invalid value '%s' (%s)", v ? v : "", why);
+        c->trusted_m[c->n_trusted] = cidr_prep(&c->trusted[c->n_trusted]);
         c->n_trusted++;
     }
     return 0;

@@ -466,7 +466,7 @@ static void dispatch(h1_conn *c, const http_request *req)
     x.resumed = (c->flags & CF_RESUMED) != 0;
     c->flags &= (uint8_t)~CF_RESUMED;
     if (ctx->cfg->n_trusted && c->kind == H1_CLIENT &&
-        realip_resolve(ctx->cfg->trusted, ctx->cfg->n_trusted, c->peer.addr, req, x.client.addr))
+        realip_resolve(ctx->cfg->trusted_m, ctx->cfg->n_trusted, c->peer.addr, req, x.client.addr))
         x.client.family = cidr_is_v4(x.client.addr) ? AF_INET : AF_INET6;   /* port: unknown */
     const http_slice *rid = http_find_header(req, "x-request-id");
     if (rid && rid_valid(rid->p, rid->len)) {

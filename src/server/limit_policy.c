@@ -11,7 +11,18 @@
 #include <stdio.h>
 #include <string.h>
 
-const cfg_limit *limit_match(const server_config *cfg, const char *path, size_t len)
+/* Short paths (the usual "/" or "/api/") compared in line, no memcmp call. */
+static inline bool same_bytes(const char *a, const char *b, size_t n)
+{
+    if (n > 16)
+        return memcmp(a, b, n) == 0;
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
+}
+
+static inline const cfg_limit *match(const server_config *cfg, const char *path, size_t len)
 {
     for (unsigned i = 0; i < cfg->n_limits; i++) {
         const cfg_limit *l = &cfg->limits[i];
@@ -19,12 +30,17 @@ const cfg_limit *limit_match(const server_config *cfg, const char *path, size_t 
             continue;
         if (!l->path)
             return l;
-        size_t n = strlen(l->path);
-        if (l->prefix ? len >= n && memcmp(path, l->path, n) == 0
-                      : len == n && memcmp(path, l->path, n) == 0)
+        size_t n = l->path_len;
+        if (l->prefix ? len >= n && same_bytes(path, l->path, n)
+                      : len == n && same_bytes(path, l->path, n))
             return l;
     }
     return NULL;
+}
+
+const cfg_limit *limit_match(const server_config *cfg, const char *path, size_t len)
+{
+    return match(cfg, path, len);
 }
 
 const cfg_limit *limit_by_name(const server_config *cfg, const char *name)
@@ -35,18 +51,26 @@ const cfg_limit *limit_by_name(const server_config *cfg, const char *name)
     return NULL;
 }
 
-void limit_key(const cfg_limit *l, const uint8_t addr[16], uint8_t key[16])
+static inline void key_of(const cfg_limit *l, const uint8_t addr[16], uint8_t key[16])
 {
     cidr_mask(key, addr, cidr_is_v4(addr) ? 96 + l->v4_bits : l->v6_bits);
 }
 
+void limit_key(const cfg_limit *l, const uint8_t addr[16], uint8_t key[16])
+{
+    key_of(l, addr, key);
+}
+
 /* rl_check, and the would-be verdict of a dry run in *dry. */
-static rl_result account(const cfg_limit *l, const uint8_t addr[16], uint64_t now_ms,
-                         rl_result *dry)
+static inline rl_result account(const cfg_limit *l, const uint8_t addr[16], uint64_t now_ms,
+                                rl_result *dry)
 {
     uint8_t key[16];
-    limit_key(l, addr, key);
-    rl_result r = rl_check(l->zone, key, now_ms, true);   /* counts a pass itself */
+    key_of(l, addr, key);
+    uint64_t ka, kb;
+    memcpy(&ka, key, 8);
+    memcpy(&kb, key + 8, 8);
+    rl_result r = rl_check_words(l->zone, ka, kb, now_ms, true);   /* counts a pass itself */
     *dry = r;
     if (r.verdict == RL_PASS)
         return r;
@@ -106,7 +130,7 @@ bool limit_policy_check(h1_ex *x, const http_request *req)
     const server_config *cfg = x->ctx->cfg;
     if (x->resumed || x->c->kind != H1_CLIENT)
         return true;
-    const cfg_limit *l = limit_match(cfg, req->path.p, req->path.len);
+    const cfg_limit *l = match(cfg, req->path.p, req->path.len);
     if (!l)
         return true;
     rl_result dry;

@@ -85,6 +85,8 @@ void stats_add_into(stats_snap *d, const wstats *s)
     d->tls_hs_failed += LD(m->tls_hs_failed);
     d->proxy_bad += LD(m->proxy_bad);
     d->conn_limited += LD(m->conn_limited);
+    for (int i = 0; i < ACC_N; i++)
+        d->acc[i] += LD(m->acc[i]);
     d->tls_resumed += LD(m->tls_resumed);
     for (int i = 0; i < METRICS_CONN_STATES; i++)
         d->conn_state[i] += LD(m->conn_state[i]);

@@ -26,6 +26,10 @@ typedef _Atomic uint64_t counter;
 /* Open connections per state of http1's state machine (h1_state). */
 #define METRICS_CONN_STATES 6
 
+/* Access decisions (access.c), per thread like the rest. */
+enum { ACC_ALLOWED, ACC_DENIED, ACC_UNAUTHENTICATED, ACC_AUTH_FAILURES, ACC_FORBIDDEN,
+       ACC_THROTTLED, ACC_CACHE_HITS, ACC_HASHED, ACC_N };
+
 typedef struct wstats {
     alignas(64) counter conns_total;
     counter conns_active;
@@ -37,6 +41,7 @@ typedef struct wstats {
     counter tls_hs_ok, tls_hs_failed, tls_resumed;   /* TLS handshakes */
     counter proxy_bad;            /* malformed PROXY protocol headers */
     counter conn_limited;         /* refused over limit-conn */
+    counter acc[ACC_N];           /* access decisions */
     counter comp_resp[3];         /* responses compressed: gzip, br, zstd */
     counter comp_in, comp_out;    /* body bytes before and after compression */
     counter conn_state[METRICS_CONN_STATES];        /* open connections per http1 state (gauges) */
@@ -51,6 +56,7 @@ typedef struct stats_snap {
     uint64_t conns_total, conns_active, requests, bytes_rx, bytes_tx;
     uint64_t resp[4], errors, timeouts, rejected, parked, syscalls;
     uint64_t tls_hs_ok, tls_hs_failed, tls_resumed, proxy_bad, conn_limited;
+    uint64_t acc[ACC_N];
     uint64_t comp_resp[3], comp_in, comp_out;
     uint64_t conn_state[METRICS_CONN_STATES];
     uint64_t lat_sum_ns, lat_count;

@@ -148,7 +148,7 @@ size_t prometheus_render(void *server_, char *buf, size_t cap)
            "Log lines dropped: the writer was behind, or a write failed.", log_lines_dropped());
     limits_render(s, &b);
     access_stats as;
-    access_stats_get(&as);
+    access_stats_get(&as, st);
     put(&b, "# HELP vex_access_decisions_total Requests matched by an access rule, by decision.\n"
             "# TYPE vex_access_decisions_total counter\n"
             "vex_access_decisions_total{decision=\"allowed\"} %llu\n"

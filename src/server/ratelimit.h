@@ -51,6 +51,8 @@ bool rl_params_equal(const rl_params *a, const rl_params *b);
  * (dry run): the entry is not changed. Thread-safe. An accounted RL_PASS is
  * counted as RLC_ALLOWED here; the caller notes every other decision. */
 rl_result rl_check(rl_zone *z, const uint8_t key[16], uint64_t now_ms, bool account);
+/* The same with the key as its two 8-byte halves, as memcpy'd from it. */
+rl_result rl_check_words(rl_zone *z, uint64_t ka, uint64_t kb, uint64_t now_ms, bool account);
 
 /* Decisions other than rl_check's own passes, counted by the policy that
  * asks (limit_policy.c). */

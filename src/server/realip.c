@@ -5,13 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-static bool trusted_addr(const cidr *t, unsigned n, const uint8_t a[16])
-{
-    for (unsigned i = 0; i < n; i++)
-        if (cidr_contains(&t[i], a))
-            return true;
-    return false;
-}
+#define trusted_addr realip_trusted
 
 /* One list element into 16 bytes: XFF's bare address, or Forwarded's
  * for=ADDR, for="ADDR:PORT", for="[V6]:PORT". */
@@ -56,12 +50,10 @@ static bool element_addr(const char *p, size_t n, bool forwarded, uint8_t out[16
     return cidr_parse_addr(buf, out);
 }
 
-bool realip_resolve(const cidr *trusted, unsigned n, const uint8_t peer[16],
-                    const http_request *req, uint8_t out[16])
+bool realip_forwarded(const cidr_m *trusted, unsigned n, const uint8_t peer[16],
+                      const http_request *req, uint8_t out[16])
 {
     memcpy(out, peer, 16);
-    if (!n || !trusted_addr(trusted, n, peer))
-        return false;
     bool fwd = false;
     const http_slice *h = http_find_header(req, "x-forwarded-for");
     if (!h) {
