@@ -10,6 +10,11 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#if defined(__linux__) && !defined(VEX_PORTABLE)
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
+#endif
 
 #ifdef MSG_NOSIGNAL
 #define SEND_FLAGS MSG_NOSIGNAL
@@ -197,13 +202,47 @@ int vex__backend_listen(vex_loop *l, vex_listener *ls, bool on)
     return 0;
 }
 
+/* How many connections wait in a TCP listener's accept queue, or -1 when
+ * it cannot say (not TCP, not Linux). A listening socket's tcp_info holds
+ * the queue's length in tcpi_unacked (Linux since 2.6). One getsockopt
+ * costs about a tenth of the accept(2) that finds the queue empty: that
+ * one allocates a socket and a file before it says EAGAIN (about 5 us
+ * here, Linux 6.18; 0.5 us for the getsockopt). */
+static int accept_queue_len(int fd)
+{
+#if defined(__linux__) && !defined(VEX_PORTABLE) && defined(TCP_INFO)
+    struct tcp_info ti;
+    socklen_t len = offsetof(struct tcp_info, tcpi_unacked) + sizeof ti.tcpi_unacked;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+        len >= offsetof(struct tcp_info, tcpi_unacked) + sizeof ti.tcpi_unacked &&
+        ti.tcpi_state == TCP_LISTEN)
+        return ti.tcpi_unacked > INT32_MAX ? INT32_MAX : (int)ti.tcpi_unacked;
+#else
+    (void)fd;
+#endif
+    return -1;
+}
+
 /* Up to VEX_ACCEPT_BATCH per readiness event, one at a time: an owner that
  * pauses (a connection limit) or stops the listener from inside on_accept
- * gets no further connection, and the rest stay in the kernel's backlog. */
+ * gets no further connection, and the rest stay in the kernel's backlog.
+ * A TCP listener on Linux is asked how many wait, and that many are taken
+ * (at least one: the poller said readable), so the accept that would find
+ * the queue empty is not made; what arrives meanwhile is reported by the
+ * next wait (level-triggered). Elsewhere: accept until EAGAIN. */
 static void accept_ready(vex_loop *l, vex_listener *ls)
 {
     int fd = ls->fd;
+    int want = -1;
     for (int i = 0; i < VEX_ACCEPT_BATCH && ls->armed && ls->fd == fd; i++) {
+        if (i == 1 && want < 0) {  /* more than the one readiness promised? */
+            want = accept_queue_len(fd);
+            vex__core_syscall(l);
+            if (want >= 0)
+                want++;            /* counted from the second accept on */
+        }
+        if (want >= 0 && i >= want)
+            return;
         struct sockaddr_storage peer;   /* from the accept itself: no syscall more */
         socklen_t len = sizeof peer;
         int got = vex__accept(fd, (struct sockaddr *)&peer, &len);

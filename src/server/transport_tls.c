@@ -1,10 +1,14 @@
 /*
  * transport_tls.c — HTTPS over the same loop I/O as transport_tcp.c.
  *
- * OpenSSL never touches the socket: what the loop delivers goes into a
- * memory BIO, and the records OpenSSL writes into the other memory BIO are
- * copied into the socket's own queue, so every backend (epoll, poll, kqueue,
- * io_uring) runs this unchanged. The window is a plaintext buffer of the
+ * OpenSSL never touches the socket: it reads through one BIO of ours (tls_bio)
+ * straight from the buffer the loop delivered, and the records it writes go
+ * straight into the socket's own queue, so every backend (epoll, poll,
+ * kqueue, io_uring) runs this unchanged. Bytes are copied only where OpenSSL
+ * must (into its record buffer, and its records into the queue): input left
+ * unread when a callback ends, and records refused by a queue above its high
+ * water, are kept in the connection's spill buffers until the next delivery
+ * or drain. The window is a plaintext buffer of the
  * thread (tp_env.tls_pt); flush encrypts all of it in one SSL_write
  * (records of up to 16 KiB) and queues the records for the loop's one send per turn, so a
  * pipelined burst of responses becomes few records and one send.
@@ -14,6 +18,8 @@
 #include "transport.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,9 +29,18 @@
 #define TLS_READ_CHUNK 16384
 #define TLS_PT_KEEP (256u * 1024)
 
+typedef struct spill {
+    char *p;
+    size_t off, len, cap;    /* bytes p[off, off+len) are held               */
+} spill;
+
 typedef struct tls_conn {
     SSL *ssl;
-    BIO *rbio, *wbio;        /* network side: in from the socket, out to it  */
+    const char *in;          /* unread input: the loop's buffer or in_keep's */
+    size_t in_n;
+    bool in_kept;            /* in points into in_keep                       */
+    spill in_keep, out_keep; /* input left at a callback's end; records the
+                                queue refused (EAGAIN above its high water)  */
     unsigned busy;           /* inside our callback: close only marks        */
     bool handshaken, closed, paused, failed;
     vex_timer kick;          /* deliver what was decrypted before a pause    */
@@ -34,24 +49,168 @@ typedef struct tls_conn {
 
 static void tc_free(tls_conn *tc)
 {
-    SSL_free(tc->ssl);       /* frees both BIOs */
+    SSL_free(tc->ssl);       /* frees the BIO */
+    free(tc->in_keep.p);
+    free(tc->out_keep.p);
     free(tc);
 }
 
-/* Move OpenSSL's output records into the socket queue. */
-static int push_records(tls_conn *tc)
+static int spill_add(spill *s, const char *p, size_t n)
+{
+    if (s->len == 0)
+        s->off = 0;
+    if (s->off + s->len + n > s->cap) {
+        if (s->off) {
+            memmove(s->p, s->p + s->off, s->len);
+            s->off = 0;
+        }
+        if (s->len + n > s->cap) {
+            size_t cap = s->cap ? s->cap : 4096;
+            while (cap < s->len + n)
+                cap *= 2;
+            char *q = realloc(s->p, cap);
+            if (!q)
+                return -1;
+            s->p = q;
+            s->cap = cap;
+        }
+    }
+    memcpy(s->p + s->off + s->len, p, n);
+    s->len += n;
+    return 0;
+}
+
+/* Copy bytes into the socket queue; 0 when all went, 1 when the queue is
+ * above its high water (EAGAIN: the rest waits for on_drain), -1 on error. */
+static int queue_bytes(tls_conn *tc, const char *p, size_t n, size_t *done)
 {
     tp *t = tc->t;
-    size_t n;
-    while ((n = BIO_ctrl_pending(tc->wbio)) > 0) {
+    *done = 0;
+    while (*done < n) {
         size_t room = 0;
-        char *p = vex_write_reserve(t->env->loop, t->fd, n, &room);
-        if (!p)
+        char *q = vex_write_reserve(t->env->loop, t->fd, n - *done, &room);
+        if (!q)
+            return errno == EAGAIN ? 1 : -1;
+        size_t k = n - *done < room ? n - *done : room;
+        memcpy(q, p + *done, k);
+        if (vex_write_commit(t->env->loop, t->fd, k) < 0)
             return -1;
-        int got = BIO_read(tc->wbio, p, (int)(n < room ? n : room));
-        if (vex_write_commit(t->env->loop, t->fd, got > 0 ? (size_t)got : 0) < 0)
+        *done += k;
+    }
+    return 0;
+}
+
+/* Move records the queue refused before into it, now that it may take them. */
+static int push_records(tls_conn *tc)
+{
+    spill *s = &tc->out_keep;
+    if (s->len == 0 || tc->closed)
+        return 0;
+    size_t done = 0;
+    int r = queue_bytes(tc, s->p + s->off, s->len, &done);
+    s->off += done;
+    s->len -= done;
+    return r < 0 ? -1 : 0;
+}
+
+/* ---- the BIO OpenSSL reads and writes through -------------------------- */
+
+static int bio_write(BIO *b, const char *p, int n)
+{
+    tls_conn *tc = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    if (n <= 0)
+        return 0;
+    if (tc->closed)
+        return -1;
+    size_t done = 0;
+    if (tc->out_keep.len == 0) {   /* else keep the order: after the held ones */
+        int r = queue_bytes(tc, p, (size_t)n, &done);
+        if (r < 0)
             return -1;
     }
+    if (done < (size_t)n && spill_add(&tc->out_keep, p + done, (size_t)n - done) < 0)
+        return -1;
+    return n;
+}
+
+static int bio_read(BIO *b, char *p, int n)
+{
+    tls_conn *tc = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    if (tc->in_n == 0) {
+        BIO_set_retry_read(b);     /* empty: "retry", never EOF */
+        return -1;
+    }
+    size_t k = n < 0 ? 0 : (size_t)n;
+    if (k > tc->in_n)
+        k = tc->in_n;
+    memcpy(p, tc->in, k);
+    tc->in += k;
+    tc->in_n -= k;
+    return (int)k;
+}
+
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)num;
+    (void)ptr;
+    tls_conn *tc = BIO_get_data(b);
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1;
+    case BIO_CTRL_PENDING:
+        return tc && tc->in_n < LONG_MAX ? (long)tc->in_n : 0;
+    case BIO_CTRL_WPENDING:
+        return tc ? (long)tc->out_keep.len : 0;
+    default:
+        return 0;
+    }
+}
+
+static int bio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static BIO_METHOD *bio_method;
+static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
+
+static void bio_method_init(void)
+{
+    int type = BIO_get_new_index();
+    BIO_METHOD *m = type < 0 ? NULL : BIO_meth_new(type | BIO_TYPE_SOURCE_SINK, "vex_tls");
+    if (m && BIO_meth_set_write(m, bio_write) && BIO_meth_set_read(m, bio_read) &&
+        BIO_meth_set_ctrl(m, bio_ctrl) && BIO_meth_set_create(m, bio_create))
+        bio_method = m;
+    else
+        BIO_meth_free(m);
+}
+
+/* Input left unread at the end of a callback (the layer above paused or
+ * closed, or a partial record): the loop's buffer is gone after it. */
+static int keep_input(tls_conn *tc)
+{
+    spill *s = &tc->in_keep;
+    if (tc->in_n == 0 || tc->closed) {
+        s->len = 0;
+        tc->in_n = 0;
+        tc->in_kept = false;
+        return 0;
+    }
+    if (tc->in_kept) {   /* already ours */
+        s->off = (size_t)(tc->in - s->p);
+        s->len = tc->in_n;
+        return 0;
+    }
+    s->len = 0;
+    if (spill_add(s, tc->in, tc->in_n) < 0) {
+        tc->in_n = 0;
+        return -1;
+    }
+    tc->in = s->p + s->off;
+    tc->in_kept = true;
     return 0;
 }
 
@@ -138,10 +297,25 @@ static void on_data(vex_loop *loop, int fd, const char *data, ssize_t n, void *u
             ctr_add(&tc->t->env->st->tls_hs_failed, 1);
         }
         tc->t->env->up->on_input(tc->t, data, n);
-    } else if (BIO_write(tc->rbio, data, (int)n) != (int)n) {
-        fail_conn(tc, ENOMEM);
     } else {
+        if (!tc->in_kept) {
+            tc->in = data;
+            tc->in_n = (size_t)n;
+        } else {   /* after input kept from before: append, in order */
+            spill *s = &tc->in_keep;
+            s->off = (size_t)(tc->in - s->p);
+            s->len = tc->in_n;
+            if (spill_add(s, data, (size_t)n) < 0) {
+                fail_conn(tc, ENOMEM);
+                cb_end(tc);
+                return;
+            }
+            tc->in = s->p + s->off;
+            tc->in_n = s->len;
+        }
         deliver(tc);
+        if (keep_input(tc) < 0)
+            fail_conn(tc, ENOMEM);
     }
     cb_end(tc);
 }
@@ -152,7 +326,10 @@ static void on_drain(vex_loop *loop, int fd, void *ud)
     (void)fd;
     tls_conn *tc = ud;
     tc->busy++;
-    tc->t->env->up->on_drain(tc->t);
+    if (push_records(tc) < 0)   /* records the queue refused before */
+        fail_conn(tc, EPIPE);
+    else if (tc->out_keep.len == 0)
+        tc->t->env->up->on_drain(tc->t);
     cb_end(tc);
 }
 
@@ -162,6 +339,7 @@ static void on_kick(vex_loop *loop, vex_timer *timer)
     tls_conn *tc = timer->data;
     tc->busy++;
     deliver(tc);
+    keep_input(tc);   /* what is left is in in_keep already: no copy */
     cb_end(tc);
 }
 
@@ -170,22 +348,20 @@ static const vex_sock_cbs tls_cbs = { on_data, on_drain };
 static int tls_open(tp *t)
 {
     SSL_CTX *ctx = t->env->open_arg;
+    pthread_once(&bio_once, bio_method_init);
     tls_conn *tc = calloc(1, sizeof *tc);
-    if (!tc || !ctx)
+    if (!tc || !ctx || !bio_method)
         goto fail;
     tc->t = t;
     tc->ssl = SSL_new(ctx);
-    tc->rbio = BIO_new(BIO_s_mem());
-    tc->wbio = BIO_new(BIO_s_mem());
-    if (!tc->ssl || !tc->rbio || !tc->wbio) {
-        BIO_free(tc->rbio);
-        BIO_free(tc->wbio);
+    BIO *bio = BIO_new(bio_method);
+    if (!tc->ssl || !bio) {
+        BIO_free(bio);
         SSL_free(tc->ssl);
         goto fail;
     }
-    /* An empty read BIO says "retry", not EOF. */
-    BIO_set_mem_eof_return(tc->rbio, -1);
-    SSL_set_bio(tc->ssl, tc->rbio, tc->wbio);
+    BIO_set_data(bio, tc);
+    SSL_set_bio(tc->ssl, bio, bio);   /* one BIO both ways, one reference */
     SSL_set_accept_state(tc->ssl);
     t->x = tc;
     if (vex_sock_add(t->env->loop, t->fd, &tls_cbs, tc) < 0) {
@@ -268,7 +444,7 @@ static int tls_sendfile(tp *t, int fd, uint64_t off, uint64_t len)
 static size_t tls_pending(const tp *t)
 {
     const tls_conn *tc = t->x;
-    return vex_write_pending(t->env->loop, t->fd) + BIO_ctrl_pending(tc->wbio);
+    return vex_write_pending(t->env->loop, t->fd) + tc->out_keep.len;
 }
 
 static int tls_pause(tp *t, bool on)
@@ -279,7 +455,7 @@ static int tls_pause(tp *t, bool on)
         return vex_read_pause(t->env->loop, t->fd);
     /* Records already decrypted (or buffered) are delivered from a timer,
      * not from inside the caller's callback. */
-    if (SSL_pending(tc->ssl) > 0 || BIO_ctrl_pending(tc->rbio) > 0)
+    if (SSL_pending(tc->ssl) > 0 || tc->in_n > 0)
         vex_timer_start(t->env->loop, &tc->kick, 0, 0, on_kick, tc);
     return vex_read_resume(t->env->loop, t->fd);
 }
@@ -310,7 +486,7 @@ static int tls_shutdown(tp *t)
 static bool tls_input_quiet(const tp *t)
 {
     const tls_conn *tc = t->x;
-    return !t->rx_full && BIO_ctrl_pending(tc->rbio) == 0 && SSL_pending(tc->ssl) == 0;
+    return !t->rx_full && tc->in_n == 0 && SSL_pending(tc->ssl) == 0;
 }
 
 static void tls_close(tp *t)
